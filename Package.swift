@@ -1,0 +1,76 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+let package = Package(
+    name: "Tasker",
+    platforms: [.macOS(.v15)],
+    products: [
+        .library(name: "TaskerRPC", targets: ["TaskerRPC"]),
+        .executable(name: "tasker", targets: ["tasker"]),
+        .executable(name: "tasker-interop-server", targets: ["tasker-interop-server"]),
+        .executable(name: "tasker-interop-client", targets: ["tasker-interop-client"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
+        .package(url: "https://github.com/apple/swift-protobuf.git", from: "1.39.0"),
+        .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
+    ],
+    targets: [
+        .systemLibrary(
+            name: "CNGHTTP2", pkgConfig: "libnghttp2",
+            providers: [.apt(["libnghttp2-dev"])]),
+        .systemLibrary(
+            name: "CLibPQ", pkgConfig: "libpq",
+            providers: [.apt(["libpq-dev"])]),
+        .systemLibrary(
+            name: "CHiredis", pkgConfig: "hiredis",
+            providers: [.apt(["libhiredis-dev"])]),
+        .target(
+            name: "TaskerRPC",
+            dependencies: [
+                "CNGHTTP2",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+                .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+                .product(name: "Logging", package: "swift-log"),
+            ]),
+        .target(
+            name: "TaskerInterop",
+            dependencies: [
+                "TaskerRPC",
+                .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+            ],
+            path: "Sources/Interop/TaskerInterop"),
+        .executableTarget(
+            name: "tasker-interop-server",
+            dependencies: [
+                "TaskerInterop", "TaskerRPC",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            path: "Sources/Interop/tasker-interop-server"),
+        .executableTarget(
+            name: "tasker-interop-client",
+            dependencies: [
+                "TaskerInterop", "TaskerRPC",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            path: "Sources/Interop/tasker-interop-client"),
+        .executableTarget(
+            name: "tasker",
+            dependencies: [
+                "TaskerRPC",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+            ]),
+        .testTarget(
+            name: "TaskerRPCTests",
+            dependencies: [
+                "TaskerRPC",
+                "TaskerInterop",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+            ]),
+    ]
+)

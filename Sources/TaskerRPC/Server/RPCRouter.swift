@@ -1,0 +1,111 @@
+import NIOCore
+import SwiftProtobuf
+
+/// The four shapes of a gRPC method.
+public enum MethodKind: Sendable {
+    case unary, serverStreaming, clientStreaming, bidirectionalStreaming
+
+    /// Unary and server-streaming methods take exactly one request message.
+    var takesSingleRequest: Bool {
+        self == .unary || self == .serverStreaming
+    }
+}
+
+/// Where a handler's requests come from.
+enum RequestSource: Sendable {
+    case single(ByteBuffer)
+    case stream(InboundMessageQueue)
+}
+
+struct RegisteredMethod: Sendable {
+    let kind: MethodKind
+    /// Runs the handler; returning means status OK, with the single response message of a
+    /// unary or client-streaming method.
+    let run: @Sendable (RequestSource, ServerCall) async throws -> ByteBuffer?
+}
+
+/// A service a server can host.
+public protocol RPCService: Sendable {
+    func register(into router: inout RPCRouter)
+}
+
+/// The table from method path to typed handler.
+public struct RPCRouter: Sendable {
+    private(set) var methods: [String: RegisteredMethod] = [:]
+    private(set) var services: Set<String> = []
+
+    public init() {}
+
+    public mutating func add(_ services: [any RPCService]) {
+        for service in services { service.register(into: &self) }
+    }
+
+    public mutating func registerUnary<Request: SwiftProtobuf.Message, Response: SwiftProtobuf.Message>(
+        _ path: String, _ handler: @escaping @Sendable (Request, ServerContext) async throws -> Response
+    ) {
+        register(path, .unary) { source, call in
+            let request = try Request(rpcBytes: source.singleRequest)
+            return try await handler(request, call.context).rpcBytes()
+        }
+    }
+
+    public mutating func registerServerStreaming<Request: SwiftProtobuf.Message, Response: SwiftProtobuf.Message>(
+        _ path: String, _ handler: @escaping @Sendable (Request, ResponseWriter<Response>, ServerContext) async throws -> Void
+    ) {
+        register(path, .serverStreaming) { source, call in
+            let request = try Request(rpcBytes: source.singleRequest)
+            try await handler(request, ResponseWriter(call: call), call.context)
+            return nil
+        }
+    }
+
+    public mutating func registerClientStreaming<Request: SwiftProtobuf.Message, Response: SwiftProtobuf.Message>(
+        _ path: String, _ handler: @escaping @Sendable (MessageStream<Request>, ServerContext) async throws -> Response
+    ) {
+        register(path, .clientStreaming) { source, call in
+            return try await handler(MessageStream(queue: source.queue), call.context).rpcBytes()
+        }
+    }
+
+    public mutating func registerBidirectionalStreaming<Request: SwiftProtobuf.Message, Response: SwiftProtobuf.Message>(
+        _ path: String,
+        _ handler: @escaping @Sendable (MessageStream<Request>, ResponseWriter<Response>, ServerContext) async throws -> Void
+    ) {
+        register(path, .bidirectionalStreaming) { source, call in
+            try await handler(MessageStream(queue: source.queue), ResponseWriter(call: call), call.context)
+            return nil
+        }
+    }
+
+    private mutating func register(_ path: String, _ kind: MethodKind, run: @escaping @Sendable (RequestSource, ServerCall) async throws -> ByteBuffer?) {
+        precondition(path.hasPrefix("/") && path.dropFirst().contains("/"), "method path must be /package.Service/Method, got \(path)")
+        methods[path] = RegisteredMethod(kind: kind, run: run)
+        services.insert(Self.serviceName(of: path))
+    }
+
+    /// What the server answers for a path no method is registered at.
+    func unimplemented(path: String) -> Status {
+        let service = Self.serviceName(of: path)
+        if services.contains(service) {
+            return Status(.unimplemented, "method \(path) is not implemented by service \(service)")
+        }
+        return Status(.unimplemented, "service \(service.isEmpty ? path : service) is not served here")
+    }
+
+    static func serviceName(of path: String) -> String {
+        let trimmed = path.drop { $0 == "/" }
+        return String(trimmed.prefix { $0 != "/" })
+    }
+}
+
+extension RequestSource {
+    var singleRequest: ByteBuffer {
+        guard case .single(let bytes) = self else { preconditionFailure("method kind takes a request stream") }
+        return bytes
+    }
+
+    var queue: InboundMessageQueue {
+        guard case .stream(let queue) = self else { preconditionFailure("method kind takes a single request") }
+        return queue
+    }
+}

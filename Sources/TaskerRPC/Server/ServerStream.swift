@@ -1,0 +1,33 @@
+import NIOCore
+
+/// Everything the connection holds for one call, on the connection's event loop.
+final class ServerStream {
+    let id: Int32
+    var state = ServerStreamStateMachine()
+    /// Request header fields, gathered until the HEADERS frame is complete.
+    var requestFields: [(name: String, value: String)] = []
+    var started = false
+    var method: RegisteredMethod?
+    var deframer: MessageDeframer
+    /// The one request of a unary or server-streaming call.
+    var singleRequest: ByteBuffer?
+    var requests: InboundMessageQueue?
+    var call: ServerCall?
+    var task: Task<Void, Never>?
+    var outbound: OutboundMessageBuffer
+    var deadlineTimer: Scheduled<Void>?
+    /// A handler waiting for room in `outbound`.
+    var writableWaiter: UnsafeContinuation<Void, any Error>?
+    /// Received bytes whose flow-control window has not been returned yet.
+    var unconsumedBytes = 0
+    /// Set while the request queue is over its high-water mark.
+    var windowHeld = false
+    /// Why the call ended before its handler did (deadline, reset), for the handler's writes.
+    var abortedWith: RPCError?
+
+    init(id: Int32, receiveLimit: Int, allocator: ByteBufferAllocator) {
+        self.id = id
+        self.deframer = MessageDeframer(limit: receiveLimit, allocator: allocator)
+        self.outbound = OutboundMessageBuffer(allocator: allocator)
+    }
+}
