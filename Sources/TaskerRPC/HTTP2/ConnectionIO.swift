@@ -8,35 +8,47 @@ final class ConnectionIO {
     var isReading = false
     var isFlushing = false
     var flushScheduled = false
+    private var flushAgain = false
     /// Close the connection once what is queued has been written.
     var closeAfterFlush = false
     private var closing = false
 
     /// Drains nghttp2 into the channel. `afterOutput` runs after each drain so that what
     /// nghttp2 reported while producing output (closed streams, sent trailers) is acted on.
+    /// A call made while a flush is under way (the socket became writable again inside
+    /// `context.flush()`, say) makes that flush go round once more instead of being lost.
     func flush(session: NGHTTP2Session, context: ChannelHandlerContext, afterOutput: () -> Void) {
-        guard !isFlushing, !closing else { return }
+        guard !closing else { return }
+        guard !isFlushing else {
+            flushAgain = true
+            return
+        }
         isFlushing = true
         defer { isFlushing = false }
         var lastWrite: EventLoopFuture<Void>?
-        while context.channel.isWritable, session.wantsWrite {
-            var buffer = context.channel.allocator.buffer(capacity: 4096)
-            do {
-                try session.drainOutput(into: &buffer, limit: 1 << 16)
-            } catch {
-                closeAfterFlush = true
+        repeat {
+            flushAgain = false
+            var wrote = false
+            while context.channel.isWritable, session.wantsWrite {
+                var buffer = context.channel.allocator.buffer(capacity: 4096)
+                do {
+                    try session.drainOutput(into: &buffer, limit: 1 << 16)
+                } catch {
+                    closeAfterFlush = true
+                }
+                afterOutput()
+                guard buffer.readableBytes > 0 else { break }
+                wrote = true
+                if closeAfterFlush || !session.isAlive {
+                    let promise = context.eventLoop.makePromise(of: Void.self)
+                    context.write(NIOAny(buffer), promise: promise)
+                    lastWrite = promise.futureResult
+                } else {
+                    context.write(NIOAny(buffer), promise: nil)
+                }
             }
-            afterOutput()
-            guard buffer.readableBytes > 0 else { break }
-            let promise = context.eventLoop.makePromise(of: Void.self)
-            context.write(NIOAny(buffer), promise: closeAfterFlush || !session.isAlive ? promise : nil)
-            if closeAfterFlush || !session.isAlive {
-                lastWrite = promise.futureResult
-            } else {
-                promise.succeed()
-            }
-        }
-        context.flush()
+            if wrote { context.flush() }
+        } while flushAgain && !closeAfterFlush
         if closeAfterFlush || !session.isAlive {
             closing = true
             let channel = context.channel

@@ -9,7 +9,7 @@ final class ServerConnectionHandler: ChannelDuplexHandler, NGHTTP2SessionDelegat
     typealias OutboundOut = ByteBuffer
 
     private enum Event {
-        case headers(Int32, endStream: Bool)
+        case headers(Int32, fields: [(name: String, value: String)], endStream: Bool)
         case data(Int32)
         case endOfData(Int32)
         case closed(Int32, errorCode: UInt32)
@@ -114,12 +114,15 @@ final class ServerConnectionHandler: ChannelDuplexHandler, NGHTTP2SessionDelegat
     }
 
     func sessionDidReceiveHeader(streamID: Int32, name: UnsafeBufferPointer<UInt8>, value: UnsafeBufferPointer<UInt8>) {
-        guard let stream = streams[streamID], !stream.started else { return }
+        guard let stream = streams[streamID], !stream.headersReceived else { return }
         stream.requestFields.append((String(decoding: name, as: UTF8.self), String(decoding: value, as: UTF8.self)))
     }
 
     func sessionDidReceiveHeaders(streamID: Int32, endStream: Bool) {
-        events.append(.headers(streamID, endStream: endStream))
+        guard let stream = streams[streamID] else { return }
+        events.append(.headers(streamID, fields: stream.requestFields, endStream: endStream))
+        stream.requestFields = []
+        stream.headersReceived = true
     }
 
     func sessionDidReceiveData(streamID: Int32, bytes: UnsafeRawBufferPointer) {
@@ -171,10 +174,10 @@ final class ServerConnectionHandler: ChannelDuplexHandler, NGHTTP2SessionDelegat
             let event = events[index]
             index += 1
             switch event {
-            case .headers(let id, let endStream):
+            case .headers(let id, let fields, let endStream):
                 guard let stream = streams[id] else { continue }
                 if !stream.started {
-                    start(stream, endStream: endStream)
+                    start(stream, fields: fields, endStream: endStream)
                 } else if endStream {
                     receiveEnd(stream)
                 }
@@ -197,10 +200,8 @@ final class ServerConnectionHandler: ChannelDuplexHandler, NGHTTP2SessionDelegat
         scheduleFlush()
     }
 
-    private func start(_ stream: ServerStream, endStream: Bool) {
+    private func start(_ stream: ServerStream, fields: [(name: String, value: String)], endStream: Bool) {
         stream.started = true
-        let fields = stream.requestFields
-        stream.requestFields = []
         let head: RequestHead
         switch RequestHead.parse(fields) {
         case .success(let parsed):
@@ -476,7 +477,12 @@ final class ServerConnectionHandler: ChannelDuplexHandler, NGHTTP2SessionDelegat
     // MARK: Output
 
     private func scheduleFlush() {
-        guard !io.isReading, !io.isFlushing, !io.flushScheduled, context != nil else { return }
+        guard !io.isReading, !io.flushScheduled, context != nil else { return }
+        if io.isFlushing {
+            // The flush under way goes round once more.
+            flush()
+            return
+        }
         io.flushScheduled = true
         context.eventLoop.assumeIsolated().execute { [self] in
             io.flushScheduled = false

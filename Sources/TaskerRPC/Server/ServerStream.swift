@@ -6,6 +6,8 @@ final class ServerStream {
     var state = ServerStreamStateMachine()
     /// Request header fields, gathered until the HEADERS frame is complete.
     var requestFields: [(name: String, value: String)] = []
+    /// The request HEADERS are complete; later header fields are trailers, which are ignored.
+    var headersReceived = false
     var started = false
     var method: RegisteredMethod?
     var deframer: MessageDeframer

@@ -47,14 +47,17 @@ final class InboundMessageQueue: @unchecked Sendable {
         return underWater
     }
 
-    /// Ends the sequence: after the buffered messages with `nil`, or at once with an error.
-    func finish(throwing error: (any Error)? = nil) {
+    /// Ends the sequence after the buffered messages, with `nil` or `error`. With
+    /// `discardingBuffered` the error comes at once: the messages are no longer wanted.
+    func finish(throwing error: (any Error)? = nil, discardingBuffered: Bool = true) {
         let waiter: CheckedContinuation<ByteBuffer?, any Error>? = lock.withLockedValue { state in
             guard state.end == nil else { return nil }
             if let error {
                 state.end = .failure(error)
-                state.messages.removeAll()
-                state.bufferedBytes = 0
+                if discardingBuffered {
+                    state.messages.removeAll()
+                    state.bufferedBytes = 0
+                }
             } else {
                 state.end = .success(())
             }
