@@ -40,6 +40,7 @@ let package = Package(
             name: "TaskerInterop",
             dependencies: [
                 "TaskerRPC",
+                .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "SwiftProtobuf", package: "swift-protobuf"),
             ],
             path: "Sources/Interop/TaskerInterop"),
@@ -70,6 +71,7 @@ let package = Package(
                 "TaskerRPC",
                 "TaskerInterop",
                 .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
             ]),
     ]

@@ -92,7 +92,7 @@ public struct TestService: RPCService {
         }
     }
 
-    static func payload(size: Int) -> Grpc_Testing_Payload {
+    public static func payload(size: Int) -> Grpc_Testing_Payload {
         var payload = Grpc_Testing_Payload()
         payload.body = Data(count: size)
         return payload
