@@ -1,10 +1,14 @@
 #!/usr/bin/env bash
 # Installs what building, testing and running Tasker need on Debian 12, skipping what is there.
-#   scripts/install-deps.sh            system packages and the Python test environment
+#   scripts/install-deps.sh                system packages and the Python test environment
+#   scripts/install-deps.sh --system-only  system packages only
 # Python packages go into .build-venv (a virtualenv of the repository's own), so the system
 # Python is never changed.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
+
+system_only=false
+[ "${1:-}" = "--system-only" ] && system_only=true
 
 packages=(pkg-config libnghttp2-dev libpq-dev libhiredis-dev postgresql redis-server
   protobuf-compiler grpc-proto nghttp2-client nghttp2-server python3 python3-venv)
@@ -27,6 +31,8 @@ if [ ${#missing[@]} -gt 0 ]; then
   $sudo apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
+
+$system_only && exit 0
 
 venv="$root/.build-venv"
 if [ ! -x "$venv/bin/python" ]; then

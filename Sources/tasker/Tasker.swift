@@ -7,7 +7,7 @@ struct Tasker: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "tasker",
         abstract: "Runs multi-step tasks reliably.",
-        subcommands: [Serve.self])
+        subcommands: [Serve.self, Health.self])
 }
 
 /// The address of a server, `host:port`, from `--server` or `TASKER_SERVER`.

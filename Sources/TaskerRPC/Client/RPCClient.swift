@@ -3,6 +3,10 @@ import NIOCore
 import NIOPosix
 import SwiftProtobuf
 
+#if canImport(Glibc)
+import Glibc
+#endif
+
 /// A gRPC client on one HTTP/2 connection (h2c, prior knowledge), shared by every call. When
 /// the connection is lost or the server sends GOAWAY, the next call opens a new one.
 public final class RPCClient: Sendable {
@@ -120,7 +124,7 @@ public final class RPCClient: Sendable {
         do {
             connection = try await self.connection().get()
         } catch {
-            throw RPCError(.unavailable, "cannot connect to \(host):\(port): \(error)")
+            throw RPCError(.unavailable, "cannot connect to \(host):\(port): \(Self.describe(connectError: error))")
         }
         return try await connection.channel.eventLoop.submit {
             let handler = connection.handler.value
@@ -131,6 +135,17 @@ public final class RPCClient: Sendable {
                 connection: connection.handler, responses: stream.responses,
                 headers: stream.headersPromise.futureResult, result: stream.resultPromise.futureResult)
         }.get()
+    }
+
+    /// "connection refused" rather than NIO's nested error values.
+    private static func describe(connectError error: any Error) -> String {
+        if let failure = (error as? NIOConnectionError)?.connectionErrors.first?.error as? IOError {
+            return String(cString: strerror(failure.errnoCode))
+        }
+        if let failure = error as? IOError {
+            return String(cString: strerror(failure.errnoCode))
+        }
+        return "\(error)"
     }
 
     // MARK: Typed calls

@@ -1,0 +1,1 @@
+../../../../Sources/TaskerRPC/Health/Generated/health.pb.swift
