@@ -61,12 +61,7 @@ final class ClientConnectionHandler: ChannelDuplexHandler, NGHTTP2SessionDelegat
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         let bytes = unwrapInboundIn(data)
-        io.isReading = true
-        do {
-            try bytes.withUnsafeReadableBytes { raw throws(NGHTTP2Error) in try session.receive(raw) }
-        } catch {
-            session.terminate(error: .protocolError)
-            io.closeAfterFlush = true
+        if io.receive(bytes, session: session) != nil {
             connectionState.markUnusable()
         }
         processEvents()
@@ -106,7 +101,7 @@ final class ClientConnectionHandler: ChannelDuplexHandler, NGHTTP2SessionDelegat
 
     func sessionDidReceiveData(streamID: Int32, bytes: UnsafeRawBufferPointer) {
         guard let stream = streams[streamID] else { return }
-        stream.unconsumedBytes += bytes.count
+        stream.flow.unconsumedBytes += bytes.count
         if stream.state.inbound != .finished { stream.deframer.append(bytes) }
         events.append(.data(streamID))
     }
@@ -121,12 +116,7 @@ final class ClientConnectionHandler: ChannelDuplexHandler, NGHTTP2SessionDelegat
 
     func sessionReadOutbound(streamID: Int32, into buffer: UnsafeMutableRawBufferPointer) -> OutboundChunk {
         guard let stream = streams[streamID] else { return .end(0, trailers: nil) }
-        let chunk = stream.outbound.read(into: buffer)
-        if let waiter = stream.writableWaiter, stream.outbound.bufferedBytes <= configuration.streamSendBufferSize / 2 {
-            stream.writableWaiter = nil
-            waiter.resume()
-        }
-        return chunk
+        return stream.flow.readOutbound(into: buffer)
     }
 
     func sessionDidSendEndOfStream(streamID: Int32) {}
@@ -156,7 +146,7 @@ final class ClientConnectionHandler: ChannelDuplexHandler, NGHTTP2SessionDelegat
             case .closed(let id, let errorCode):
                 guard let stream = streams.removeValue(forKey: id) else { continue }
                 stream.deadlineTimer?.cancel()
-                if stream.unconsumedBytes > 0 { session.consume(streamID: id, count: stream.unconsumedBytes) }
+                session.consume(streamID: id, count: stream.flow.takeAllWindow())
                 complete(stream, Self.status(forReset: errorCode), Metadata())
             }
         }
@@ -242,7 +232,7 @@ final class ClientConnectionHandler: ChannelDuplexHandler, NGHTTP2SessionDelegat
         do {
             while let message = try stream.deframer.next() {
                 try stream.state.receiveMessage()
-                if !stream.responses.yield(message) { stream.windowHeld = true }
+                if !stream.responses.yield(message) { stream.flow.windowHeld = true }
             }
         } catch let failure as MessageDeframer.Failure {
             abort(stream, failure.status)
@@ -255,13 +245,12 @@ final class ClientConnectionHandler: ChannelDuplexHandler, NGHTTP2SessionDelegat
     }
 
     private func returnWindow(_ stream: ClientStream) {
-        guard !stream.windowHeld, stream.unconsumedBytes > 0, stream.id > 0 else { return }
-        session.consume(streamID: stream.id, count: stream.unconsumedBytes)
-        stream.unconsumedBytes = 0
+        guard stream.id > 0 else { return }
+        session.consume(streamID: stream.id, count: stream.flow.takeReturnableWindow())
     }
 
     func releaseWindow(_ stream: ClientStream) {
-        stream.windowHeld = false
+        stream.flow.windowHeld = false
         returnWindow(stream)
         scheduleFlush()
     }
@@ -288,7 +277,7 @@ final class ClientConnectionHandler: ChannelDuplexHandler, NGHTTP2SessionDelegat
         stream.deadlineTimer?.cancel()
         let error = status.code == .ok ? nil : RPCError(status: status, metadata: metadata)
         stream.responses.finish(throwing: error, discardingBuffered: false)
-        stream.writableWaiter.take()?.resume(throwing: error ?? RPCError(.failedPrecondition, "the call has already ended"))
+        stream.flow.failWriter(error ?? RPCError(.failedPrecondition, "the call has already ended"))
         stream.deliverHeaders(Metadata())
         stream.resultPromise.succeed(CallResult(status: status, trailingMetadata: metadata))
     }
@@ -305,7 +294,7 @@ final class ClientConnectionHandler: ChannelDuplexHandler, NGHTTP2SessionDelegat
     func makeStream(path: String) -> ClientStream {
         let stream = ClientStream(
             path: path, receiveLimit: configuration.maxReceiveMessageSize,
-            loop: context.eventLoop, allocator: context.channel.allocator)
+            sendBufferSize: configuration.streamSendBufferSize, loop: context.eventLoop, allocator: context.channel.allocator)
         let bound = NIOLoopBound((handler: self, stream: stream), eventLoop: context.eventLoop)
         stream.responses = InboundMessageQueue(highWater: configuration.streamReceiveBufferSize) {
             bound.eventLoop.execute { bound.value.handler.releaseWindow(bound.value.stream) }
@@ -331,10 +320,10 @@ final class ClientConnectionHandler: ChannelDuplexHandler, NGHTTP2SessionDelegat
             headers.add("grpc-timeout", GRPCTimeout.encode(nanoseconds: max(timeout.nanoseconds, 1)))
         }
         headers.add(metadata)
-        for message in messages { stream.outbound.append(message: message) }
+        for message in messages { _ = stream.flow.enqueue(message) }
         if endRequest {
             _ = try? stream.state.closeRequest()
-            stream.outbound.end(trailers: nil)
+            stream.flow.outbound.end(trailers: nil)
         }
         let id = session.submitRequest(headers: headers)
         guard id > 0 else {
@@ -365,24 +354,22 @@ final class ClientConnectionHandler: ChannelDuplexHandler, NGHTTP2SessionDelegat
         } catch {
             throw RPCError(.failedPrecondition, "the request stream was already closed")
         }
-        stream.outbound.append(message: message)
+        let hasRoom = stream.flow.enqueue(message)
         resume(stream)
-        return stream.outbound.bufferedBytes <= configuration.streamSendBufferSize
+        return hasRoom
     }
 
     func waitUntilWritable(_ stream: ClientStream, continuation: UnsafeContinuation<Void, any Error>) {
         if stream.state.inbound == .finished {
             continuation.resume(throwing: RPCError(.failedPrecondition, "the call has already ended"))
-        } else if stream.outbound.bufferedBytes <= configuration.streamSendBufferSize / 2 {
-            continuation.resume()
         } else {
-            stream.writableWaiter = continuation
+            stream.flow.waitUntilWritable(continuation)
         }
     }
 
     func closeRequest(_ stream: ClientStream) {
         guard (try? stream.state.closeRequest()) != nil else { return }
-        stream.outbound.end(trailers: nil)
+        stream.flow.outbound.end(trailers: nil)
         resume(stream)
     }
 
@@ -392,8 +379,8 @@ final class ClientConnectionHandler: ChannelDuplexHandler, NGHTTP2SessionDelegat
     }
 
     private func resume(_ stream: ClientStream) {
-        if stream.outbound.isDeferred, stream.id > 0 {
-            stream.outbound.isDeferred = false
+        if stream.flow.outbound.isDeferred, stream.id > 0 {
+            stream.flow.outbound.isDeferred = false
             session.resumeData(streamID: stream.id)
         }
         scheduleFlush()
@@ -408,17 +395,8 @@ final class ClientConnectionHandler: ChannelDuplexHandler, NGHTTP2SessionDelegat
     // MARK: Output
 
     private func scheduleFlush() {
-        guard !io.isReading, !io.flushScheduled, context != nil else { return }
-        if io.isFlushing {
-            // The flush under way goes round once more.
-            flush()
-            return
-        }
-        io.flushScheduled = true
-        context.eventLoop.assumeIsolated().execute { [self] in
-            io.flushScheduled = false
-            flush()
-        }
+        guard let context else { return }
+        io.scheduleFlush(on: context.eventLoop) { [self] in flush() }
     }
 
     private func flush() {

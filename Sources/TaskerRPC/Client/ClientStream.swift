@@ -10,18 +10,15 @@ final class ClientStream {
     /// Set right after creation: its drain callback needs the stream itself.
     var responses: InboundMessageQueue!
     var headersDelivered = false
-    var outbound: OutboundMessageBuffer
-    var writableWaiter: UnsafeContinuation<Void, any Error>?
-    var unconsumedBytes = 0
-    var windowHeld = false
+    var flow: StreamFlow
     var deadlineTimer: Scheduled<Void>?
     let headersPromise: EventLoopPromise<Metadata>
     let resultPromise: EventLoopPromise<CallResult>
 
-    init(path: String, receiveLimit: Int, loop: any EventLoop, allocator: ByteBufferAllocator) {
+    init(path: String, receiveLimit: Int, sendBufferSize: Int, loop: any EventLoop, allocator: ByteBufferAllocator) {
         self.path = path
         self.deframer = MessageDeframer(limit: receiveLimit, allocator: allocator)
-        self.outbound = OutboundMessageBuffer(allocator: allocator)
+        self.flow = StreamFlow(sendBufferSize: sendBufferSize, allocator: allocator)
         self.headersPromise = loop.makePromise()
         self.resultPromise = loop.makePromise()
     }

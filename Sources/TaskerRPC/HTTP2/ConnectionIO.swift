@@ -13,6 +13,35 @@ final class ConnectionIO {
     var closeAfterFlush = false
     private var closing = false
 
+    /// Feeds bytes read from the socket to nghttp2. On a fatal HTTP/2 error the session is
+    /// terminated (GOAWAY queued) and the connection closes once that is written.
+    func receive(_ bytes: ByteBuffer, session: NGHTTP2Session) -> NGHTTP2Error? {
+        isReading = true
+        do {
+            try bytes.withUnsafeReadableBytes { raw throws(NGHTTP2Error) in try session.receive(raw) }
+            return nil
+        } catch {
+            session.terminate(error: .protocolError)
+            closeAfterFlush = true
+            return error
+        }
+    }
+
+    /// Arranges for `flush` to run once the current event-loop tick is over, unless a read
+    /// (flushed at channelReadComplete) or a flush (which goes round again) is already under way.
+    func scheduleFlush(on loop: any EventLoop, _ flush: @escaping () -> Void) {
+        guard !isReading, !flushScheduled else { return }
+        if isFlushing {
+            flushAgain = true
+            return
+        }
+        flushScheduled = true
+        loop.assumeIsolated().execute {
+            self.flushScheduled = false
+            flush()
+        }
+    }
+
     /// Drains nghttp2 into the channel. `afterOutput` runs after each drain so that what
     /// nghttp2 reported while producing output (closed streams, sent trailers) is acted on.
     /// A call made while a flush is under way (the socket became writable again inside

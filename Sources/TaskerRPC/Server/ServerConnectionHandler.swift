@@ -68,14 +68,9 @@ final class ServerConnectionHandler: ChannelDuplexHandler, NGHTTP2SessionDelegat
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         let bytes = unwrapInboundIn(data)
-        io.isReading = true
         keepalive?.sawActivity()
-        do {
-            try bytes.withUnsafeReadableBytes { raw throws(NGHTTP2Error) in try session.receive(raw) }
-        } catch {
+        if let error = io.receive(bytes, session: session) {
             logger.debug("closing connection on HTTP/2 error", metadata: ["error": "\(error)"])
-            session.terminate(error: .protocolError)
-            io.closeAfterFlush = true
         }
         processEvents()
     }
@@ -109,7 +104,8 @@ final class ServerConnectionHandler: ChannelDuplexHandler, NGHTTP2SessionDelegat
     func sessionDidBeginHeaders(streamID: Int32) {
         if streams[streamID] == nil {
             streams[streamID] = ServerStream(
-                id: streamID, receiveLimit: configuration.maxReceiveMessageSize, allocator: context.channel.allocator)
+                id: streamID, receiveLimit: configuration.maxReceiveMessageSize,
+                sendBufferSize: configuration.streamSendBufferSize, allocator: context.channel.allocator)
         }
     }
 
@@ -127,7 +123,7 @@ final class ServerConnectionHandler: ChannelDuplexHandler, NGHTTP2SessionDelegat
 
     func sessionDidReceiveData(streamID: Int32, bytes: UnsafeRawBufferPointer) {
         guard let stream = streams[streamID] else { return }
-        stream.unconsumedBytes += bytes.count
+        stream.flow.unconsumedBytes += bytes.count
         // Input after the status went out is unwanted: only its window is returned.
         if stream.state.outbound != .finished, !stream.state.isClosed {
             stream.deframer.append(bytes)
@@ -145,12 +141,7 @@ final class ServerConnectionHandler: ChannelDuplexHandler, NGHTTP2SessionDelegat
 
     func sessionReadOutbound(streamID: Int32, into buffer: UnsafeMutableRawBufferPointer) -> OutboundChunk {
         guard let stream = streams[streamID] else { return .end(0, trailers: nil) }
-        let chunk = stream.outbound.read(into: buffer)
-        if let waiter = stream.writableWaiter, stream.outbound.bufferedBytes <= configuration.streamSendBufferSize / 2 {
-            stream.writableWaiter = nil
-            waiter.resume()
-        }
-        return chunk
+        return stream.flow.readOutbound(into: buffer)
     }
 
     func sessionDidSendEndOfStream(streamID: Int32) {
@@ -291,7 +282,7 @@ final class ServerConnectionHandler: ChannelDuplexHandler, NGHTTP2SessionDelegat
             while let message = try stream.deframer.next() {
                 try stream.state.receiveMessage()
                 if let requests = stream.requests {
-                    if !requests.yield(message) { stream.windowHeld = true }
+                    if !requests.yield(message) { stream.flow.windowHeld = true }
                 } else if stream.singleRequest == nil {
                     stream.singleRequest = message
                 } else {
@@ -331,14 +322,12 @@ final class ServerConnectionHandler: ChannelDuplexHandler, NGHTTP2SessionDelegat
     }
 
     private func returnWindow(_ stream: ServerStream) {
-        guard !stream.windowHeld, stream.unconsumedBytes > 0 else { return }
-        session.consume(streamID: stream.id, count: stream.unconsumedBytes)
-        stream.unconsumedBytes = 0
+        session.consume(streamID: stream.id, count: stream.flow.takeReturnableWindow())
     }
 
     func releaseWindow(streamID: Int32) {
         guard let stream = streams[streamID] else { return }
-        stream.windowHeld = false
+        stream.flow.windowHeld = false
         returnWindow(stream)
         scheduleFlush()
     }
@@ -348,7 +337,7 @@ final class ServerConnectionHandler: ChannelDuplexHandler, NGHTTP2SessionDelegat
         stream.abortedWith = error
         stream.task?.cancel()
         stream.requests?.finish(throwing: error)
-        stream.writableWaiter.take()?.resume(throwing: error)
+        stream.flow.failWriter(error)
         sendStatus(stream, error.status, trailers: Metadata())
     }
 
@@ -360,9 +349,7 @@ final class ServerConnectionHandler: ChannelDuplexHandler, NGHTTP2SessionDelegat
 
     private func closed(_ stream: ServerStream, errorCode: UInt32) {
         stream.deadlineTimer?.cancel()
-        if stream.unconsumedBytes > 0 {
-            session.consume(streamID: stream.id, count: stream.unconsumedBytes)
-        }
+        session.consume(streamID: stream.id, count: stream.flow.takeAllWindow())
         let finishedNormally = stream.state.outbound == .finished
         stream.state.close()
         guard !finishedNormally else {
@@ -372,7 +359,7 @@ final class ServerConnectionHandler: ChannelDuplexHandler, NGHTTP2SessionDelegat
         let reason = stream.abortedWith ?? RPCError(.cancelled, "the client cancelled the call")
         stream.task?.cancel()
         stream.requests?.finish(throwing: reason)
-        stream.writableWaiter.take()?.resume(throwing: reason)
+        stream.flow.failWriter(reason)
     }
 
     private func tearDown(reason: RPCError) {
@@ -383,7 +370,7 @@ final class ServerConnectionHandler: ChannelDuplexHandler, NGHTTP2SessionDelegat
             stream.state.close()
             stream.task?.cancel()
             stream.requests?.finish(throwing: reason)
-            stream.writableWaiter.take()?.resume(throwing: reason)
+            stream.flow.failWriter(reason)
         }
         streams.removeAll()
     }
@@ -400,15 +387,14 @@ final class ServerConnectionHandler: ChannelDuplexHandler, NGHTTP2SessionDelegat
         } catch {
             throw RPCError(.failedPrecondition, "the call has already sent its status")
         }
-        stream.outbound.append(message: message)
+        let hasRoom = stream.flow.enqueue(message)
         if needsHeaders {
             sendResponseHeaders(stream)
-        } else if stream.outbound.isDeferred {
-            stream.outbound.isDeferred = false
-            session.resumeData(streamID: streamID)
+        } else {
+            resumeData(stream)
         }
         scheduleFlush()
-        return stream.outbound.bufferedBytes <= configuration.streamSendBufferSize
+        return hasRoom
     }
 
     func waitUntilWritable(streamID: Int32, continuation: UnsafeContinuation<Void, any Error>) {
@@ -418,22 +404,17 @@ final class ServerConnectionHandler: ChannelDuplexHandler, NGHTTP2SessionDelegat
         }
         if let aborted = stream.abortedWith {
             continuation.resume(throwing: aborted)
-        } else if stream.outbound.bufferedBytes <= configuration.streamSendBufferSize / 2 {
-            continuation.resume()
         } else {
-            stream.writableWaiter = continuation
+            stream.flow.waitUntilWritable(continuation)
         }
     }
 
     func finish(streamID: Int32, lastMessage: ByteBuffer?, status: Status, trailers: Metadata) {
         guard let stream = streams[streamID], stream.state.outbound != .finished, !stream.state.isClosed else { return }
         if let lastMessage, status.code == .ok {
-            if (try? stream.state.sendMessage()) == true {
-                stream.outbound.append(message: lastMessage)
-                sendResponseHeaders(stream)
-            } else {
-                stream.outbound.append(message: lastMessage)
-            }
+            let needsHeaders = (try? stream.state.sendMessage()) == true
+            _ = stream.flow.enqueue(lastMessage)
+            if needsHeaders { sendResponseHeaders(stream) }
         }
         sendStatus(stream, status, trailers: trailers)
         scheduleFlush()
@@ -463,11 +444,8 @@ final class ServerConnectionHandler: ChannelDuplexHandler, NGHTTP2SessionDelegat
         case .trailersOnly:
             session.submitResponse(streamID: stream.id, headers: block, withBody: false)
         case .trailers:
-            stream.outbound.end(trailers: block)
-            if stream.outbound.isDeferred {
-                stream.outbound.isDeferred = false
-                session.resumeData(streamID: stream.id)
-            }
+            stream.flow.outbound.end(trailers: block)
+            resumeData(stream)
         }
         if stream.state.inbound == .open {
             stream.requests?.finish(throwing: RPCError(.cancelled, "the call already ended"))
@@ -476,18 +454,17 @@ final class ServerConnectionHandler: ChannelDuplexHandler, NGHTTP2SessionDelegat
 
     // MARK: Output
 
+    /// Wakes nghttp2 for a stream whose body source had run dry.
+    private func resumeData(_ stream: ServerStream) {
+        if stream.flow.outbound.isDeferred {
+            stream.flow.outbound.isDeferred = false
+            session.resumeData(streamID: stream.id)
+        }
+    }
+
     private func scheduleFlush() {
-        guard !io.isReading, !io.flushScheduled, context != nil else { return }
-        if io.isFlushing {
-            // The flush under way goes round once more.
-            flush()
-            return
-        }
-        io.flushScheduled = true
-        context.eventLoop.assumeIsolated().execute { [self] in
-            io.flushScheduled = false
-            flush()
-        }
+        guard let context else { return }
+        io.scheduleFlush(on: context.eventLoop) { [self] in flush() }
     }
 
     private func flush() {

@@ -16,20 +16,14 @@ final class ServerStream {
     var requests: InboundMessageQueue?
     var call: ServerCall?
     var task: Task<Void, Never>?
-    var outbound: OutboundMessageBuffer
+    var flow: StreamFlow
     var deadlineTimer: Scheduled<Void>?
-    /// A handler waiting for room in `outbound`.
-    var writableWaiter: UnsafeContinuation<Void, any Error>?
-    /// Received bytes whose flow-control window has not been returned yet.
-    var unconsumedBytes = 0
-    /// Set while the request queue is over its high-water mark.
-    var windowHeld = false
     /// Why the call ended before its handler did (deadline, reset), for the handler's writes.
     var abortedWith: RPCError?
 
-    init(id: Int32, receiveLimit: Int, allocator: ByteBufferAllocator) {
+    init(id: Int32, receiveLimit: Int, sendBufferSize: Int, allocator: ByteBufferAllocator) {
         self.id = id
         self.deframer = MessageDeframer(limit: receiveLimit, allocator: allocator)
-        self.outbound = OutboundMessageBuffer(allocator: allocator)
+        self.flow = StreamFlow(sendBufferSize: sendBufferSize, allocator: allocator)
     }
 }
