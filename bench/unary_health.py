@@ -74,6 +74,9 @@ def grpc_status(port, scheme_path):
 
 
 def h2load(port, args, log):
+    # h2load appends to its log file: each run starts from an empty one.
+    if os.path.exists(log):
+        os.remove(log)
     with tempfile.NamedTemporaryFile() as body:
         body.write(REQUEST)
         body.flush()

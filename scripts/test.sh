@@ -11,5 +11,5 @@ scripts/generate-protos.sh --check
 swift build --build-tests
 bin_dir=$(swift build --show-bin-path)
 
-swift test --skip-build --parallel
+swift test --skip-build
 TASKER_BIN_DIR="$bin_dir" .build-venv/bin/python -m pytest -q Tests/interop

@@ -48,12 +48,16 @@ final class ServerConnectionHandler: ChannelDuplexHandler, NGHTTP2SessionDelegat
         if let interval = configuration.keepaliveInterval {
             keepalive = KeepaliveTimer(interval: interval, timeout: configuration.keepaliveTimeout)
         }
-        if context.channel.isActive { channelActive(context: context) }
+        if context.channel.isActive {
+            keepalive?.start(on: context.eventLoop) { [weak self] in self?.keepaliveFired() }
+            flush()
+        }
     }
 
     func channelActive(context: ChannelHandlerContext) {
         keepalive?.start(on: context.eventLoop) { [weak self] in self?.keepaliveFired() }
         flush()
+        context.fireChannelActive()
     }
 
     func handlerRemoved(context: ChannelHandlerContext) {
