@@ -90,16 +90,20 @@ final class InboundMessageQueue: @unchecked Sendable {
         case .wait:
             return try await withTaskCancellationHandler {
                 try await withCheckedThrowingContinuation { continuation in
-                    let ready: Result<ByteBuffer?, any Error>? = lock.withLockedValue { state in
+                    // A message may have arrived since the first look.
+                    let (ready, drained): (Result<ByteBuffer?, any Error>?, Bool) = lock.withLockedValue { state in
                         if let message = state.messages.popFirst() {
                             state.bufferedBytes -= message.readableBytes
-                            return .success(message)
+                            let drained = state.producerThrottled && state.bufferedBytes <= lowWater
+                            if drained { state.producerThrottled = false }
+                            return (.success(message), drained)
                         }
-                        if let end = state.end { return end.map { nil } }
-                        if Task.isCancelled { return .failure(CancellationError()) }
+                        if let end = state.end { return (end.map { nil }, false) }
+                        if Task.isCancelled { return (.failure(CancellationError()), false) }
                         state.waiter = continuation
-                        return nil
+                        return (nil, false)
                     }
+                    if drained { onDrained() }
                     if let ready { continuation.resume(with: ready) }
                 }
             } onCancel: {
