@@ -169,6 +169,7 @@ def test_the_server_enforces_grpc_timeout(server):
 
 
 def test_a_thousand_concurrent_streams_are_served_or_refused(server):
+    """Sent before the server's SETTINGS are acknowledged: streams past the limit are refused."""
     connection = RawConnection(server.port, timeout=30)
     connection.handshake(window=1 << 24)
     streams = list(range(1, 2001, 2))
@@ -190,6 +191,30 @@ def test_a_thousand_concurrent_streams_are_served_or_refused(server):
     print("served %d, refused %d" % (len(served), len(refused)))
     assert len(served) >= 256
     connection.close()
+    still_serves(server)
+
+
+def test_streams_beyond_the_acknowledged_limit_get_a_goaway(server):
+    """Once the client has acknowledged MAX_CONCURRENT_STREAMS, exceeding it is its bug:
+    nghttp2 answers with GOAWAY PROTOCOL_ERROR for that connection."""
+    bystander = RawConnection(server.port)
+    bystander.handshake()
+    connection = RawConnection(server.port)
+    connection.handshake(window=1 << 24)
+    settings = connection.until(lambda f: f.kind == h2raw.SETTINGS and not f.flags & h2raw.ACK, timeout=5)
+    advertised = {struct.unpack(">H", settings.payload[i:i + 2])[0]: struct.unpack(">I", settings.payload[i + 2:i + 6])[0]
+                  for i in range(0, len(settings.payload), 6)}
+    assert advertised[0x3] == 256, advertised
+    connection.until(lambda f: f.kind == h2raw.SETTINGS and f.flags & h2raw.ACK, timeout=5)
+    for stream in range(1, 2 * 300, 2):
+        connection.send_headers(stream, EMPTY_CALL)
+    assert goaway_of(connection).error_code == h2raw.PROTOCOL_ERROR
+    connection.close()
+    bystander.send_headers(1, EMPTY_CALL)
+    bystander.send_data(1, grpc_message(b""), end_stream=True)
+    headers, data, trailers, reset = bystander.response(1)
+    assert status_of(headers, trailers) == "0"
+    bystander.close()
     still_serves(server)
 
 
