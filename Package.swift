@@ -6,6 +6,7 @@ let package = Package(
     platforms: [.macOS(.v15)],
     products: [
         .library(name: "TaskerRPC", targets: ["TaskerRPC"]),
+        .library(name: "TaskerProto", targets: ["TaskerProto"]),
         .executable(name: "tasker", targets: ["tasker"]),
         .executable(name: "tasker-interop-server", targets: ["tasker-interop-server"]),
         .executable(name: "tasker-interop-client", targets: ["tasker-interop-client"]),
@@ -36,6 +37,9 @@ let package = Package(
                 .product(name: "SwiftProtobuf", package: "swift-protobuf"),
                 .product(name: "Logging", package: "swift-log"),
             ]),
+        .target(
+            name: "TaskerProto",
+            dependencies: [.product(name: "SwiftProtobuf", package: "swift-protobuf")]),
         .target(
             name: "TaskerInterop",
             dependencies: [

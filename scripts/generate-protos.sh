@@ -13,6 +13,7 @@ grpc_proto=/usr/share/grpc-proto
 
 missing=()
 command -v protoc >/dev/null || missing+=(protobuf-compiler)
+[ -f /usr/include/google/protobuf/struct.proto ] || missing+=(libprotobuf-dev)
 [ -d "$grpc_proto" ] || missing+=(grpc-proto)
 if [ ${#missing[@]} -gt 0 ]; then
   apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
@@ -56,17 +57,18 @@ generate() { # destination, include path, files...
   local dest=$1 include=$2
   shift 2
   mkdir -p "$out/$dest"
-  protoc --plugin=protoc-gen-swift="$plugin" -I "$include" \
+  protoc --plugin=protoc-gen-swift="$plugin" -I "$include" -I /usr/include \
     --swift_opt=Visibility=Public --swift_opt=FileNaming=DropPath \
     --swift_out="$out/$dest" "$@"
 }
 
+generate Sources/TaskerProto/Generated proto tasker/v1/tasker.proto tasker/v1/workers.proto
 generate Sources/TaskerRPC/Health/Generated "$grpc_proto" grpc/health/v1/health.proto
 generate Sources/Interop/TaskerInterop/Generated "$grpc_proto" \
   grpc/testing/empty.proto grpc/testing/messages.proto grpc/testing/test.proto
 
 if [ "${1:-}" = "--verify" ]; then
-  for dir in Sources/TaskerRPC/Health/Generated Sources/Interop/TaskerInterop/Generated; do
+  for dir in Sources/TaskerProto/Generated Sources/TaskerRPC/Health/Generated Sources/Interop/TaskerInterop/Generated; do
     if ! diff -r "$root/$dir" "$out/$dir" >/dev/null; then
       echo "generated protobuf code in $dir is stale: run scripts/generate-protos.sh" >&2
       diff -r "$root/$dir" "$out/$dir" | head -20 >&2
