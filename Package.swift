@@ -38,6 +38,17 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]),
         .target(
+            name: "TaskerStore",
+            dependencies: [
+                "CLibPQ",
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+            ],
+            resources: [.copy("Schema")]),
+        .target(
+            name: "TaskerDev",
+            dependencies: []),
+        .target(
             name: "TaskerProto",
             dependencies: [.product(name: "SwiftProtobuf", package: "swift-protobuf")]),
         .target(
@@ -69,6 +80,9 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]),
+        .testTarget(
+            name: "TaskerStoreTests",
+            dependencies: ["TaskerStore", "TaskerDev"]),
         .testTarget(
             name: "TaskerRPCTests",
             dependencies: [

@@ -1,0 +1,167 @@
+import Foundation
+
+/// A PostgreSQL server of our own: initdb into a fresh data folder, started on a free port,
+/// stopped by its pid and the folder removed. Tests use it, and `tasker dev` will.
+///
+/// Postgres refuses to run as root; as root the server runs as the `postgres` user (runuser),
+/// in a folder that user owns.
+public final class PrivatePostgres: @unchecked Sendable {
+    public struct Failure: Error, CustomStringConvertible {
+        public let description: String
+    }
+
+    public let port: Int
+    public let dataDirectory: URL
+    private let root: URL
+    private let process: Process
+    private let ownsRoot: Bool
+
+    /// `postgres://tasker@127.0.0.1:PORT/tasker`
+    public var url: String { "postgres://tasker@127.0.0.1:\(port)/tasker" }
+
+    /// Starts a server; `settings` are extra `-c name=value` options.
+    public init(in folder: URL? = nil, port: Int? = nil, settings: [String: String] = [:]) throws {
+        let binaries = try Self.binaryDirectory()
+        ownsRoot = folder == nil
+        root = folder ?? FileManager.default.temporaryDirectory.appendingPathComponent("tasker-pg-\(UUID().uuidString)")
+        dataDirectory = root.appendingPathComponent("data")
+        let socketDirectory = root.appendingPathComponent("socket")
+        try FileManager.default.createDirectory(at: socketDirectory, withIntermediateDirectories: true)
+        let asRoot = getuid() == 0
+        if asRoot {
+            try Self.run("/bin/chown", ["-R", "postgres:postgres", root.path])
+        }
+
+        if !FileManager.default.fileExists(atPath: dataDirectory.appendingPathComponent("PG_VERSION").path) {
+            try Self.run(
+                binaries + "/initdb",
+                ["-D", dataDirectory.path, "-U", "tasker", "-A", "trust", "-E", "UTF8", "--no-sync", "--locale=C.UTF-8"],
+                asPostgres: asRoot)
+        }
+
+        self.port = port ?? Self.freePort()
+        var arguments = [
+            "-D", dataDirectory.path, "-p", String(self.port), "-k", socketDirectory.path,
+            "-c", "listen_addresses=127.0.0.1", "-c", "max_connections=200",
+        ]
+        for (name, value) in settings.sorted(by: { $0.key < $1.key }) {
+            arguments += ["-c", "\(name)=\(value)"]
+        }
+        process = Process()
+        if asRoot {
+            process.executableURL = URL(fileURLWithPath: "/usr/sbin/runuser")
+            process.arguments = ["-u", "postgres", "--", binaries + "/postgres"] + arguments
+        } else {
+            process.executableURL = URL(fileURLWithPath: binaries + "/postgres")
+            process.arguments = arguments
+        }
+        let log = root.appendingPathComponent("postgres.log")
+        FileManager.default.createFile(atPath: log.path, contents: nil)
+        let handle = try FileHandle(forWritingTo: log)
+        process.standardOutput = handle
+        process.standardError = handle
+        try process.run()
+        try waitUntilAccepting(log: log)
+        try Self.run(binaries + "/createdb", ["-h", "127.0.0.1", "-p", String(self.port), "-U", "tasker", "tasker"], tolerateFailure: true)
+    }
+
+    deinit {
+        stop()
+    }
+
+    /// Stops the server (fast shutdown) and removes its folder if it made it.
+    public func stop() {
+        if process.isRunning {
+            // The postmaster's own pid (runuser stands between when running as root): SIGINT is
+            // a fast shutdown that does not wait for clients.
+            let pidFile = dataDirectory.appendingPathComponent("postmaster.pid")
+            let postmaster = (try? String(contentsOf: pidFile, encoding: .utf8))?
+                .split(separator: "\n").first.flatMap { Int32($0) }
+            kill(postmaster ?? process.processIdentifier, SIGINT)
+            let deadline = Date().addingTimeInterval(30)
+            while process.isRunning, Date() < deadline { usleep(20_000) }
+            if process.isRunning {
+                if let postmaster { kill(postmaster, SIGKILL) }
+                kill(process.processIdentifier, SIGKILL)
+                while process.isRunning { usleep(20_000) }
+            }
+        }
+        if ownsRoot { try? FileManager.default.removeItem(at: root) }
+    }
+
+    private func waitUntilAccepting(log: URL) throws {
+        let deadline = Date().addingTimeInterval(30)
+        while Date() < deadline {
+            if !process.isRunning {
+                let text = (try? String(contentsOf: log, encoding: .utf8)) ?? ""
+                throw Failure(description: "postgres exited at start:\n\(text)")
+            }
+            let socket = Foundation.socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+            var address = sockaddr_in()
+            address.sin_family = sa_family_t(AF_INET)
+            address.sin_port = in_port_t(UInt16(port).bigEndian)
+            address.sin_addr.s_addr = inet_addr("127.0.0.1")
+            let connected = withUnsafePointer(to: &address) {
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                    connect(socket, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) == 0
+                }
+            }
+            close(socket)
+            if connected, (try? Self.run("/usr/bin/pg_isready", ["-h", "127.0.0.1", "-p", String(port), "-q"])) != nil {
+                return
+            }
+            usleep(50_000)
+        }
+        throw Failure(description: "postgres did not accept connections on port \(port) within 30 s")
+    }
+
+    static func binaryDirectory() throws -> String {
+        let base = "/usr/lib/postgresql"
+        let versions = (try? FileManager.default.contentsOfDirectory(atPath: base)) ?? []
+        for version in versions.sorted(by: { (Int($0) ?? 0) > (Int($1) ?? 0) }) {
+            let bin = "\(base)/\(version)/bin"
+            if FileManager.default.isExecutableFile(atPath: bin + "/postgres") { return bin }
+        }
+        throw Failure(description: "no PostgreSQL server under \(base): install the postgresql package")
+    }
+
+    /// A port nothing listens on now.
+    public static func freePort() -> Int {
+        let socket = Foundation.socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        defer { close(socket) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_port = 0
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        _ = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(socket, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+        }
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        _ = withUnsafeMutablePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(socket, $0, &length) }
+        }
+        return Int(UInt16(bigEndian: address.sin_port))
+    }
+
+    @discardableResult
+    static func run(_ executable: String, _ arguments: [String], asPostgres: Bool = false, tolerateFailure: Bool = false) throws -> String {
+        let process = Process()
+        if asPostgres {
+            process.executableURL = URL(fileURLWithPath: "/usr/sbin/runuser")
+            process.arguments = ["-u", "postgres", "--", executable] + arguments
+        } else {
+            process.executableURL = URL(fileURLWithPath: executable)
+            process.arguments = arguments
+        }
+        let pipe = Pipe()
+        process.standardOutput = pipe
+        process.standardError = pipe
+        try process.run()
+        let output = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        process.waitUntilExit()
+        if process.terminationStatus != 0, !tolerateFailure {
+            throw Failure(description: "\(executable) \(arguments.joined(separator: " ")) failed:\n\(output)")
+        }
+        return output
+    }
+}

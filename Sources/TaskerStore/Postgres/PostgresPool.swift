@@ -1,0 +1,140 @@
+import NIOConcurrencyHelpers
+import NIOPosix
+
+/// A fixed set of libpq connections whose blocking calls run on threads of their own, never on
+/// an event loop. A connection broken by a server restart is reconnected on its next use; while
+/// the server is down, calls fail with `PostgresError.unavailable`.
+public final class PostgresPool: Sendable {
+    private struct State {
+        var idle: [PostgresConnection] = []
+        var waiters: [CheckedContinuation<PostgresConnection?, Never>] = []
+        var opened = 0
+        var closed = false
+    }
+
+    public let url: String
+    public let size: Int
+    private let threads: NIOThreadPool
+    private let state = NIOLockedValueBox(State())
+
+    public init(url: String, size: Int = 8) {
+        self.url = url
+        self.size = max(size, 1)
+        threads = NIOThreadPool(numberOfThreads: self.size)
+        threads.start()
+    }
+
+    /// Runs `body` with a connection, on one of the pool's threads.
+    public func withConnection<Result: Sendable>(
+        _ body: @escaping @Sendable (PostgresConnection) throws -> Result
+    ) async throws -> Result {
+        let connection = try await acquire()
+        do {
+            let result = try await threads.runIfActive {
+                try connection.reconnectIfBroken()
+                return try body(connection)
+            }
+            release(connection)
+            return result
+        } catch {
+            release(connection)
+            throw error
+        }
+    }
+
+    /// Runs `body` inside BEGIN … COMMIT; any error rolls back.
+    public func transaction<Result: Sendable>(
+        _ body: @escaping @Sendable (PostgresConnection) throws -> Result
+    ) async throws -> Result {
+        try await withConnection { connection in
+            try connection.query("BEGIN")
+            do {
+                let result = try body(connection)
+                try connection.query("COMMIT")
+                return result
+            } catch {
+                if !connection.isBroken { _ = try? connection.query("ROLLBACK") }
+                throw error
+            }
+        }
+    }
+
+    /// Closes every connection and stops the threads; later calls fail as unavailable.
+    public func shutdown() async {
+        let waiters = state.withLockedValue { state -> [CheckedContinuation<PostgresConnection?, Never>] in
+            state.closed = true
+            state.idle.removeAll()
+            defer { state.waiters.removeAll() }
+            return state.waiters
+        }
+        for waiter in waiters { waiter.resume(returning: nil) }
+        try? await threads.shutdownGracefully()
+    }
+
+    private enum Acquisition {
+        case ready(PostgresConnection)
+        case open
+        case wait
+        case closed
+    }
+
+    private func acquire() async throws -> PostgresConnection {
+        let acquisition: Acquisition = state.withLockedValue { state in
+            if state.closed { return .closed }
+            if let connection = state.idle.popLast() { return .ready(connection) }
+            if state.opened < size {
+                state.opened += 1
+                return .open
+            }
+            return .wait
+        }
+        switch acquisition {
+        case .ready(let connection):
+            return connection
+        case .closed:
+            throw PostgresError.unavailable("the connection pool is shut down")
+        case .open:
+            do {
+                let url = self.url
+                return try await threads.runIfActive { try PostgresConnection(url: url) }
+            } catch {
+                state.withLockedValue { $0.opened -= 1 }
+                wakeOneWaiterToOpen()
+                throw error
+            }
+        case .wait:
+            let connection = await withCheckedContinuation { continuation in
+                let immediate: PostgresConnection?? = state.withLockedValue { state in
+                    if state.closed { return .some(nil) }
+                    if let idle = state.idle.popLast() { return .some(idle) }
+                    state.waiters.append(continuation)
+                    return .none
+                }
+                if let immediate { continuation.resume(returning: immediate) }
+            }
+            guard let connection else {
+                // Woken without a connection: a slot to open one freed up, or the pool closed.
+                return try await acquire()
+            }
+            return connection
+        }
+    }
+
+    private func release(_ connection: PostgresConnection) {
+        let waiter = state.withLockedValue { state -> CheckedContinuation<PostgresConnection?, Never>? in
+            if state.closed { return nil }
+            if !state.waiters.isEmpty { return state.waiters.removeFirst() }
+            state.idle.append(connection)
+            return nil
+        }
+        waiter?.resume(returning: connection)
+    }
+
+    /// After a failed open, a waiter may open one in its place.
+    private func wakeOneWaiterToOpen() {
+        let waiter = state.withLockedValue { state -> CheckedContinuation<PostgresConnection?, Never>? in
+            state.waiters.isEmpty ? nil : state.waiters.removeFirst()
+        }
+        waiter?.resume(returning: nil)
+    }
+}

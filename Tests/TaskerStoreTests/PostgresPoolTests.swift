@@ -1,0 +1,153 @@
+import Foundation
+import NIOConcurrencyHelpers
+import TaskerDev
+import Testing
+
+@testable import TaskerStore
+
+@Suite(.timeLimit(.minutes(2))) struct PostgresPoolTests {
+    @Test func runsParameterisedQueriesWithNulls() async throws {
+        let pool = PostgresPool(url: try await TestDatabase.fresh(), size: 2)
+        let rows = try await pool.withConnection { connection in
+            try connection.query("SELECT $1::int + 1 AS n, $2::text AS nothing, 'a''b' AS quoted", ["41", nil])
+        }
+        #expect(rows.count == 1)
+        #expect(rows.first?.int("n") == 42)
+        #expect(rows.first?["nothing"] == nil)
+        #expect(rows.first?["quoted"] == "a'b")
+        await pool.shutdown()
+    }
+
+    @Test func statementErrorsCarryTheirSQLState() async throws {
+        let pool = PostgresPool(url: try await TestDatabase.fresh(), size: 1)
+        do {
+            try await pool.withConnection { try $0.query("SELEC 1") }
+            Issue.record("a syntax error went unnoticed")
+        } catch let error as PostgresError {
+            #expect(error.sqlState == "42601")
+        }
+        try await pool.withConnection { connection in
+            try connection.query("CREATE TABLE t (k int PRIMARY KEY)")
+            try connection.query("INSERT INTO t VALUES (1)")
+        }
+        do {
+            try await pool.withConnection { try $0.query("INSERT INTO t VALUES (1)") }
+            Issue.record("a duplicate key went unnoticed")
+        } catch let error as PostgresError {
+            #expect(error.isUniqueViolation)
+        }
+        // The connection is still usable after the errors.
+        #expect(try await pool.withConnection { try $0.query("SELECT count(*) AS n FROM t") }.first?.int("n") == 1)
+        await pool.shutdown()
+    }
+
+    @Test func aFailedTransactionLeavesNothingBehind() async throws {
+        let pool = PostgresPool(url: try await TestDatabase.fresh(), size: 1)
+        try await pool.withConnection { try $0.query("CREATE TABLE t (k int PRIMARY KEY)") }
+        await #expect(throws: PostgresError.self) {
+            try await pool.transaction { connection in
+                try connection.query("INSERT INTO t VALUES (1)")
+                try connection.query("INSERT INTO t VALUES (1)")
+            }
+        }
+        #expect(try await pool.withConnection { try $0.query("SELECT count(*) AS n FROM t") }.first?.int("n") == 0)
+        await pool.shutdown()
+    }
+
+    @Test func moreCallersThanConnectionsAllGetServed() async throws {
+        let pool = PostgresPool(url: try await TestDatabase.fresh(), size: 3)
+        let concurrent = NIOLockedValueBox((now: 0, most: 0))
+        let sum = try await withThrowingTaskGroup(of: Int.self) { group in
+            for index in 0..<32 {
+                group.addTask {
+                    try await pool.withConnection { connection in
+                        concurrent.withLockedValue { $0.now += 1; $0.most = max($0.most, $0.now) }
+                        defer { concurrent.withLockedValue { $0.now -= 1 } }
+                        return try connection.query("SELECT $1::int AS n, pg_sleep(0.01)", [String(index)]).first!.int("n")!
+                    }
+                }
+            }
+            return try await group.reduce(0, +)
+        }
+        #expect(sum == (0..<32).reduce(0, +))
+        #expect(concurrent.withLockedValue { $0.most } <= 3)
+        await pool.shutdown()
+    }
+
+    @Test func unavailableWhileDownThenReconnects() async throws {
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("tasker-pg-restart-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: folder) }
+        var server = try PrivatePostgres(in: folder)
+        let port = server.port
+        let pool = PostgresPool(url: server.url, size: 2)
+        #expect(try await pool.withConnection { try $0.query("SELECT 1 AS one") }.first?.int("one") == 1)
+
+        server.stop()
+        do {
+            try await pool.withConnection { try $0.query("SELECT 1") }
+            Issue.record("a query succeeded with the server down")
+        } catch let error as PostgresError {
+            guard case .unavailable = error else {
+                Issue.record("expected unavailable, got \(error)")
+                return
+            }
+        }
+
+        server = try PrivatePostgres(in: folder, port: port)
+        #expect(try await pool.withConnection { try $0.query("SELECT 2 AS two") }.first?.int("two") == 2)
+        await pool.shutdown()
+        server.stop()
+    }
+
+    @Test func unreachableServerIsUnavailable() async throws {
+        let pool = PostgresPool(url: "postgres://tasker@127.0.0.1:\(PrivatePostgres.freePort())/tasker?connect_timeout=2", size: 1)
+        await #expect(throws: PostgresError.self) { try await pool.withConnection { try $0.query("SELECT 1") } }
+        await pool.shutdown()
+    }
+}
+
+@Suite(.timeLimit(.minutes(2))) struct MigratorTests {
+    @Test func appliesTheSchemaOnceAndRecordsIt() async throws {
+        let pool = PostgresPool(url: try await TestDatabase.fresh(), size: 1)
+        let migrator = Migrator()
+        #expect(migrator.migrations.map(\.version) == [1])
+        #expect(try await migrator.migrate(pool) == [1])
+        #expect(try await migrator.migrate(pool) == [])
+        let tables = try await pool.withConnection { connection in
+            try connection.query("SELECT table_name FROM information_schema.tables WHERE table_schema = 'public' ORDER BY 1")
+        }.compactMap { $0["table_name"] }
+        #expect(tables == ["annotations", "step_edges", "step_transitions", "steps", "task_templates", "tasker_schema_migrations", "tasks"])
+        await pool.shutdown()
+    }
+
+    @Test func serversStartingTogetherMigrateOnce() async throws {
+        let url = try await TestDatabase.fresh()
+        let applied = try await withThrowingTaskGroup(of: [Int].self) { group in
+            for _ in 0..<4 {
+                group.addTask {
+                    let pool = PostgresPool(url: url, size: 1)
+                    defer { Task { await pool.shutdown() } }
+                    return try await Migrator().migrate(pool)
+                }
+            }
+            return try await group.reduce(into: [Int]()) { $0 += $1 }
+        }
+        #expect(applied == [1])
+    }
+
+    @Test func aFailingMigrationIsRolledBackAndNotRecorded() async throws {
+        let pool = PostgresPool(url: try await TestDatabase.fresh(), size: 1)
+        let broken = Migrator(migrations: [
+            .init(version: 1, name: "good", sql: "CREATE TABLE a (k int);"),
+            .init(version: 2, name: "bad", sql: "CREATE TABLE b (k int); CREATE TABLE b (k int);"),
+        ])
+        await #expect(throws: PostgresError.self) { try await broken.migrate(pool) }
+        let state = try await pool.withConnection { connection in
+            (try connection.query("SELECT version FROM tasker_schema_migrations").compactMap { $0.int("version") },
+             try connection.query("SELECT to_regclass('b') IS NULL AS missing").first!.bool("missing")!)
+        }
+        #expect(state.0 == [1])
+        #expect(state.1, "table b of the failed migration must not exist")
+        await pool.shutdown()
+    }
+}
