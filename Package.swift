@@ -46,6 +46,12 @@ let package = Package(
             ],
             resources: [.copy("Schema")]),
         .target(
+            name: "TaskerEngine",
+            dependencies: [
+                "TaskerProto", "TaskerStore",
+                .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+            ]),
+        .target(
             name: "TaskerDev",
             dependencies: []),
         .target(
@@ -80,6 +86,9 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]),
+        .testTarget(
+            name: "TaskerEngineTests",
+            dependencies: ["TaskerEngine", "TaskerProto"]),
         .testTarget(
             name: "TaskerStoreTests",
             dependencies: ["TaskerStore", "TaskerDev"]),

@@ -43,7 +43,8 @@ public nonisolated enum Tasker_V1_TaskStatus: SwiftProtobuf.Enum, Swift.CaseIter
   /// Cancelled by CancelTask.
   case cancelled // = 5
 
-  /// Every step finished and at least one was resolved by hand.
+  /// Closed by hand as a whole; step transitions never lead here (a task whose steps were
+  /// resolved by hand is COMPLETE).
   case resolvedManually // = 6
   case UNRECOGNIZED(Int)
 

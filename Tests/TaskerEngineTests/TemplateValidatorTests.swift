@@ -1,0 +1,109 @@
+import TaskerProto
+import Testing
+
+@testable import TaskerEngine
+
+func step(_ name: String, handler: String? = nil, dependsOn: [String] = []) -> Tasker_V1_StepTemplate {
+    var step = Tasker_V1_StepTemplate()
+    step.name = name
+    step.handler = handler ?? "\(name)_handler"
+    step.dependsOn = dependsOn
+    return step
+}
+
+func template(_ steps: [Tasker_V1_StepTemplate], schema: String = "") -> Tasker_V1_TaskTemplate {
+    var template = Tasker_V1_TaskTemplate()
+    template.name = "order"
+    template.version = "1.0.0"
+    template.steps = steps
+    template.contextSchemaJson = schema
+    return template
+}
+
+@Suite struct TemplateValidatorTests {
+    let diamond = [step("a"), step("b", dependsOn: ["a"]), step("c", dependsOn: ["a"]), step("d", dependsOn: ["b", "c"])]
+
+    private func refusal(_ template: Tasker_V1_TaskTemplate) -> String? {
+        do {
+            _ = try TemplateValidator.validate(template)
+            return nil
+        } catch {
+            guard case .invalidArgument(let message) = error else { return "wrong code: \(error)" }
+            return message
+        }
+    }
+
+    @Test func ordersTheDiamondAndFillsDefaults() throws {
+        let validated = try TemplateValidator.validate(template(diamond.reversed()))
+        let position = Dictionary(uniqueKeysWithValues: validated.order.enumerated().map { ($1, $0) })
+        #expect(position["a"]! < position["b"]! && position["a"]! < position["c"]!)
+        #expect(position["b"]! < position["d"]! && position["c"]! < position["d"]!)
+        for step in validated.template.steps {
+            #expect(step.retryable)
+            #expect(step.retryLimit == 3)
+            #expect(step.backoff.baseSeconds == 1 && step.backoff.maxSeconds == 300 && step.backoff.jitter == 0.1)
+        }
+    }
+
+    @Test func keepsExplicitSettings() throws {
+        var custom = step("a")
+        custom.retryable = false
+        custom.retryLimit = 7
+        custom.backoff.baseSeconds = 2
+        let validated = try TemplateValidator.validate(template([custom]))
+        #expect(validated.template.steps[0].retryable == false)
+        #expect(validated.template.steps[0].retryLimit == 7)
+        #expect(validated.template.steps[0].backoff.baseSeconds == 2)
+    }
+
+    @Test func sameContentSameDefinitionBytes() throws {
+        let first = try TemplateValidator.validate(template(diamond))
+        let second = try TemplateValidator.validate(template(diamond))
+        #expect(first.definition == second.definition)
+        let other = try TemplateValidator.validate(template(Array(diamond.dropLast())))
+        #expect(first.definition != other.definition)
+    }
+
+    @Test func refusesACycleAndShowsIt() {
+        let message = refusal(template([step("a", dependsOn: ["c"]), step("b", dependsOn: ["a"]), step("c", dependsOn: ["b"])]))
+        #expect(message == "the steps form a cycle: a → b → c → a")
+        #expect(refusal(template([step("a", dependsOn: ["a"])])) == "the steps form a cycle: a → a")
+    }
+
+    @Test func refusesUnknownAndDuplicateSteps() {
+        #expect(refusal(template([step("a", dependsOn: ["ghost"])])) == "step 'a' depends on unknown step 'ghost'")
+        #expect(refusal(template([step("a"), step("a")])) == "duplicate step 'a'")
+        #expect(refusal(template([step("a"), step("b", dependsOn: ["a", "a"])])) == "step 'b' lists a dependency twice")
+    }
+
+    @Test func refusesEmptyHandlerNameVersionAndSteps() {
+        #expect(refusal(template([step("a", handler: " ")])) == "step 'a' has an empty handler")
+        #expect(refusal(template([step("")])) == "step 1 has no name")
+        #expect(refusal(template([])) == "template 'order' has no steps")
+        var unnamed = template([step("a")])
+        unnamed.name = ""
+        #expect(refusal(unnamed) == "the template has no name")
+        var unversioned = template([step("a")])
+        unversioned.version = ""
+        #expect(refusal(unversioned) == "template 'order' has no version")
+    }
+
+    @Test func refusesBadNumbers() {
+        var negative = step("a")
+        negative.retryLimit = -1
+        #expect(refusal(template([negative])) == "step 'a' has a negative retry_limit")
+        var jitter = step("a")
+        jitter.backoff.jitter = 1.5
+        #expect(refusal(template([jitter]))?.contains("jitter 1.5") == true)
+        var inverted = step("a")
+        inverted.backoff.baseSeconds = 10
+        inverted.backoff.maxSeconds = 5
+        #expect(refusal(template([inverted])) == "step 'a' has backoff max_seconds below base_seconds")
+    }
+
+    @Test func refusesAnInvalidSchemaAndCompilesAValidOne() throws {
+        #expect(refusal(template([step("a")], schema: #"{"type": 5}"#))?.contains("context_schema_json") == true)
+        let validated = try TemplateValidator.validate(template([step("a")], schema: #"{"type": "object"}"#))
+        #expect(validated.schema != nil)
+    }
+}
