@@ -52,6 +52,9 @@ let package = Package(
                 .product(name: "SwiftProtobuf", package: "swift-protobuf"),
             ]),
         .target(
+            name: "TaskerServer",
+            dependencies: ["TaskerEngine", "TaskerProto", "TaskerRPC", "TaskerStore"]),
+        .target(
             name: "TaskerDev",
             dependencies: []),
         .target(
@@ -82,13 +85,13 @@ let package = Package(
         .executableTarget(
             name: "tasker",
             dependencies: [
-                "TaskerRPC",
+                "TaskerRPC", "TaskerServer", "TaskerEngine", "TaskerStore",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]),
         .testTarget(
             name: "TaskerEngineTests",
-            dependencies: ["TaskerEngine", "TaskerProto"]),
+            dependencies: ["TaskerEngine", "TaskerProto", "TaskerServer", "TaskerRPC", "TaskerStore", "TaskerDev"]),
         .testTarget(
             name: "TaskerStoreTests",
             dependencies: ["TaskerStore", "TaskerDev"]),

@@ -3,7 +3,10 @@ import ArgumentParser
 import Logging
 import NIOCore
 import NIOPosix
+import TaskerEngine
 import TaskerRPC
+import TaskerServer
+import TaskerStore
 
 struct Serve: AsyncParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Serve the Tasker RPC services.")
@@ -14,16 +17,34 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "Address to bind.")
     var host: String = "127.0.0.1"
 
+    @Option(help: "Postgres, e.g. postgres://user@host:5432/db (env TASKER_DATABASE_URL). Without it only the health service runs.")
+    var databaseURL: String? = ProcessInfoLite.environment("TASKER_DATABASE_URL")
+
+    @Option(help: "Postgres connections in the pool.")
+    var databaseConnections: Int = 8
+
     func run() async throws {
         var logger = Logger(label: "tasker")
         logger.logLevel = .info
+        var services: [any RPCService] = []
+        var pool: PostgresPool?
+        if let databaseURL {
+            let connections = PostgresPool(url: databaseURL, size: databaseConnections)
+            pool = connections
+            let applied = try await Migrator().migrate(connections)
+            if !applied.isEmpty { logger.info("applied schema migrations \(applied)") }
+            services.append(TaskerService(engine: TaskEngine(pool: connections)))
+        } else {
+            logger.warning("no --database-url: serving the health service only")
+        }
         let server = try await RPCServer.start(
-            configuration: .init(host: host, port: port), services: [], logger: logger)
+            configuration: .init(host: host, port: port), services: services, logger: logger)
         logger.info("tasker listening on \(host):\(server.port)")
         let signals = ShutdownSignals()
         await signals.wait()
         logger.info("shutting down")
         await server.shutdownGracefully()
+        await pool?.shutdown()
     }
 }
 

@@ -56,7 +56,8 @@ import Testing
     @Test func followsTheSteps() {
         #expect(TaskStatusRule.status(of: [.pending, .pending], cancelled: false) == .pending)
         #expect(TaskStatusRule.status(of: [.skipped, .pending], cancelled: false) == .pending)
-        #expect(TaskStatusRule.status(of: [.enqueued, .pending], cancelled: false) == .inProgress)
+        #expect(TaskStatusRule.status(of: [.enqueued, .pending], cancelled: false) == .pending)
+        #expect(TaskStatusRule.status(of: [.inProgress, .pending], cancelled: false) == .inProgress)
         #expect(TaskStatusRule.status(of: [.complete, .skipped, .resolvedManually], cancelled: false) == .complete)
         #expect(TaskStatusRule.status(of: [.complete, .pending], cancelled: true) == .cancelled)
     }

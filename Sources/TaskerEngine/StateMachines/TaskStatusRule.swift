@@ -9,7 +9,8 @@ public enum TaskStatusRule {
         if steps.allSatisfy({ [.complete, .skipped, .resolvedManually].contains($0) }) { return .complete }
         let moving = steps.contains { [.enqueued, .inProgress, .waitingForRetry].contains($0) }
         if steps.contains(.error), !moving { return .error }
-        let dispatched = steps.contains { ![.pending, .skipped].contains($0) }
+        // Dispatched: a worker has taken a step at least once (ENQUEUED is still waiting).
+        let dispatched = steps.contains { ![.pending, .skipped, .enqueued].contains($0) }
         return dispatched ? .inProgress : .pending
     }
 

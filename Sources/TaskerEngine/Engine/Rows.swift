@@ -1,0 +1,99 @@
+import Foundation
+import SwiftProtobuf
+import TaskerProto
+import TaskerStore
+
+/// Reading stored values back into messages.
+enum Rows {
+    static func timestamp(_ epoch: String?) -> Google_Protobuf_Timestamp? {
+        guard let epoch, let seconds = Double(epoch) else { return nil }
+        return Google_Protobuf_Timestamp(roundingTimeIntervalSince1970: seconds, rule: .toNearestOrAwayFromZero)
+    }
+
+    static func object(_ json: String?) -> Google_Protobuf_Struct? {
+        guard let json else { return nil }
+        return try? Google_Protobuf_Struct(jsonString: json)
+    }
+
+    static func strings(_ json: String?) -> [String] {
+        guard let data = json?.data(using: .utf8) else { return [] }
+        return (try? JSONDecoder().decode([String].self, from: data)) ?? []
+    }
+
+    static func json(_ strings: [String]) -> String {
+        String(decoding: try! JSONEncoder().encode(strings), as: UTF8.self)
+    }
+
+    static func json(_ object: Google_Protobuf_Struct) throws(EngineError) -> String {
+        do {
+            return try object.jsonString()
+        } catch {
+            throw .invalidArgument("the value cannot be stored as JSON: \(error)")
+        }
+    }
+
+    static func stepError(_ json: String?) -> Tasker_V1_StepError? {
+        guard let object = object(json) else { return nil }
+        var error = Tasker_V1_StepError()
+        error.message = object.fields["message"]?.stringValue ?? ""
+        error.retryable = object.fields["retryable"]?.boolValue ?? false
+        error.attempt = Int32(object.fields["attempt"]?.numberValue ?? 0)
+        if let at = object.fields["at"]?.numberValue {
+            error.at = Google_Protobuf_Timestamp(roundingTimeIntervalSince1970: at, rule: .toNearestOrAwayFromZero)
+        }
+        return error
+    }
+
+    /// The columns of a task, with epoch seconds for its times and JSON for its tags.
+    static let taskColumns = """
+        task_id::text AS task_id, name, version, status, context::text AS context, initiator, source_system,
+        reason, array_to_json(tags)::text AS tags, extract(epoch FROM created_at)::text AS created_at,
+        extract(epoch FROM updated_at)::text AS updated_at, extract(epoch FROM completed_at)::text AS completed_at
+        """
+
+    static let stepColumns = """
+        s.step_id::text AS step_id, s.task_id::text AS task_id, s.name, s.handler, s.status, s.attempts,
+        s.retry_limit, s.retryable, s.skippable, s.results::text AS results, s.last_error::text AS last_error,
+        extract(epoch FROM s.next_attempt_at)::text AS next_attempt_at,
+        extract(epoch FROM s.last_attempted_at)::text AS last_attempted_at,
+        extract(epoch FROM s.completed_at)::text AS completed_at,
+        coalesce((SELECT array_to_json(array_agg(d.name ORDER BY d.position)) FROM step_edges e
+                  JOIN steps d ON d.step_id = e.from_step WHERE e.to_step = s.step_id), '[]')::text AS depends_on
+        """
+
+    static func task(_ row: PostgresRow) -> Tasker_V1_Task {
+        var task = Tasker_V1_Task()
+        task.taskID = row["task_id"] ?? ""
+        task.name = row["name"] ?? ""
+        task.version = row["version"] ?? ""
+        task.status = TaskStatus(rawValue: row.int("status") ?? 0) ?? .unspecified
+        if let context = object(row["context"]) { task.context = context }
+        task.initiator = row["initiator"] ?? ""
+        task.sourceSystem = row["source_system"] ?? ""
+        task.reason = row["reason"] ?? ""
+        task.tags = strings(row["tags"])
+        if let at = timestamp(row["created_at"]) { task.createdAt = at }
+        if let at = timestamp(row["updated_at"]) { task.updatedAt = at }
+        if let at = timestamp(row["completed_at"]) { task.completedAt = at }
+        return task
+    }
+
+    static func step(_ row: PostgresRow) -> Tasker_V1_WorkflowStep {
+        var step = Tasker_V1_WorkflowStep()
+        step.stepID = row["step_id"] ?? ""
+        step.name = row["name"] ?? ""
+        step.handler = row["handler"] ?? ""
+        step.status = StepStatus(rawValue: row.int("status") ?? 0) ?? .unspecified
+        step.dependsOn = strings(row["depends_on"])
+        step.attempts = Int32(row.int("attempts") ?? 0)
+        step.retryLimit = Int32(row.int("retry_limit") ?? 0)
+        step.retryable = row.bool("retryable") ?? true
+        step.skippable = row.bool("skippable") ?? false
+        if let results = object(row["results"]) { step.results = results }
+        if let error = stepError(row["last_error"]) { step.lastError = error }
+        if let at = timestamp(row["next_attempt_at"]) { step.nextAttemptAt = at }
+        if let at = timestamp(row["last_attempted_at"]) { step.lastAttemptedAt = at }
+        if let at = timestamp(row["completed_at"]) { step.completedAt = at }
+        return step
+    }
+}

@@ -1,0 +1,140 @@
+import Foundation
+import NIOConcurrencyHelpers
+import SwiftProtobuf
+import TaskerProto
+import TaskerStore
+
+/// Templates and tasks in Postgres, moved through their state machines. Every change is one
+/// transaction of conditional updates, so a duplicate or stale request changes nothing.
+public final class TaskEngine: Sendable {
+    let pool: PostgresPool
+    /// Registered templates never change: once read, a (name, version) is kept.
+    private let templates = NIOLockedValueBox<[String: ValidatedTemplate]>([:])
+
+    public init(pool: PostgresPool) {
+        self.pool = pool
+    }
+
+    /// Runs `body` in a transaction, reporting store failures as engine errors.
+    func transaction<Result: Sendable>(
+        _ body: @escaping @Sendable (PostgresConnection) throws -> Result
+    ) async throws(EngineError) -> Result {
+        do {
+            return try await pool.transaction(body)
+        } catch {
+            throw EngineError(error)
+        }
+    }
+
+    func read<Result: Sendable>(
+        _ body: @escaping @Sendable (PostgresConnection) throws -> Result
+    ) async throws(EngineError) -> Result {
+        do {
+            return try await pool.withConnection(body)
+        } catch {
+            throw EngineError(error)
+        }
+    }
+
+    // MARK: Templates
+
+    /// Registers a template; the same content again is not an error (created = false).
+    public func registerTemplate(_ template: Tasker_V1_TaskTemplate) async throws(EngineError) -> (template: Tasker_V1_TaskTemplate, created: Bool) {
+        let validated = try TemplateValidator.validate(template)
+        let definition = Data(validated.definition)
+        let name = validated.template.name
+        let version = validated.template.version
+        let created = try await transaction { connection -> Bool in
+            let inserted = try connection.query(
+                """
+                INSERT INTO task_templates (name, version, definition, fingerprint)
+                VALUES ($1, $2, decode($3, 'base64'), encode(sha256(decode($3, 'base64')), 'hex'))
+                ON CONFLICT (name, version) DO NOTHING
+                """, [name, version, definition.base64EncodedString()])
+            if inserted.affectedRows == 1 { return true }
+            let same = try connection.query(
+                "SELECT fingerprint = encode(sha256(decode($3, 'base64')), 'hex') AS same FROM task_templates WHERE name = $1 AND version = $2",
+                [name, version, definition.base64EncodedString()])
+            guard same.first?.bool("same") == true else {
+                throw EngineError.alreadyExists("template \(name) version \(version) is already registered with other content; register it under a new version")
+            }
+            return false
+        }
+        templates.withLockedValue { $0["\(name)\u{0}\(version)"] = validated }
+        return (validated.template, created)
+    }
+
+    public func listTemplates() async throws(EngineError) -> [Tasker_V1_TaskTemplate] {
+        let rows = try await read { connection in
+            try connection.query("SELECT encode(definition, 'base64') AS definition FROM task_templates ORDER BY name, created_at")
+        }
+        return rows.compactMap { row in
+            row["definition"].flatMap { Data(base64Encoded: $0, options: .ignoreUnknownCharacters) }.flatMap { try? Tasker_V1_TaskTemplate(serializedBytes: $0) }
+        }
+    }
+
+    /// The template of that name and version; an empty version is the newest registered.
+    func template(name: String, version: String) async throws(EngineError) -> ValidatedTemplate {
+        if !version.isEmpty, let known = templates.withLockedValue({ $0["\(name)\u{0}\(version)"] }) {
+            return known
+        }
+        let rows = try await read { connection in
+            try connection.query(
+                """
+                SELECT encode(definition, 'base64') AS definition FROM task_templates
+                WHERE name = $1 AND ($2 = '' OR version = $2) ORDER BY created_at DESC LIMIT 1
+                """, [name, version])
+        }
+        guard let encoded = rows.first?["definition"], let bytes = Data(base64Encoded: encoded, options: .ignoreUnknownCharacters),
+              let stored = try? Tasker_V1_TaskTemplate(serializedBytes: bytes)
+        else {
+            throw .notFound(version.isEmpty ? "no template named '\(name)'" : "no template '\(name)' version '\(version)'")
+        }
+        let validated = try TemplateValidator.validate(stored)
+        templates.withLockedValue { $0["\(name)\u{0}\(validated.template.version)"] = validated }
+        return validated
+    }
+
+    // MARK: Reading tasks
+
+    /// Parses a task id; INVALID_ARGUMENT when it is not a UUID.
+    static func taskID(_ text: String) throws(EngineError) -> String {
+        guard let id = UUID(uuidString: text) else {
+            throw .invalidArgument("task_id '\(text)' is not a UUID")
+        }
+        return id.uuidString.lowercased()
+    }
+
+    public func getTask(_ id: String) async throws(EngineError) -> Tasker_V1_Task {
+        let taskID = try Self.taskID(id)
+        guard let task = try await read({ connection in try Self.loadTask(taskID, connection) }) else {
+            throw .notFound("no task \(taskID)")
+        }
+        return task
+    }
+
+    /// A task with its steps and annotations, read on `connection`.
+    static func loadTask(_ taskID: String, _ connection: PostgresConnection) throws -> Tasker_V1_Task? {
+        guard let row = try connection.query("SELECT \(Rows.taskColumns) FROM tasks WHERE task_id = $1", [taskID]).first else {
+            return nil
+        }
+        var task = Rows.task(row)
+        task.steps = try connection.query(
+            "SELECT \(Rows.stepColumns) FROM steps s WHERE s.task_id = $1 ORDER BY s.position", [taskID]
+        ).map(Rows.step)
+        task.annotations = try connection.query(
+            """
+            SELECT type, step_name, annotation::text AS annotation, extract(epoch FROM created_at)::text AS created_at
+            FROM annotations WHERE task_id = $1 ORDER BY annotation_id
+            """, [taskID]
+        ).map { row in
+            var annotation = Tasker_V1_Annotation()
+            annotation.type = row["type"] ?? ""
+            annotation.stepName = row["step_name"] ?? ""
+            if let object = Rows.object(row["annotation"]) { annotation.annotation = object }
+            if let at = Rows.timestamp(row["created_at"]) { annotation.createdAt = at }
+            return annotation
+        }
+        return task
+    }
+}

@@ -1,0 +1,69 @@
+import TaskerEngine
+import TaskerProto
+import TaskerRPC
+
+/// `tasker.v1.Tasker` bound to the engine: requests in, engine errors out as gRPC statuses.
+public struct TaskerService: RPCService {
+    let engine: TaskEngine
+
+    public init(engine: TaskEngine) {
+        self.engine = engine
+    }
+
+    public func register(into router: inout RPCRouter) {
+        let prefix = "/tasker.v1.Tasker/"
+        router.registerUnary(prefix + "RegisterTaskTemplate") {
+            (request: Tasker_V1_RegisterTaskTemplateRequest, _) -> Tasker_V1_RegisterTaskTemplateResponse in
+            try await Self.mapped {
+                let (template, created) = try await engine.registerTemplate(request.template)
+                var response = Tasker_V1_RegisterTaskTemplateResponse()
+                response.template = template
+                response.created = created
+                return response
+            }
+        }
+        router.registerUnary(prefix + "ListTaskTemplates") {
+            (_: Tasker_V1_ListTaskTemplatesRequest, _) -> Tasker_V1_ListTaskTemplatesResponse in
+            try await Self.mapped {
+                var response = Tasker_V1_ListTaskTemplatesResponse()
+                response.templates = try await engine.listTemplates()
+                return response
+            }
+        }
+        router.registerUnary(prefix + "SubmitTask") {
+            (request: Tasker_V1_SubmitTaskRequest, _) -> Tasker_V1_SubmitTaskResponse in
+            try await Self.mapped {
+                let (task, created) = try await engine.submitTask(request)
+                var response = Tasker_V1_SubmitTaskResponse()
+                response.task = task
+                response.created = created
+                return response
+            }
+        }
+        router.registerUnary(prefix + "GetTask") { (request: Tasker_V1_GetTaskRequest, _) -> Tasker_V1_Task in
+            try await Self.mapped { try await engine.getTask(request.taskID) }
+        }
+    }
+
+    /// Runs an engine call, turning its refusals into the statuses of DESIGN §2.
+    static func mapped<Response>(_ body: () async throws -> Response) async throws -> Response {
+        do {
+            return try await body()
+        } catch let error as EngineError {
+            throw RPCError(error)
+        }
+    }
+}
+
+extension RPCError {
+    init(_ error: EngineError) {
+        switch error {
+        case .invalidArgument(let message): self.init(.invalidArgument, message)
+        case .notFound(let message): self.init(.notFound, message)
+        case .alreadyExists(let message): self.init(.alreadyExists, message)
+        case .failedPrecondition(let message): self.init(.failedPrecondition, message)
+        case .unavailable(let message): self.init(.unavailable, message)
+        case .internal(let message): self.init(.internal, message)
+        }
+    }
+}
