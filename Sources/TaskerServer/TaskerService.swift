@@ -43,6 +43,20 @@ public struct TaskerService: RPCService {
         router.registerUnary(prefix + "GetTask") { (request: Tasker_V1_GetTaskRequest, _) -> Tasker_V1_Task in
             try await Self.mapped { try await engine.getTask(request.taskID) }
         }
+        router.registerUnary(prefix + "ListTasks") { (request: Tasker_V1_ListTasksRequest, _) -> Tasker_V1_ListTasksResponse in
+            try await Self.mapped { try await engine.listTasks(request) }
+        }
+        router.registerUnary(prefix + "CancelTask") { (request: Tasker_V1_CancelTaskRequest, _) -> Tasker_V1_Task in
+            try await Self.mapped { try await engine.cancelTask(request.taskID, reason: request.reason) }
+        }
+        router.registerUnary(prefix + "RetryStep") { (request: Tasker_V1_RetryStepRequest, _) -> Tasker_V1_Task in
+            try await Self.mapped { try await engine.retryStep(taskID: request.taskID, stepName: request.stepName) }
+        }
+        router.registerUnary(prefix + "ResolveStep") { (request: Tasker_V1_ResolveStepRequest, _) -> Tasker_V1_Task in
+            try await Self.mapped {
+                try await engine.resolveStep(taskID: request.taskID, stepName: request.stepName, results: request.results, reason: request.reason)
+            }
+        }
     }
 
     /// Runs an engine call, turning its refusals into the statuses of DESIGN §2.
