@@ -77,3 +77,58 @@ def python_interop_server():
     service = Service([sys.executable, os.path.join(os.path.dirname(__file__), "interop_server.py"), "--port={port}"])
     yield service
     service.stop()
+
+
+class PrivatePostgres:
+    """A Postgres of the test's own: initdb into a temporary folder, started on a free port (as
+    the postgres user when running as root, which Postgres refuses), stopped by its pid."""
+
+    def __init__(self):
+        import glob
+        import shutil
+        import tempfile
+
+        versions = sorted(glob.glob("/usr/lib/postgresql/*/bin/postgres"))
+        if not versions:
+            pytest.fail("no PostgreSQL server: scripts/install-deps.sh installs the postgresql package")
+        self.bin = os.path.dirname(versions[-1])
+        self.root = tempfile.mkdtemp(prefix="tasker-pytest-pg-")
+        self.data = os.path.join(self.root, "data")
+        self.port = free_port()
+        as_root = os.getuid() == 0
+        if as_root:
+            shutil.chown(self.root, "postgres", "postgres")
+        prefix = ["runuser", "-u", "postgres", "--"] if as_root else []
+        subprocess.run(prefix + [os.path.join(self.bin, "initdb"), "-D", self.data, "-U", "tasker", "-A", "trust",
+                                 "-E", "UTF8", "--no-sync"], check=True, stdout=subprocess.DEVNULL)
+        self.process = subprocess.Popen(
+            prefix + [os.path.join(self.bin, "postgres"), "-D", self.data, "-p", str(self.port), "-k", self.root,
+                      "-c", "listen_addresses=127.0.0.1"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        wait_for_port(self.port, self.process)
+        for _ in range(100):
+            if subprocess.run(["pg_isready", "-h", "127.0.0.1", "-p", str(self.port), "-q"]).returncode == 0:
+                break
+            time.sleep(0.1)
+        subprocess.run(["createdb", "-h", "127.0.0.1", "-p", str(self.port), "-U", "tasker", "tasker"], check=True)
+        self.url = "postgres://tasker@127.0.0.1:%d/tasker" % self.port
+
+    def stop(self):
+        import shutil
+        import signal
+
+        pid_file = os.path.join(self.data, "postmaster.pid")
+        if self.process.poll() is None:
+            try:
+                with open(pid_file) as f:
+                    os.kill(int(f.readline()), signal.SIGINT)
+            except (OSError, ValueError):
+                self.process.terminate()
+            self.process.wait(timeout=30)
+        shutil.rmtree(self.root, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def postgres():
+    database = PrivatePostgres()
+    yield database
+    database.stop()

@@ -1,0 +1,74 @@
+"""A stock grpcio client, with stubs generated from proto/, against `tasker serve` on a real
+Postgres: register a template, submit a task, read it back, and the error codes on the way."""
+import grpc
+import pytest
+from google.protobuf import struct_pb2
+
+from conftest import Service, binary
+import tasker_protos
+
+tasker_pb2, tasker_pb2_grpc = tasker_protos.load()
+
+
+@pytest.fixture(scope="module")
+def tasker(postgres):
+    service = Service([binary("tasker"), "serve", "--port", "{port}", "--database-url", postgres.url])
+    yield service
+    service.stop()
+
+
+@pytest.fixture
+def stub(tasker):
+    with grpc.insecure_channel("127.0.0.1:%d" % tasker.port) as channel:
+        yield tasker_pb2_grpc.TaskerStub(channel)
+
+
+def order_template():
+    return tasker_pb2.TaskTemplate(
+        name="order", version="1.0.0", context_schema_json='{"type": "object", "required": ["cart_id"]}',
+        steps=[
+            tasker_pb2.StepTemplate(name="validate_cart", handler="validate"),
+            tasker_pb2.StepTemplate(name="charge", handler="payments", depends_on=["validate_cart"], retry_limit=5),
+            tasker_pb2.StepTemplate(name="reserve", handler="inventory", depends_on=["validate_cart"]),
+            tasker_pb2.StepTemplate(name="confirm", handler="email", depends_on=["charge", "reserve"]),
+        ])
+
+
+def test_register_submit_and_read_a_task(stub):
+    registered = stub.RegisterTaskTemplate(tasker_pb2.RegisterTaskTemplateRequest(template=order_template()))
+    assert registered.created
+    assert [s.retry_limit for s in registered.template.steps] == [3, 5, 3, 3]
+    again = stub.RegisterTaskTemplate(tasker_pb2.RegisterTaskTemplateRequest(template=order_template()))
+    assert not again.created
+
+    context = struct_pb2.Struct()
+    context.update({"cart_id": 42, "items": ["sku-1"]})
+    submitted = stub.SubmitTask(tasker_pb2.SubmitTaskRequest(name="order", context=context, initiator="pytest", tags=["py"]))
+    assert submitted.created
+    task = stub.GetTask(tasker_pb2.GetTaskRequest(task_id=submitted.task.task_id))
+    assert task.status == tasker_pb2.TASK_STATUS_PENDING
+    assert task.context["cart_id"] == 42
+    assert {s.name: s.status for s in task.steps} == {
+        "validate_cart": tasker_pb2.STEP_STATUS_ENQUEUED, "charge": tasker_pb2.STEP_STATUS_PENDING,
+        "reserve": tasker_pb2.STEP_STATUS_PENDING, "confirm": tasker_pb2.STEP_STATUS_PENDING}
+    listed = stub.ListTasks(tasker_pb2.ListTasksRequest(tag="py"))
+    assert [t.task_id for t in listed.tasks] == [task.task_id]
+
+
+def test_error_codes(stub):
+    stub.RegisterTaskTemplate(tasker_pb2.RegisterTaskTemplateRequest(template=order_template()))
+    with pytest.raises(grpc.RpcError) as error:
+        stub.SubmitTask(tasker_pb2.SubmitTaskRequest(name="order"))
+    assert error.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert "$.cart_id: is required" in error.value.details()
+    with pytest.raises(grpc.RpcError) as error:
+        stub.SubmitTask(tasker_pb2.SubmitTaskRequest(name="no-such-template"))
+    assert error.value.code() == grpc.StatusCode.NOT_FOUND
+    with pytest.raises(grpc.RpcError) as error:
+        stub.GetTask(tasker_pb2.GetTaskRequest(task_id="not-a-uuid"))
+    assert error.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    conflicting = order_template()
+    del conflicting.steps[-1]
+    with pytest.raises(grpc.RpcError) as error:
+        stub.RegisterTaskTemplate(tasker_pb2.RegisterTaskTemplateRequest(template=conflicting))
+    assert error.value.code() == grpc.StatusCode.ALREADY_EXISTS
