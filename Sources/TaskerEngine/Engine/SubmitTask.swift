@@ -33,15 +33,62 @@ extension TaskEngine {
         let idempotencyKey: String? = request.idempotencyKey.isEmpty ? nil : request.idempotencyKey
 
         let outcome = try await transaction { connection -> (Tasker_V1_Task, Bool) in
+            // The whole new task is known here: its steps' first statuses (bypassed ones
+            // SKIPPED, those with nothing left to wait for ENQUEUED) and its history.
+            var stepValues: [String] = []
+            var parameters: [String?] = []
+            var history = TransitionLog(taskID: taskID, taskStatus: .pending)
+            history.task(.pending, from: .unspecified)
+            var enqueued: [(String, String)] = []
+            var task = Tasker_V1_Task()
+            task.taskID = taskID
+            task.name = template.name
+            task.version = template.version
+            task.status = .pending
+            task.context = request.context
+            task.initiator = request.initiator
+            task.sourceSystem = request.sourceSystem
+            task.reason = request.reason
+            task.tags = request.tags
+            for (position, step) in template.steps.enumerated() {
+                let unmet = step.dependsOn.filter { !bypassed.contains($0) }.count
+                let status: StepStatus = bypassed.contains(step.name) ? .skipped : unmet == 0 ? .enqueued : .pending
+                let stepID = stepIDs[step.name]!
+                if status == .skipped { history.step(stepID, step.name, .skipped, from: .pending, taskStatus: .pending) }
+                if status == .enqueued { enqueued.append((stepID, step.name)) }
+                let fields: [String?] = [
+                    stepID, taskID, step.name, step.handler, String(position), String(status.rawValue),
+                    String(step.retryLimit), step.retryable ? "t" : "f", step.skippable ? "t" : "f", String(step.timeoutSeconds),
+                    String(step.backoff.baseSeconds), String(step.backoff.maxSeconds), String(step.backoff.jitter), String(unmet),
+                ]
+                let base = parameters.count
+                stepValues.append("(" + (1...fields.count).map { "$\(base + $0)" }.joined(separator: ", ") + ")")
+                parameters += fields
+                var workflowStep = Tasker_V1_WorkflowStep()
+                workflowStep.stepID = stepID
+                workflowStep.name = step.name
+                workflowStep.handler = step.handler
+                workflowStep.status = status
+                workflowStep.dependsOn = step.dependsOn
+                workflowStep.retryLimit = step.retryLimit
+                workflowStep.retryable = step.retryable
+                workflowStep.skippable = step.skippable
+                task.steps.append(workflowStep)
+            }
+            for (stepID, name) in enqueued { history.step(stepID, name, .enqueued, from: .pending, taskStatus: .pending) }
+
             let inserted = try connection.query(
                 """
-                INSERT INTO tasks (task_id, name, version, status, context, initiator, source_system, reason, tags, idempotency_key)
-                VALUES ($1, $2, $3, $4, $5::jsonb, $6, $7, $8, ARRAY(SELECT json_array_elements_text($9::json)), $10)
+                INSERT INTO tasks (task_id, name, version, status, context, initiator, source_system, reason, tags,
+                    idempotency_key, last_sequence)
+                VALUES ($1, $2, $3, $4, $5::jsonb, $6, $7, $8, ARRAY(SELECT json_array_elements_text($9::json)), $10, $11)
                 ON CONFLICT (name, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
+                RETURNING extract(epoch FROM created_at)::text AS created_at
                 """,
                 [taskID, template.name, template.version, String(TaskStatus.pending.rawValue), contextJSON,
-                 request.initiator, request.sourceSystem, request.reason, Rows.json(request.tags), idempotencyKey])
-            if inserted.affectedRows == 0 {
+                 request.initiator, request.sourceSystem, request.reason, Rows.json(request.tags), idempotencyKey,
+                 String(history.entries.count)])
+            guard let created = inserted.first else {
                 let existing = try connection.query(
                     "SELECT task_id::text AS task_id FROM tasks WHERE name = $1 AND idempotency_key = $2",
                     [template.name, idempotencyKey])
@@ -50,21 +97,9 @@ extension TaskEngine {
                 }
                 return (task, false)
             }
-
-            // Steps: a dependency met from the start (a bypassed one) does not count as unmet.
-            var stepValues: [String] = []
-            var parameters: [String?] = []
-            for (position, step) in template.steps.enumerated() {
-                let status: StepStatus = bypassed.contains(step.name) ? .skipped : .pending
-                let unmet = step.dependsOn.filter { !bypassed.contains($0) }.count
-                let fields: [String?] = [
-                    stepIDs[step.name], taskID, step.name, step.handler, String(position), String(status.rawValue),
-                    String(step.retryLimit), step.retryable ? "t" : "f", step.skippable ? "t" : "f", String(step.timeoutSeconds),
-                    String(step.backoff.baseSeconds), String(step.backoff.maxSeconds), String(step.backoff.jitter), String(unmet),
-                ]
-                let base = parameters.count
-                stepValues.append("(" + (1...fields.count).map { "$\(base + $0)" }.joined(separator: ", ") + ")")
-                parameters += fields
+            if let at = Rows.timestamp(created["created_at"]) {
+                task.createdAt = at
+                task.updatedAt = at
             }
             try connection.query(
                 """
@@ -72,7 +107,6 @@ extension TaskEngine {
                     timeout_seconds, backoff_base_seconds, backoff_max_seconds, backoff_jitter, unmet_dependencies)
                 VALUES \(stepValues.joined(separator: ", "))
                 """, parameters)
-
             let edges = template.steps.flatMap { step in step.dependsOn.map { (stepIDs[$0]!, stepIDs[step.name]!) } }
             if !edges.isEmpty {
                 try connection.query(
@@ -81,17 +115,7 @@ extension TaskEngine {
                     SELECT $1, f::uuid, t::uuid FROM unnest($2::text[], $3::text[]) AS e(f, t)
                     """, [taskID, Self.textArray(edges.map(\.0)), Self.textArray(edges.map(\.1))])
             }
-
-            var history = TransitionLog(taskID: taskID, taskStatus: .pending)
-            history.task(.pending, from: .unspecified)
-            for step in template.steps where bypassed.contains(step.name) {
-                history.step(stepIDs[step.name]!, step.name, .skipped, from: .pending, taskStatus: .pending)
-            }
-            try history.write(connection)
-            try Self.enqueueReadySteps(taskID, connection)
-            guard let task = try Self.loadTask(taskID, connection) else {
-                throw EngineError.internal("task \(taskID) vanished inside its own transaction")
-            }
+            try history.write(connection, firstSequence: 1)
             return (task, true)
         }
         return (task: outcome.0, created: outcome.1)

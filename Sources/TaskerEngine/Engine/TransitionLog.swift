@@ -49,10 +49,17 @@ struct TransitionLog {
             "UPDATE tasks SET last_sequence = last_sequence + $2, updated_at = now() WHERE task_id = $1 RETURNING last_sequence",
             [taskID, String(entries.count)])
         guard let last = claimed.first?.int("last_sequence") else { return }
+        try write(connection, firstSequence: last - entries.count + 1)
+    }
+
+    /// Writes the entries as sequences `firstSequence`, … — numbers the caller has already
+    /// claimed on the task row (a new task is inserted with them).
+    func write(_ connection: PostgresConnection, firstSequence: Int) throws {
+        guard !entries.isEmpty else { return }
         var values: [String] = []
         var parameters: [String?] = [taskID]
         for (index, entry) in entries.enumerated() {
-            let sequence = last - entries.count + index + 1
+            let sequence = firstSequence + index
             let fields: [String?] = [
                 String(sequence), entry.stepID, entry.stepName, String(entry.status.rawValue), String(entry.previous.rawValue),
                 String(entry.attempt), entry.resultsJSON, entry.errorJSON, String(entry.taskStatus.rawValue),

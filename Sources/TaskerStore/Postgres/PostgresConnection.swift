@@ -7,6 +7,8 @@ import Foundation
 public final class PostgresConnection: @unchecked Sendable {
     private var connection: OpaquePointer?
     let url: String
+    /// Statements prepared on this connection, by their text: each is parsed and planned once.
+    private var prepared: [String: String] = [:]
 
     init(url: String) throws(PostgresError) {
         self.url = url
@@ -19,6 +21,7 @@ public final class PostgresConnection: @unchecked Sendable {
 
     private func connect() throws(PostgresError) {
         PQfinish(connection)
+        prepared.removeAll()
         connection = PQconnectdb(url)
         guard PQstatus(connection) == CONNECTION_OK else {
             let message = Self.errorMessage(connection)
@@ -37,12 +40,23 @@ public final class PostgresConnection: @unchecked Sendable {
         if isBroken { try connect() }
     }
 
-    /// Runs one statement with text parameters ($1, $2, …); `nil` is NULL.
+    /// Runs one statement with text parameters ($1, $2, …); `nil` is NULL. The statement is
+    /// prepared on first use and reused after, so its parse and plan are paid once.
     @discardableResult
     public func query(_ sql: String, _ parameters: [String?] = []) throws(PostgresError) -> PostgresRows {
         guard let connection else { throw .unavailable("not connected") }
+        let name: String
+        if let known = prepared[sql] {
+            name = known
+        } else {
+            name = "s\(prepared.count)"
+            let preparation = PQprepare(connection, name, sql, Int32(parameters.count), nil)
+            defer { PQclear(preparation) }
+            guard PQresultStatus(preparation) == PGRES_COMMAND_OK else { throw Self.failure(connection, preparation) }
+            prepared[sql] = name
+        }
         let result = withParameters(parameters) { values in
-            PQexecParams(connection, sql, Int32(parameters.count), nil, values, nil, nil, 0)
+            PQexecPrepared(connection, name, Int32(parameters.count), values, nil, nil, 0)
         }
         defer { PQclear(result) }
         switch PQresultStatus(result) {
