@@ -57,8 +57,7 @@ enum Rows {
         extract(epoch FROM s.next_attempt_at)::text AS next_attempt_at,
         extract(epoch FROM s.last_attempted_at)::text AS last_attempted_at,
         extract(epoch FROM s.completed_at)::text AS completed_at,
-        coalesce((SELECT array_to_json(array_agg(d.name ORDER BY d.position)) FROM step_edges e
-                  JOIN steps d ON d.step_id = e.from_step WHERE e.to_step = s.step_id), '[]')::text AS depends_on
+        array_to_json(s.depends_on)::text AS depends_on
         """
 
     static func task(_ row: PostgresRow) -> Tasker_V1_Task {

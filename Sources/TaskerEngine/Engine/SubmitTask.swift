@@ -60,6 +60,7 @@ extension TaskEngine {
                     stepID, taskID, step.name, step.handler, String(position), String(status.rawValue),
                     String(step.retryLimit), step.retryable ? "t" : "f", step.skippable ? "t" : "f", String(step.timeoutSeconds),
                     String(step.backoff.baseSeconds), String(step.backoff.maxSeconds), String(step.backoff.jitter), String(unmet),
+                    Self.textArray(step.dependsOn),
                 ]
                 let base = parameters.count
                 stepValues.append("(" + (1...fields.count).map { "$\(base + $0)" }.joined(separator: ", ") + ")")
@@ -104,7 +105,7 @@ extension TaskEngine {
             try connection.query(
                 """
                 INSERT INTO steps (step_id, task_id, name, handler, position, status, retry_limit, retryable, skippable,
-                    timeout_seconds, backoff_base_seconds, backoff_max_seconds, backoff_jitter, unmet_dependencies)
+                    timeout_seconds, backoff_base_seconds, backoff_max_seconds, backoff_jitter, unmet_dependencies, depends_on)
                 VALUES \(stepValues.joined(separator: ", "))
                 """, parameters)
             let edges = template.steps.flatMap { step in step.dependsOn.map { (stepIDs[$0]!, stepIDs[step.name]!) } }
