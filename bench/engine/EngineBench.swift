@@ -19,7 +19,8 @@ struct EngineBench {
 
         let postgres = try PrivatePostgres(settings: ["synchronous_commit": "on", "fsync": "on", "max_connections": "100"])
         defer { postgres.stop() }
-        let pool = PostgresPool(url: postgres.url, size: 16)
+        let poolSize = arguments.firstIndex(of: "--connections").flatMap { Int(arguments[$0 + 1]) } ?? 16
+        let pool = PostgresPool(url: postgres.url, size: poolSize)
         try await Migrator().migrate(pool)
         var configuration = RPCServer.Configuration(host: "127.0.0.1", port: 0)
         configuration.handlersRunOnEventLoop = !arguments.contains("--off-loop")
