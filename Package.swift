@@ -89,13 +89,6 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]),
-        .executableTarget(
-            name: "tasker-bench-engine",
-            dependencies: [
-                "TaskerDev", "TaskerEngine", "TaskerProto", "TaskerRPC", "TaskerServer", "TaskerStore",
-                .product(name: "SwiftProtobuf", package: "swift-protobuf"),
-            ],
-            path: "bench/engine"),
         .testTarget(
             name: "TaskerEngineTests",
             dependencies: ["TaskerEngine", "TaskerProto", "TaskerServer", "TaskerRPC", "TaskerStore", "TaskerDev"]),
