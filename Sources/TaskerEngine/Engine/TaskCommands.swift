@@ -105,34 +105,34 @@ extension TaskEngine {
         return TaskStatus(rawValue: row.int("status") ?? 0) ?? .unspecified
     }
 
-    /// Tasks, newest first, filtered; the page token is the last task's (created_at, task_id).
+    /// Tasks, newest first, filtered; the page token is the id of the last task of the page.
     public func listTasks(_ request: Tasker_V1_ListTasksRequest) async throws(EngineError) -> Tasker_V1_ListTasksResponse {
         let size = request.pageSize <= 0 ? 50 : min(Int(request.pageSize), 500)
-        var cursor: (String?, String?) = (nil, nil)
+        var after: String?
         if !request.pageToken.isEmpty {
-            let parts = request.pageToken.split(separator: "_", maxSplits: 1).map(String.init)
-            guard parts.count == 2, Double(parts[0]) != nil, UUID(uuidString: parts[1]) != nil else {
+            guard let id = UUID(uuidString: request.pageToken) else {
                 throw .invalidArgument("page_token '\(request.pageToken)' is not one this server gave out")
             }
-            cursor = (parts[0], parts[1])
+            after = id.uuidString.lowercased()
         }
-        let after = cursor
+        let cursor = after
         let status: String? = request.status == .unspecified ? nil : String(request.status.rawValue)
         let rows = try await read { connection in
             try connection.query(
                 """
-                SELECT \(Rows.taskColumns), extract(epoch FROM created_at)::numeric::text AS cursor FROM tasks
+                SELECT \(Rows.taskColumns) FROM tasks
                 WHERE ($1 = '' OR name = $1) AND ($2::smallint IS NULL OR status = $2::smallint)
                   AND ($3 = '' OR tags @> ARRAY[$3])
-                  AND ($4::numeric IS NULL OR (created_at, task_id) < (to_timestamp($4::numeric), $5::uuid))
-                ORDER BY created_at DESC, task_id DESC LIMIT $6
+                  AND ($4::uuid IS NULL OR (created_at, task_id) < (SELECT created_at, task_id FROM tasks WHERE task_id = $4::uuid))
+                ORDER BY created_at DESC, task_id DESC LIMIT $5
                 """,
-                [request.name, status, request.tag, after.0, after.1, String(size + 1)])
+                [request.name, status, request.tag, cursor, String(size + 1)])
         }
         var response = Tasker_V1_ListTasksResponse()
-        response.tasks = rows.values.prefix(size).indices.map { Rows.task(rows[$0]) }
-        if rows.count > size, let last = rows.values.prefix(size).indices.last {
-            response.nextPageToken = "\(rows[last]["cursor"]!)_\(rows[last]["task_id"]!)"
+        let page = rows.values.prefix(size).indices.map { Rows.task(rows[$0]) }
+        response.tasks = page
+        if rows.count > size, let last = page.last {
+            response.nextPageToken = last.taskID
         }
         return response
     }
