@@ -107,7 +107,7 @@ public final class PrivatePostgres: @unchecked Sendable {
                 }
             }
             close(socket)
-            if connected, (try? Self.run("/usr/bin/pg_isready", ["-h", "127.0.0.1", "-p", String(port), "-q"])) != nil {
+            if connected, (try? Self.run(try Self.binaryDirectory() + "/pg_isready", ["-h", "127.0.0.1", "-p", String(port), "-q"])) != nil {
                 return
             }
             usleep(50_000)
@@ -163,5 +163,29 @@ public final class PrivatePostgres: @unchecked Sendable {
             throw Failure(description: "\(executable) \(arguments.joined(separator: " ")) failed:\n\(output)")
         }
         return output
+    }
+}
+
+extension PrivatePostgres {
+    nonisolated(unsafe) private static var sharedServer: PrivatePostgres?
+    private static let sharedLock = NSLock()
+
+    /// One server for the whole process, started on first use and stopped when the process
+    /// exits: test suites take databases of their own in it and run side by side.
+    public static func shared() throws -> PrivatePostgres {
+        sharedLock.lock()
+        defer { sharedLock.unlock() }
+        if let server = sharedServer { return server }
+        let server = try PrivatePostgres()
+        sharedServer = server
+        atexit { PrivatePostgres.sharedServer?.stop() }
+        return server
+    }
+
+    /// A new, empty database in this server; its URL.
+    public func createDatabase() throws -> String {
+        let name = "db_\(UUID().uuidString.replacingOccurrences(of: "-", with: "").lowercased())"
+        try Self.run(try Self.binaryDirectory() + "/createdb", ["-h", "127.0.0.1", "-p", String(port), "-U", "tasker", name])
+        return "postgres://tasker@127.0.0.1:\(port)/\(name)"
     }
 }

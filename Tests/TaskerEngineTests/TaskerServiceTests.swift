@@ -17,7 +17,7 @@ struct TaskerHarness {
     let client: RPCClient
 
     static func start() async throws -> TaskerHarness {
-        let pool = PostgresPool(url: try await TestDatabase.fresh(), size: 4)
+        let pool = PostgresPool(url: try PrivatePostgres.shared().createDatabase(), size: 4)
         try await Migrator().migrate(pool)
         let engine = TaskEngine(pool: pool)
         let server = try await RPCServer.start(

@@ -7,7 +7,7 @@ import Testing
 
 @Suite(.timeLimit(.minutes(2))) struct PostgresPoolTests {
     @Test func runsParameterisedQueriesWithNulls() async throws {
-        let pool = PostgresPool(url: try await TestDatabase.fresh(), size: 2)
+        let pool = PostgresPool(url: try PrivatePostgres.shared().createDatabase(), size: 2)
         let rows = try await pool.withConnection { connection in
             try connection.query("SELECT $1::int + 1 AS n, $2::text AS nothing, 'a''b' AS quoted", ["41", nil])
         }
@@ -19,7 +19,7 @@ import Testing
     }
 
     @Test func statementErrorsCarryTheirSQLState() async throws {
-        let pool = PostgresPool(url: try await TestDatabase.fresh(), size: 1)
+        let pool = PostgresPool(url: try PrivatePostgres.shared().createDatabase(), size: 1)
         do {
             try await pool.withConnection { try $0.query("SELEC 1") }
             Issue.record("a syntax error went unnoticed")
@@ -42,7 +42,7 @@ import Testing
     }
 
     @Test func aFailedTransactionLeavesNothingBehind() async throws {
-        let pool = PostgresPool(url: try await TestDatabase.fresh(), size: 1)
+        let pool = PostgresPool(url: try PrivatePostgres.shared().createDatabase(), size: 1)
         try await pool.withConnection { try $0.query("CREATE TABLE t (k int PRIMARY KEY)") }
         await #expect(throws: PostgresError.self) {
             try await pool.transaction { connection in
@@ -55,7 +55,7 @@ import Testing
     }
 
     @Test func moreCallersThanConnectionsAllGetServed() async throws {
-        let pool = PostgresPool(url: try await TestDatabase.fresh(), size: 3)
+        let pool = PostgresPool(url: try PrivatePostgres.shared().createDatabase(), size: 3)
         let concurrent = NIOLockedValueBox((now: 0, most: 0))
         let sum = try await withThrowingTaskGroup(of: Int.self) { group in
             for index in 0..<32 {
@@ -108,7 +108,7 @@ import Testing
 
 @Suite(.timeLimit(.minutes(2))) struct MigratorTests {
     @Test func appliesTheSchemaOnceAndRecordsIt() async throws {
-        let pool = PostgresPool(url: try await TestDatabase.fresh(), size: 1)
+        let pool = PostgresPool(url: try PrivatePostgres.shared().createDatabase(), size: 1)
         let migrator = Migrator()
         #expect(migrator.migrations.map(\.version) == [1, 2])
         #expect(try await migrator.migrate(pool) == [1, 2])
@@ -121,7 +121,7 @@ import Testing
     }
 
     @Test func serversStartingTogetherMigrateOnce() async throws {
-        let url = try await TestDatabase.fresh()
+        let url = try PrivatePostgres.shared().createDatabase()
         let applied = try await withThrowingTaskGroup(of: [Int].self) { group in
             for _ in 0..<4 {
                 group.addTask {
@@ -136,7 +136,7 @@ import Testing
     }
 
     @Test func aFailingMigrationIsRolledBackAndNotRecorded() async throws {
-        let pool = PostgresPool(url: try await TestDatabase.fresh(), size: 1)
+        let pool = PostgresPool(url: try PrivatePostgres.shared().createDatabase(), size: 1)
         let broken = Migrator(migrations: [
             .init(version: 1, name: "good", sql: "CREATE TABLE a (k int);"),
             .init(version: 2, name: "bad", sql: "CREATE TABLE b (k int); CREATE TABLE b (k int);"),
