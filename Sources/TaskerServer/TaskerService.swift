@@ -1,3 +1,4 @@
+import Foundation
 import TaskerEngine
 import TaskerProto
 import TaskerRPC
@@ -8,6 +9,13 @@ public struct TaskerService: RPCService {
 
     public init(engine: TaskEngine) {
         self.engine = engine
+    }
+
+    /// Server reflection over the tasker.v1 files (and the health service's).
+    public static func reflection() throws -> ReflectionService {
+        try ReflectionService(
+            descriptorSet: Data(base64Encoded: ServedDescriptors.fileDescriptorSet, options: .ignoreUnknownCharacters)!,
+            services: ["tasker.v1.Tasker", "grpc.health.v1.Health"])
     }
 
     public func register(into router: inout RPCRouter) {

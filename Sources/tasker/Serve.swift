@@ -34,6 +34,7 @@ struct Serve: AsyncParsableCommand {
             let applied = try await Migrator().migrate(connections)
             if !applied.isEmpty { logger.info("applied schema migrations \(applied)") }
             services.append(TaskerService(engine: TaskEngine(pool: connections)))
+            services.append(try TaskerService.reflection())
         } else {
             logger.warning("no --database-url: serving the health service only")
         }

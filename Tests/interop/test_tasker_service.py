@@ -72,3 +72,22 @@ def test_error_codes(stub):
     with pytest.raises(grpc.RpcError) as error:
         stub.RegisterTaskTemplate(tasker_pb2.RegisterTaskTemplateRequest(template=conflicting))
     assert error.value.code() == grpc.StatusCode.ALREADY_EXISTS
+
+
+def test_server_reflection_lists_and_describes_the_services(tasker):
+    """grpcio-reflection's stock client finds the services and builds working descriptors."""
+    from google.protobuf.descriptor_pool import DescriptorPool
+    from grpc_reflection.v1alpha.proto_reflection_descriptor_database import ProtoReflectionDescriptorDatabase
+
+    with grpc.insecure_channel("127.0.0.1:%d" % tasker.port) as channel:
+        database = ProtoReflectionDescriptorDatabase(channel)
+        services = set(database.get_services())
+        assert {"tasker.v1.Tasker", "grpc.health.v1.Health", "grpc.reflection.v1.ServerReflection"} <= services
+        pool = DescriptorPool(database)
+        service = pool.FindServiceByName("tasker.v1.Tasker")
+        assert {m.name for m in service.methods} >= {"SubmitTask", "GetTask", "RegisterTaskTemplate", "StreamStepUpdates"}
+        submit = pool.FindMessageTypeByName("tasker.v1.SubmitTaskRequest")
+        assert submit.fields_by_name["context"].message_type.full_name == "google.protobuf.Struct"
+        assert pool.FindServiceByName("tasker.v1.Workers").methods_by_name["Connect"].client_streaming
+        with pytest.raises(KeyError):
+            pool.FindMessageTypeByName("tasker.v1.NoSuchMessage")
