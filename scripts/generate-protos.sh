@@ -12,8 +12,10 @@ cd "$root"
 grpc_proto=/usr/share/grpc-proto
 
 missing=()
-command -v protoc >/dev/null || missing+=(protobuf-compiler)
-[ -f /usr/include/google/protobuf/struct.proto ] || missing+=(libprotobuf-dev)
+if [ "${1:-}" != "--check" ]; then
+  command -v protoc >/dev/null || missing+=(protobuf-compiler)
+  [ -f /usr/include/google/protobuf/struct.proto ] || missing+=(libprotobuf-dev)
+fi
 [ -d "$grpc_proto" ] || missing+=(grpc-proto)
 if [ ${#missing[@]} -gt 0 ]; then
   apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
