@@ -192,3 +192,34 @@ let diamond = [step("a"), step("b", dependsOn: ["a"]), step("c", dependsOn: ["a"
         await harness.stop()
     }
 }
+
+@Suite(.timeLimit(.minutes(2))) struct DatabaseOutageTests {
+    @Test func callsAreUnavailableWhilePostgresIsDownAndWorkAfter() async throws {
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("tasker-outage-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: folder) }
+        var database = try PrivatePostgres(in: folder)
+        let port = database.port
+        let pool = PostgresPool(url: database.url, size: 2)
+        try await Migrator().migrate(pool)
+        let server = try await RPCServer.start(
+            configuration: .init(host: "127.0.0.1", port: 0), services: [TaskerService(engine: TaskEngine(pool: pool))])
+        let client = RPCClient(host: "127.0.0.1", port: server.port)
+        var request = Tasker_V1_RegisterTaskTemplateRequest()
+        request.template = template(diamond)
+        _ = try await client.unary("/tasker.v1.Tasker/RegisterTaskTemplate", request, as: Tasker_V1_RegisterTaskTemplateResponse.self)
+
+        database.stop()
+        await expectStatus(.unavailable, containing: "database is unavailable") {
+            _ = try await client.unary("/tasker.v1.Tasker/ListTaskTemplates", Tasker_V1_ListTaskTemplatesRequest(), as: Tasker_V1_ListTaskTemplatesResponse.self)
+        }
+
+        database = try PrivatePostgres(in: folder, port: port)
+        let listed = try await client.unary(
+            "/tasker.v1.Tasker/ListTaskTemplates", Tasker_V1_ListTaskTemplatesRequest(), as: Tasker_V1_ListTaskTemplatesResponse.self)
+        #expect(listed.templates.map(\.name) == ["order"])
+        await client.close()
+        await server.shutdownNow()
+        await pool.shutdown()
+        database.stop()
+    }
+}
