@@ -184,17 +184,17 @@ extension TaskEngine {
             .compactMap { $0.int("status").flatMap(StepStatus.init(rawValue:)) }
         let next = TaskStatusRule.status(of: steps, cancelled: false)
         guard next != current else { return }
-        try setTaskStatus(taskID, next, from: current, connection)
+        try setTaskStatus(taskID, next, connection)
     }
 
-    static func setTaskStatus(_ taskID: String, _ status: TaskStatus, from previous: TaskStatus, _ connection: PostgresConnection) throws {
+    static func setTaskStatus(_ taskID: String, _ status: TaskStatus, _ connection: PostgresConnection) throws {
         try connection.query(
             """
             UPDATE tasks SET status = $2, completed_at = CASE WHEN $3 THEN now() ELSE NULL END, updated_at = now()
             WHERE task_id = $1
             """, [taskID, String(status.rawValue), TaskStatusRule.isFinished(status) ? "t" : "f"])
         var history = TransitionLog(taskID: taskID, taskStatus: status)
-        history.task(status, from: previous)
+        history.task(status)
         try history.write(connection)
     }
 }

@@ -139,12 +139,6 @@ extension TaskEngine {
                 previous_status smallint, task_status smallint))
         SELECT extract(epoch FROM created_at)::text AS created_at FROM task
         """
-
-    /// A Postgres text[] literal.
-    static func textArray(_ values: [String]) -> String {
-        "{" + values.map { "\"" + $0.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\"", with: "\\\"") + "\"" }
-            .joined(separator: ",") + "}"
-    }
 }
 
 /// The rows SubmitTask writes, as JSON for json_to_recordset (snake_case: the column names).

@@ -34,7 +34,7 @@ extension TaskEngine {
                     "INSERT INTO annotations (task_id, type, annotation) VALUES ($1, 'cancellation', jsonb_build_object('reason', $2::text))",
                     [taskID, reason])
             }
-            try Self.setTaskStatus(taskID, .cancelled, from: current, connection)
+            try Self.setTaskStatus(taskID, .cancelled, connection)
             return try Self.loadTask(taskID, connection)!
         }
     }
@@ -90,7 +90,7 @@ extension TaskEngine {
             }
             if step.machine.satisfiesDependents { try Self.releaseDependents(step.stepID, connection) }
             // A task that had stopped on this step moves again.
-            if TaskStatusRule.isFinished(current) { try Self.setTaskStatus(taskID, .inProgress, from: current, connection) }
+            if TaskStatusRule.isFinished(current) { try Self.setTaskStatus(taskID, .inProgress, connection) }
             try Self.enqueueReadySteps(taskID, connection)
             try Self.settleTask(taskID, connection)
             return try Self.loadTask(taskID, connection)!

@@ -26,7 +26,7 @@ struct TransitionLog {
     }
 
     /// A transition of the task alone.
-    mutating func task(_ status: TaskStatus, from previous: TaskStatus) {
+    mutating func task(_ status: TaskStatus) {
         taskStatus = status
         entries.append(Entry(
             stepID: nil, stepName: "", status: .unspecified, previous: .unspecified, attempt: 0,
