@@ -12,6 +12,8 @@ public final class PrivatePostgres: @unchecked Sendable {
 
     public let port: Int
     public let dataDirectory: URL
+    /// The folder of the server's programs (initdb, postgres, createdb, pg_isready).
+    private let binaries: String
     private let root: URL
     private let process: Process
     private let ownsRoot: Bool
@@ -22,6 +24,7 @@ public final class PrivatePostgres: @unchecked Sendable {
     /// Starts a server; `settings` are extra `-c name=value` options.
     public init(in folder: URL? = nil, port: Int? = nil, settings: [String: String] = [:]) throws {
         let binaries = try Self.binaryDirectory()
+        self.binaries = binaries
         ownsRoot = folder == nil
         root = folder ?? FileManager.default.temporaryDirectory.appendingPathComponent("tasker-pg-\(UUID().uuidString)")
         dataDirectory = root.appendingPathComponent("data")
@@ -107,7 +110,7 @@ public final class PrivatePostgres: @unchecked Sendable {
                 }
             }
             close(socket)
-            if connected, (try? Self.run(try Self.binaryDirectory() + "/pg_isready", ["-h", "127.0.0.1", "-p", String(port), "-q"])) != nil {
+            if connected, (try? Self.run(binaries + "/pg_isready", ["-h", "127.0.0.1", "-p", String(port), "-q"])) != nil {
                 return
             }
             usleep(50_000)
@@ -185,7 +188,7 @@ extension PrivatePostgres {
     /// A new, empty database in this server; its URL.
     public func createDatabase() throws -> String {
         let name = "db_\(UUID().uuidString.replacingOccurrences(of: "-", with: "").lowercased())"
-        try Self.run(try Self.binaryDirectory() + "/createdb", ["-h", "127.0.0.1", "-p", String(port), "-U", "tasker", name])
+        try Self.run(binaries + "/createdb", ["-h", "127.0.0.1", "-p", String(port), "-U", "tasker", name])
         return "postgres://tasker@127.0.0.1:\(port)/\(name)"
     }
 }
