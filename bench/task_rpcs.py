@@ -28,33 +28,6 @@ def framed(message):
     return b"\0" + struct.pack(">I", len(body)) + body
 
 
-def h2load(port, path, body, requests, callers, log):
-    if os.path.exists(log):
-        os.remove(log)
-    with tempfile.NamedTemporaryFile() as request:
-        request.write(body)
-        request.flush()
-        out = subprocess.run(
-            ["h2load", "-n", str(requests), "-c", str(callers), "-m", "1", "-t", "1", "-d", request.name,
-             "-H", "content-type: application/grpc", "-H", "te: trailers", "--log-file", log,
-             "http://127.0.0.1:%d%s" % (port, path)], capture_output=True, text=True, timeout=900)
-    rps = next(float(line.split(",")[1].split("req/s")[0]) for line in out.stdout.splitlines() if line.startswith("finished in"))
-    latencies = sorted(int(line.split("\t")[2]) for line in open(log) if line.split("\t")[1] == "200")
-    if len(latencies) != requests:
-        sys.exit("only %d of %d requests answered HTTP 200:\n%s" % (len(latencies), requests, out.stdout))
-    return rps, latencies[len(latencies) // 2] / 1000.0, latencies[int(len(latencies) * 0.99)] / 1000.0
-
-
-def check_status(port, path, body):
-    with tempfile.NamedTemporaryFile() as request:
-        request.write(body)
-        request.flush()
-        out = subprocess.run(["nghttp", "-v", "-d", request.name, "-H", "content-type: application/grpc",
-                              "-H", "te: trailers", "http://127.0.0.1:%d%s" % (port, path)], capture_output=True, timeout=10)
-    if b"grpc-status: 0" not in out.stdout:
-        sys.exit("%s does not answer grpc-status 0:\n%s" % (path, out.stdout.decode("latin-1")))
-
-
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--requests", type=int, default=10000)
@@ -85,14 +58,19 @@ def main():
             task_id = stub.SubmitTask(pb.SubmitTaskRequest(name="bench", context=context)).task.task_id
         submit = framed(pb.SubmitTaskRequest(name="bench", context=context))
         get = framed(pb.GetTaskRequest(task_id=task_id))
-        check_status(port, "/tasker.v1.Tasker/SubmitTask", submit)
-        check_status(port, "/tasker.v1.Tasker/GetTask", get)
+        for path, body in (("/tasker.v1.Tasker/SubmitTask", submit), ("/tasker.v1.Tasker/GetTask", get)):
+            status = unary_health.grpc_status(port, path, body)
+            if status != "0":
+                sys.exit("%s answers grpc-status %r, not 0: the figures would be meaningless" % (path, status))
         print("| RPC | callers | requests/s | p50 ms | p99 ms |")
         print("|---|---:|---:|---:|---:|")
         for name, body in (("SubmitTask", submit), ("GetTask", get)):
             for callers in (1, 32):
                 requests = args.requests if callers > 1 else max(args.requests // 4, 100)
-                rps, p50, p99 = h2load(port, "/tasker.v1.Tasker/" + name, body, requests, callers, log)
+                rps, p50, p99, failed = unary_health.h2load(
+                    port, "/tasker.v1.Tasker/" + name, body, requests, callers, 1, 1, log)
+                if failed:
+                    sys.exit("%s: %d requests failed" % (name, failed))
                 print("| %s | %d | %.0f | %.2f | %.2f |" % (name, callers, rps, p50, p99), flush=True)
     finally:
         server.terminate()
