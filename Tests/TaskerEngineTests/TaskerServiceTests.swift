@@ -98,6 +98,23 @@ let diamond = [step("a"), step("b", dependsOn: ["a"]), step("c", dependsOn: ["a"
         await harness.stop()
     }
 
+    @Test func anEmptyVersionRunsTheNewestEvenWhenAnotherNodeRegisteredIt() async throws {
+        let harness = try await TaskerHarness.start()
+        let otherNode = TaskEngine(pool: harness.pool)
+        _ = try await harness.register(template(diamond))
+        #expect(try await harness.submit { _ in }.task.version == "1.0.0")
+        var newer = template(Array(diamond.prefix(2)))
+        newer.version = "2.0.0"
+        #expect(try await otherNode.registerTemplate(newer).created)
+        let submitted = try await harness.submit { _ in }.task
+        #expect(submitted.version == "2.0.0")
+        #expect(submitted.steps.map(\.name) == ["a", "b"])
+        #expect(try await harness.history(submitted.taskID).count == 2, "the task's first transition and its root's")
+        #expect(try await harness.submit { $0.version = "1.0.0" }.task.steps.count == 4, "older versions stay runnable")
+        #expect(try await otherNode.submitTask(.with { $0.name = "order" }).task.version == "2.0.0")
+        await harness.stop()
+    }
+
     @Test func submitCreatesEveryStepAndEnqueuesTheRoots() async throws {
         let harness = try await TaskerHarness.start()
         _ = try await harness.register(template(diamond))

@@ -18,6 +18,31 @@ import Testing
         await pool.shutdown()
     }
 
+    @Test func arrayLiteralsComeBackElementByElement() async throws {
+        let pool = PostgresPool(url: try PrivatePostgres.shared().createDatabase(), size: 1)
+        let texts: [String?] = ["plain", "", "with,comma", #"quote " and \ backslash"#, "{braces}", "NULL", nil, " spaced ", "ünïcödé ✓"]
+        let nested = [PostgresArrayLiteral.of(["b", "c,d"]), PostgresArrayLiteral.of([String]())]
+        let rows = try await pool.withConnection { connection in
+            try connection.query(
+                """
+                SELECT (SELECT array_agg(t IS NULL) FROM unnest($1::text[]) t) AS nulls,
+                    (SELECT array_to_json(array_agg(t)) FROM unnest($1::text[]) t)::text AS texts,
+                    (SELECT array_to_json(array_agg(n))::text FROM unnest($2::int[]) n) AS numbers,
+                    array_to_json($3::text[]::text[])::text AS nested_first,
+                    cardinality(($4::text[])[2]::text[]) AS nested_empty
+                """,
+                [PostgresArrayLiteral.of(texts), PostgresArrayLiteral.of([3, -1, 0]), nested[0], PostgresArrayLiteral.of(nested)])
+        }
+        let row = try #require(rows.first)
+        #expect(row["nulls"] == "{f,f,f,f,f,f,t,f,f}")
+        let decoded = try JSONDecoder().decode([String?].self, from: Data(try #require(row["texts"]).utf8))
+        #expect(decoded == texts)
+        #expect(row["numbers"] == "[3,-1,0]")
+        #expect(row["nested_first"] == #"["b","c,d"]"#)
+        #expect(row.int("nested_empty") == 0)
+        await pool.shutdown()
+    }
+
     @Test func statementErrorsCarryTheirSQLState() async throws {
         let pool = PostgresPool(url: try PrivatePostgres.shared().createDatabase(), size: 1)
         do {

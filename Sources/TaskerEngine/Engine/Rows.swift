@@ -20,10 +20,6 @@ enum Rows {
         return (try? JSONDecoder().decode([String].self, from: data)) ?? []
     }
 
-    static func json(_ strings: [String]) -> String {
-        String(decoding: try! JSONEncoder().encode(strings), as: UTF8.self)
-    }
-
     static func json(_ object: Google_Protobuf_Struct) throws(EngineError) -> String {
         do {
             return try object.jsonString()

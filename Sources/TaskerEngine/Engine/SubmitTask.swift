@@ -8,9 +8,53 @@ extension TaskEngine {
     /// wait for are ENQUEUED at once; bypassed steps start SKIPPED.
     public func submitTask(_ request: Tasker_V1_SubmitTaskRequest) async throws(EngineError) -> (task: Tasker_V1_Task, created: Bool) {
         guard !request.name.isEmpty else { throw .invalidArgument("name (the template to run) is empty") }
-        let validated = try await template(name: request.name, version: request.version)
-        let template = validated.template
+        let known = try await template(name: request.name, version: request.version)
+        try validate(request, against: known.validated)
 
+        let contextJSON = try Rows.json(request.context)
+        let bypassed = Set(request.bypassSteps)
+        var stored = known
+        for _ in 0..<3 {
+            let submission = NewTask(stored.validated.template, request: request, bypassed: bypassed)
+            let newestGuard: String? = request.version.isEmpty ? String(stored.registration) : nil
+            let parameters: [String?] = [
+                submission.task.taskID, submission.task.name, submission.task.version, String(TaskStatus.pending.rawValue),
+                contextJSON, request.initiator, request.sourceSystem, request.reason, PostgresArrayLiteral.of(request.tags),
+                request.idempotencyKey.isEmpty ? nil : request.idempotencyKey, String(submission.history.count),
+            ] + submission.stepColumns(stored.columns) + submission.edgeColumns + submission.historyColumns + [newestGuard]
+            let outcome = try await read { connection -> SubmitOutcome in
+                let written = try connection.query(Self.insertTaskStatement, parameters)
+                guard written.first?.bool("newest") == true else { return .staleTemplate }
+                if let createdAt = written.first?["created_at"] {
+                    var task = submission.task
+                    if let at = Rows.timestamp(createdAt) {
+                        task.createdAt = at
+                        task.updatedAt = at
+                    }
+                    return .written(task, created: true)
+                }
+                let existing = try connection.query(
+                    "SELECT task_id::text AS task_id FROM tasks WHERE name = $1 AND idempotency_key = $2",
+                    [submission.task.name, request.idempotencyKey])
+                guard let existingID = existing.first?["task_id"], let task = try Self.loadTask(existingID, connection) else {
+                    throw EngineError.internal("idempotency key \(request.idempotencyKey) conflicted but no task holds it")
+                }
+                return .written(task, created: false)
+            }
+            switch outcome {
+            case .written(let task, let created):
+                return (task, created)
+            case .staleTemplate:
+                stored = try await template(name: request.name, version: request.version, forgettingNewest: true)
+                try validate(request, against: stored.validated)
+            }
+        }
+        throw .unavailable("template \(request.name) kept changing while the task was being submitted; submit it again")
+    }
+
+    /// Checks the context against the template's schema and the bypassed steps against its steps.
+    private func validate(_ request: Tasker_V1_SubmitTaskRequest, against validated: ValidatedTemplate) throws(EngineError) {
+        let template = validated.template
         if let schema = validated.schema {
             let violations = schema.violations(of: JSONValue(request.context))
             if !violations.isEmpty {
@@ -18,25 +62,70 @@ extension TaskEngine {
                     + violations.map(\.description).joined(separator: "; "))
             }
         }
-        let stepsByName = Dictionary(uniqueKeysWithValues: template.steps.map { ($0.name, $0) })
         for name in request.bypassSteps {
-            guard let step = stepsByName[name] else {
+            guard let step = template.steps.first(where: { $0.name == name }) else {
                 throw .invalidArgument("bypass_steps names '\(name)', which is not a step of \(template.name) \(template.version)")
             }
             guard step.skippable else { throw .invalidArgument("step '\(name)' is not skippable, so it cannot be bypassed") }
         }
+    }
 
-        let contextJSON = try Rows.json(request.context)
-        let bypassed = Set(request.bypassSteps)
-        let taskID = UUID().uuidString.lowercased()
-        let stepIDs = Dictionary(uniqueKeysWithValues: template.steps.map { ($0.name, UUID().uuidString.lowercased()) })
-        let idempotencyKey: String? = request.idempotencyKey.isEmpty ? nil : request.idempotencyKey
+    private enum SubmitOutcome: Sendable {
+        case written(Tasker_V1_Task, created: Bool)
+        /// Another node registered a newer version after this one read which is the newest.
+        case staleTemplate
+    }
 
-        // The whole new task is known here: its steps' first statuses (bypassed ones SKIPPED,
-        // those with nothing left to wait for ENQUEUED) and its history. It is written by one
-        // statement, so one round trip and one commit.
-        var task = Tasker_V1_Task()
-        task.taskID = taskID
+    /// A task, its steps, edges and first transitions in one statement. No row comes back
+    /// with `newest` false when $32 names a registration that is no longer its name's newest,
+    /// and no created_at when the idempotency key is taken; either way nothing is written.
+    static let insertTaskStatement = """
+        WITH current AS (
+            SELECT $32::bigint IS NULL
+                OR NOT EXISTS (SELECT 1 FROM task_templates WHERE name = $2 AND registration > $32::bigint) AS newest),
+        task AS (
+            INSERT INTO tasks (task_id, name, version, status, context, initiator, source_system, reason, tags,
+                idempotency_key, last_sequence)
+            SELECT $1, $2, $3, $4, $5::jsonb, $6, $7, $8, $9::text[], $10, $11 FROM current WHERE current.newest
+            ON CONFLICT (name, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
+            RETURNING task_id, created_at),
+        new_steps AS (
+            INSERT INTO steps (step_id, task_id, name, handler, position, status, retry_limit, retryable, skippable,
+                timeout_seconds, backoff_base_seconds, backoff_max_seconds, backoff_jitter, unmet_dependencies, depends_on)
+            SELECT x.step_id, task.task_id, x.name, x.handler, x.position, x.status, x.retry_limit, x.retryable, x.skippable,
+                x.timeout_seconds, x.backoff_base_seconds, x.backoff_max_seconds, x.backoff_jitter, x.unmet_dependencies,
+                x.depends_on::text[]
+            FROM task, unnest($12::uuid[], $13::text[], $14::text[], $15::smallint[], $16::smallint[], $17::integer[],
+                $18::boolean[], $19::boolean[], $20::integer[], $21::float8[], $22::float8[], $23::float8[], $24::integer[],
+                $25::text[])
+                AS x(step_id, name, handler, position, status, retry_limit, retryable, skippable, timeout_seconds,
+                    backoff_base_seconds, backoff_max_seconds, backoff_jitter, unmet_dependencies, depends_on)),
+        new_edges AS (
+            INSERT INTO step_edges (task_id, from_step, to_step)
+            SELECT task.task_id, x.from_step, x.to_step FROM task, unnest($26::uuid[], $27::uuid[]) AS x(from_step, to_step)),
+        history AS (
+            INSERT INTO step_transitions (task_id, sequence, step_id, step_name, status, previous_status, task_status)
+            SELECT task.task_id, x.sequence, x.step_id, x.step_name, x.status, x.previous_status, $4::smallint
+            FROM task, unnest($28::uuid[], $29::text[], $30::smallint[], $31::smallint[]) WITH ORDINALITY
+                AS x(step_id, step_name, status, previous_status, sequence))
+        SELECT current.newest, extract(epoch FROM task.created_at)::text AS created_at FROM current LEFT JOIN task ON true
+        """
+}
+
+/// A new task as SubmitTask writes it: the steps' first statuses (bypassed ones SKIPPED, those
+/// with nothing left to wait for ENQUEUED), its edges and its first history, all known before
+/// anything is written, so that one statement writes them with one round trip and one commit.
+struct NewTask {
+    var task = Tasker_V1_Task()
+    private var stepIDs: [String] = []
+    private var statuses: [Int] = []
+    private var unmet: [Int] = []
+    private(set) var edges: [(from: String, to: String)] = []
+    /// Transitions after the task's own first one: bypassed steps, then enqueued ones.
+    private(set) var history: [(stepID: String?, stepName: String, status: Int, previousStatus: Int)] = []
+
+    init(_ template: Tasker_V1_TaskTemplate, request: Tasker_V1_SubmitTaskRequest, bypassed: Set<String>) {
+        task.taskID = UUID().uuidString.lowercased()
         task.name = template.name
         task.version = template.version
         task.status = .pending
@@ -45,24 +134,20 @@ extension TaskEngine {
         task.sourceSystem = request.sourceSystem
         task.reason = request.reason
         task.tags = request.tags
-        var rows: [NewStepRow] = []
-        var history: [NewTransitionRow] = [NewTransitionRow(sequence: 1, step_id: nil, step_name: "", status: 0, previous_status: 0, task_status: TaskStatus.pending.rawValue)]
-        var enqueued: [NewTransitionRow] = []
-        for (position, step) in template.steps.enumerated() {
-            let unmet = step.dependsOn.filter { !bypassed.contains($0) }.count
+        history.append((nil, "", 0, 0))
+        var idByName: [String: String] = [:]
+        var enqueued: [(stepID: String?, stepName: String, status: Int, previousStatus: Int)] = []
+        for step in template.steps {
+            let stepID = UUID().uuidString.lowercased()
+            idByName[step.name] = stepID
+            let unmet = step.dependsOn.reduce(0) { $0 + (bypassed.contains($1) ? 0 : 1) }
             let status: StepStatus = bypassed.contains(step.name) ? .skipped : unmet == 0 ? .enqueued : .pending
-            let stepID = stepIDs[step.name]!
-            let transition = NewTransitionRow(
-                sequence: 0, step_id: stepID, step_name: step.name, status: status.rawValue,
-                previous_status: StepStatus.pending.rawValue, task_status: TaskStatus.pending.rawValue)
+            stepIDs.append(stepID)
+            statuses.append(status.rawValue)
+            self.unmet.append(unmet)
+            let transition = (Optional(stepID), step.name, status.rawValue, StepStatus.pending.rawValue)
             if status == .skipped { history.append(transition) }
             if status == .enqueued { enqueued.append(transition) }
-            rows.append(NewStepRow(
-                step_id: stepID, name: step.name, handler: step.handler, position: position, status: status.rawValue,
-                retry_limit: step.retryLimit, retryable: step.retryable, skippable: step.skippable,
-                timeout_seconds: step.timeoutSeconds, backoff_base_seconds: step.backoff.baseSeconds,
-                backoff_max_seconds: step.backoff.maxSeconds, backoff_jitter: step.backoff.jitter,
-                unmet_dependencies: unmet, depends_on: step.dependsOn))
             var workflowStep = Tasker_V1_WorkflowStep()
             workflowStep.stepID = stepID
             workflowStep.name = step.name
@@ -75,100 +160,48 @@ extension TaskEngine {
             task.steps.append(workflowStep)
         }
         history += enqueued
-        for index in history.indices { history[index].sequence = index + 1 }
-        let edges = template.steps.flatMap { step in
-            step.dependsOn.map { NewEdgeRow(from_step: stepIDs[$0]!, to_step: stepIDs[step.name]!) }
+        for step in template.steps {
+            for dependency in step.dependsOn { edges.append((idByName[dependency]!, idByName[step.name]!)) }
         }
-        let encoder = JSONEncoder()
-        let parameters: [String?] = [
-            taskID, template.name, template.version, String(TaskStatus.pending.rawValue), contextJSON,
-            request.initiator, request.sourceSystem, request.reason, Rows.json(request.tags), idempotencyKey,
-            String(history.count),
-            String(decoding: try! encoder.encode(rows), as: UTF8.self),
-            String(decoding: try! encoder.encode(edges), as: UTF8.self),
-            String(decoding: try! encoder.encode(history), as: UTF8.self),
-        ]
-        let newTask = task
-        let outcome = try await read { connection -> (Tasker_V1_Task, Bool) in
-            let written = try connection.query(Self.insertTaskStatement, parameters)
-            if let created = written.first {
-                var task = newTask
-                if let at = Rows.timestamp(created["created_at"]) {
-                    task.createdAt = at
-                    task.updatedAt = at
-                }
-                return (task, true)
-            }
-            let existing = try connection.query(
-                "SELECT task_id::text AS task_id FROM tasks WHERE name = $1 AND idempotency_key = $2",
-                [template.name, idempotencyKey])
-            guard let existingID = existing.first?["task_id"], let task = try Self.loadTask(existingID, connection) else {
-                throw EngineError.internal("idempotency key \(idempotencyKey ?? "") conflicted but no task holds it")
-            }
-            return (task, false)
-        }
-        return (task: outcome.0, created: outcome.1)
     }
 
-    /// A task, its steps, edges and first transitions in one statement; when the idempotency
-    /// key is taken, nothing is written and no row comes back.
-    static let insertTaskStatement = """
-        WITH task AS (
-            INSERT INTO tasks (task_id, name, version, status, context, initiator, source_system, reason, tags,
-                idempotency_key, last_sequence)
-            VALUES ($1, $2, $3, $4, $5::jsonb, $6, $7, $8, ARRAY(SELECT json_array_elements_text($9::json)), $10, $11)
-            ON CONFLICT (name, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
-            RETURNING task_id, created_at),
-        new_steps AS (
-            INSERT INTO steps (step_id, task_id, name, handler, position, status, retry_limit, retryable, skippable,
-                timeout_seconds, backoff_base_seconds, backoff_max_seconds, backoff_jitter, unmet_dependencies, depends_on)
-            SELECT x.step_id, task.task_id, x.name, x.handler, x.position, x.status, x.retry_limit, x.retryable, x.skippable,
-                x.timeout_seconds, x.backoff_base_seconds, x.backoff_max_seconds, x.backoff_jitter, x.unmet_dependencies,
-                ARRAY(SELECT json_array_elements_text(x.depends_on))
-            FROM task, json_to_recordset($12::json) AS x(step_id uuid, name text, handler text, position smallint,
-                status smallint, retry_limit integer, retryable boolean, skippable boolean, timeout_seconds integer,
-                backoff_base_seconds float8, backoff_max_seconds float8, backoff_jitter float8, unmet_dependencies integer,
-                depends_on json)),
-        new_edges AS (
-            INSERT INTO step_edges (task_id, from_step, to_step)
-            SELECT task.task_id, x.from_step, x.to_step FROM task, json_to_recordset($13::json) AS x(from_step uuid, to_step uuid)),
-        history AS (
-            INSERT INTO step_transitions (task_id, sequence, step_id, step_name, status, previous_status, task_status)
-            SELECT task.task_id, x.sequence, x.step_id, x.step_name, x.status, x.previous_status, x.task_status
-            FROM task, json_to_recordset($14::json) AS x(sequence bigint, step_id uuid, step_name text, status smallint,
-                previous_status smallint, task_status smallint))
-        SELECT extract(epoch FROM created_at)::text AS created_at FROM task
-        """
+    /// The steps' columns in the order of insertTaskStatement's $12…$25.
+    func stepColumns(_ shared: TemplateStepColumns) -> [String?] {
+        [PostgresArrayLiteral.of(stepIDs), shared.names, shared.handlers, shared.positions, PostgresArrayLiteral.of(statuses),
+         shared.retryLimits, shared.retryables, shared.skippables, shared.timeouts, shared.backoffBases, shared.backoffMaxes,
+         shared.backoffJitters, PostgresArrayLiteral.of(unmet), shared.dependsOn]
+    }
+
+    /// $26, $27.
+    var edgeColumns: [String?] {
+        [PostgresArrayLiteral.of(edges.map(\.from)), PostgresArrayLiteral.of(edges.map(\.to))]
+    }
+
+    /// $28…$31.
+    var historyColumns: [String?] {
+        [PostgresArrayLiteral.of(history.map(\.stepID)), PostgresArrayLiteral.of(history.map(\.stepName)),
+         PostgresArrayLiteral.of(history.map(\.status)), PostgresArrayLiteral.of(history.map(\.previousStatus))]
+    }
 }
 
-/// The rows SubmitTask writes, as JSON for json_to_recordset (snake_case: the column names).
-struct NewStepRow: Encodable {
-    let step_id: String
-    let name: String
-    let handler: String
-    let position: Int
-    let status: Int
-    let retry_limit: Int32
-    let retryable: Bool
-    let skippable: Bool
-    let timeout_seconds: Int32
-    let backoff_base_seconds: Double
-    let backoff_max_seconds: Double
-    let backoff_jitter: Double
-    let unmet_dependencies: Int
-    let depends_on: [String]
-}
+/// The columns every task of a template shares for its steps, as array literals made once
+/// per template rather than on every submit.
+struct TemplateStepColumns: Sendable {
+    let names, handlers, positions, retryLimits, retryables, skippables, timeouts: String
+    let backoffBases, backoffMaxes, backoffJitters, dependsOn: String
 
-struct NewEdgeRow: Encodable {
-    let from_step: String
-    let to_step: String
-}
-
-struct NewTransitionRow: Encodable {
-    var sequence: Int
-    let step_id: String?
-    let step_name: String
-    let status: Int
-    let previous_status: Int
-    let task_status: Int
+    init(_ template: Tasker_V1_TaskTemplate) {
+        let steps = template.steps
+        names = PostgresArrayLiteral.of(steps.map(\.name))
+        handlers = PostgresArrayLiteral.of(steps.map(\.handler))
+        positions = PostgresArrayLiteral.of(steps.indices)
+        retryLimits = PostgresArrayLiteral.of(steps.map(\.retryLimit))
+        retryables = PostgresArrayLiteral.of(steps.map(\.retryable))
+        skippables = PostgresArrayLiteral.of(steps.map(\.skippable))
+        timeouts = PostgresArrayLiteral.of(steps.map(\.timeoutSeconds))
+        backoffBases = PostgresArrayLiteral.of(steps.map(\.backoff.baseSeconds))
+        backoffMaxes = PostgresArrayLiteral.of(steps.map(\.backoff.maxSeconds))
+        backoffJitters = PostgresArrayLiteral.of(steps.map(\.backoff.jitter))
+        dependsOn = PostgresArrayLiteral.of(steps.map { PostgresArrayLiteral.of($0.dependsOn) })
+    }
 }

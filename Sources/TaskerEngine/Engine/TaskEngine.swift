@@ -8,8 +8,9 @@ import TaskerStore
 /// transaction of conditional updates, so a duplicate or stale request changes nothing.
 public final class TaskEngine: Sendable {
     let pool: PostgresPool
-    /// Registered templates never change: once read, a (name, version) is kept.
-    private let templates = NIOLockedValueBox<[String: ValidatedTemplate]>([:])
+    /// Registered templates never change: once read, a (name, version) is kept, and so is the
+    /// newest of each name, which SubmitTask checks is still the newest as it writes.
+    private let templates = NIOLockedValueBox(TemplateCache())
 
     public init(pool: PostgresPool) {
         self.pool = pool
@@ -44,29 +45,32 @@ public final class TaskEngine: Sendable {
         let definition = Data(validated.definition)
         let name = validated.template.name
         let version = validated.template.version
-        let created = try await transaction { connection -> Bool in
+        let (created, registration) = try await transaction { connection -> (Bool, Int) in
             let inserted = try connection.query(
                 """
                 INSERT INTO task_templates (name, version, definition, fingerprint)
                 VALUES ($1, $2, decode($3, 'base64'), encode(sha256(decode($3, 'base64')), 'hex'))
                 ON CONFLICT (name, version) DO NOTHING
+                RETURNING registration
                 """, [name, version, definition.base64EncodedString()])
-            if inserted.affectedRows == 1 { return true }
+            if let registration = inserted.first?.int("registration") { return (true, registration) }
             let same = try connection.query(
-                "SELECT fingerprint = encode(sha256(decode($3, 'base64')), 'hex') AS same FROM task_templates WHERE name = $1 AND version = $2",
-                [name, version, definition.base64EncodedString()])
-            guard same.first?.bool("same") == true else {
+                """
+                SELECT fingerprint = encode(sha256(decode($3, 'base64')), 'hex') AS same, registration
+                FROM task_templates WHERE name = $1 AND version = $2
+                """, [name, version, definition.base64EncodedString()])
+            guard let row = same.first, row.bool("same") == true, let registration = row.int("registration") else {
                 throw EngineError.alreadyExists("template \(name) version \(version) is already registered with other content; register it under a new version")
             }
-            return false
+            return (false, registration)
         }
-        templates.withLockedValue { $0["\(name)\u{0}\(version)"] = validated }
+        templates.withLockedValue { $0.keep(StoredTemplate(validated: validated, registration: registration), newest: created) }
         return (validated.template, created)
     }
 
     public func listTemplates() async throws(EngineError) -> [Tasker_V1_TaskTemplate] {
         let rows = try await read { connection in
-            try connection.query("SELECT encode(definition, 'base64') AS definition FROM task_templates ORDER BY name, created_at")
+            try connection.query("SELECT encode(definition, 'base64') AS definition FROM task_templates ORDER BY name, registration")
         }
         return rows.compactMap { row in
             row["definition"].flatMap { Data(base64Encoded: $0, options: .ignoreUnknownCharacters) }.flatMap { try? Tasker_V1_TaskTemplate(serializedBytes: $0) }
@@ -74,25 +78,31 @@ public final class TaskEngine: Sendable {
     }
 
     /// The template of that name and version; an empty version is the newest registered.
-    func template(name: String, version: String) async throws(EngineError) -> ValidatedTemplate {
-        if !version.isEmpty, let known = templates.withLockedValue({ $0["\(name)\u{0}\(version)"] }) {
+    /// `forgettingNewest` drops what this node believes is the newest, once SubmitTask found
+    /// that another node registered a newer one.
+    func template(name: String, version: String, forgettingNewest: Bool = false) async throws(EngineError) -> StoredTemplate {
+        if let known = templates.withLockedValue({ cache -> StoredTemplate? in
+            if forgettingNewest { cache.forgetNewest(of: name) }
+            return version.isEmpty ? cache.newest(of: name) : cache.template(name: name, version: version)
+        }) {
             return known
         }
         let rows = try await read { connection in
             try connection.query(
                 """
-                SELECT encode(definition, 'base64') AS definition FROM task_templates
-                WHERE name = $1 AND ($2 = '' OR version = $2) ORDER BY created_at DESC LIMIT 1
+                SELECT encode(definition, 'base64') AS definition, registration FROM task_templates
+                WHERE name = $1 AND ($2 = '' OR version = $2) ORDER BY registration DESC LIMIT 1
                 """, [name, version])
         }
-        guard let encoded = rows.first?["definition"], let bytes = Data(base64Encoded: encoded, options: .ignoreUnknownCharacters),
+        guard let row = rows.first, let encoded = row["definition"], let registration = row.int("registration"),
+              let bytes = Data(base64Encoded: encoded, options: .ignoreUnknownCharacters),
               let stored = try? Tasker_V1_TaskTemplate(serializedBytes: bytes)
         else {
             throw .notFound(version.isEmpty ? "no template named '\(name)'" : "no template '\(name)' version '\(version)'")
         }
-        let validated = try TemplateValidator.validate(stored)
-        templates.withLockedValue { $0["\(name)\u{0}\(validated.template.version)"] = validated }
-        return validated
+        let template = StoredTemplate(validated: try TemplateValidator.validate(stored), registration: registration)
+        templates.withLockedValue { $0.keep(template, newest: version.isEmpty) }
+        return template
     }
 
     // MARK: Reading tasks
