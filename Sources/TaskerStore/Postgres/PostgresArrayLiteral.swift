@@ -13,9 +13,13 @@ public enum PostgresArrayLiteral {
                 continue
             }
             literal.append("\"")
-            for character in element.unicodeScalars {
-                if character == "\"" || character == "\\" { literal.append("\\") }
-                literal.unicodeScalars.append(character)
+            if element.utf8.contains(where: { $0 == UInt8(ascii: "\"") || $0 == UInt8(ascii: "\\") }) {
+                for character in element.unicodeScalars {
+                    if character == "\"" || character == "\\" { literal.append("\\") }
+                    literal.unicodeScalars.append(character)
+                }
+            } else {
+                literal.append(element)
             }
             literal.append("\"")
         }
