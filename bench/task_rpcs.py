@@ -4,11 +4,12 @@
 the defaults). Each row is one h2load run; every answer's grpc-status is checked on a sample
 first (h2load counts any HTTP 200 as a success).
 
-  python3 bench/task_rpcs.py [--requests 10000] [--connections 16]
+  python3 bench/task_rpcs.py [--requests 10000] [--rounds 3] [--connections 16] [--baseline OLD_TASKER]
 """
 import argparse
 import os
 import shutil
+import statistics
 import struct
 import subprocess
 import sys
@@ -28,53 +29,84 @@ def framed(message):
     return b"\0" + struct.pack(">I", len(body)) + body
 
 
+def start_server(binary, database_url, connections):
+    port = unary_health.free_port()
+    server = subprocess.Popen(
+        [binary, "serve", "--port", str(port), "--database-url", database_url, "--database-connections", str(connections)],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    unary_health.wait_for(port, server)
+    return port, server
+
+
+def prepare(port, pb, pb_grpc, context):
+    """Registers the 4-step diamond template and submits one task: the request bodies of both RPCs."""
+    import grpc
+
+    steps = [pb.StepTemplate(name="a", handler="noop"),
+             pb.StepTemplate(name="b", handler="noop", depends_on=["a"]),
+             pb.StepTemplate(name="c", handler="noop", depends_on=["a"]),
+             pb.StepTemplate(name="d", handler="noop", depends_on=["b", "c"])]
+    with grpc.insecure_channel("127.0.0.1:%d" % port) as channel:
+        stub = pb_grpc.TaskerStub(channel)
+        stub.RegisterTaskTemplate(pb.RegisterTaskTemplateRequest(template=pb.TaskTemplate(name="bench", version="1", steps=steps)))
+        task_id = stub.SubmitTask(pb.SubmitTaskRequest(name="bench", context=context)).task.task_id
+    bodies = {"SubmitTask": framed(pb.SubmitTaskRequest(name="bench", context=context)),
+              "GetTask": framed(pb.GetTaskRequest(task_id=task_id))}
+    for name, body in bodies.items():
+        status = unary_health.grpc_status(port, "/tasker.v1.Tasker/" + name, body)
+        if status != "0":
+            sys.exit("%s answers grpc-status %r, not 0: the figures would be meaningless" % (name, status))
+    return bodies
+
+
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--requests", type=int, default=10000)
+    parser.add_argument("--rounds", type=int, default=3, help="runs of each row; medians are printed")
     parser.add_argument("--connections", type=int, default=16, help="Postgres connections of the server")
+    parser.add_argument("--baseline", help="another tasker binary (an earlier build) measured in the same run, "
+                                           "rounds alternating, on its own database of the same Postgres")
     args = parser.parse_args()
     unary_health.run(["swift", "build", "-c", "release", "--product", "tasker"], cwd=ROOT)
     pb, pb_grpc = tasker_protos.load()
-    import grpc
     from google.protobuf import struct_pb2
 
+    context = struct_pb2.Struct()
+    context.update({"cart_id": 7, "items": ["a", "b"]})
     database = PrivatePostgres()
-    port = unary_health.free_port()
-    server = subprocess.Popen(
-        [os.path.join(ROOT, ".build", "release", "tasker"), "serve", "--port", str(port), "--database-url", database.url,
-         "--database-connections", str(args.connections)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    binaries = [("tasker", os.path.join(ROOT, ".build", "release", "tasker"))]
+    if args.baseline:
+        binaries.append(("baseline", os.path.abspath(args.baseline)))
+    servers = []
     log = os.path.join(tempfile.mkdtemp(prefix="tasker-bench-"), "h2load.log")
     try:
-        unary_health.wait_for(port, server)
-        steps = [pb.StepTemplate(name="a", handler="noop"),
-                 pb.StepTemplate(name="b", handler="noop", depends_on=["a"]),
-                 pb.StepTemplate(name="c", handler="noop", depends_on=["a"]),
-                 pb.StepTemplate(name="d", handler="noop", depends_on=["b", "c"])]
-        context = struct_pb2.Struct()
-        context.update({"cart_id": 7, "items": ["a", "b"]})
-        with grpc.insecure_channel("127.0.0.1:%d" % port) as channel:
-            stub = pb_grpc.TaskerStub(channel)
-            stub.RegisterTaskTemplate(pb.RegisterTaskTemplateRequest(template=pb.TaskTemplate(name="bench", version="1", steps=steps)))
-            task_id = stub.SubmitTask(pb.SubmitTaskRequest(name="bench", context=context)).task.task_id
-        submit = framed(pb.SubmitTaskRequest(name="bench", context=context))
-        get = framed(pb.GetTaskRequest(task_id=task_id))
-        for path, body in (("/tasker.v1.Tasker/SubmitTask", submit), ("/tasker.v1.Tasker/GetTask", get)):
-            status = unary_health.grpc_status(port, path, body)
-            if status != "0":
-                sys.exit("%s answers grpc-status %r, not 0: the figures would be meaningless" % (path, status))
-        print("| RPC | callers | requests/s | p50 ms | p99 ms |")
-        print("|---|---:|---:|---:|---:|")
-        for name, body in (("SubmitTask", submit), ("GetTask", get)):
-            for callers in (1, 32):
-                requests = args.requests if callers > 1 else max(args.requests // 4, 100)
-                rps, p50, p99, failed = unary_health.h2load(
-                    port, "/tasker.v1.Tasker/" + name, body, requests, callers, 1, 1, log)
-                if failed:
-                    sys.exit("%s: %d requests failed" % (name, failed))
-                print("| %s | %d | %.0f | %.2f | %.2f |" % (name, callers, rps, p50, p99), flush=True)
+        targets = []
+        for label, binary in binaries:
+            name = "bench_" + label
+            subprocess.run(["createdb", "-h", "127.0.0.1", "-p", str(database.port), "-U", "tasker", name], check=True)
+            port, server = start_server(binary, database.url.rsplit("/", 1)[0] + "/" + name, args.connections)
+            servers.append(server)
+            targets.append((label, port, prepare(port, pb, pb_grpc, context)))
+        results = {}
+        for _ in range(args.rounds):
+            for rpc in ("SubmitTask", "GetTask"):
+                for callers in (1, 32):
+                    requests = args.requests if callers > 1 else max(args.requests // 4, 100)
+                    for label, port, bodies in targets:
+                        rps, p50, p99, failed = unary_health.h2load(
+                            port, "/tasker.v1.Tasker/" + rpc, bodies[rpc], requests, callers, 1, 1, log)
+                        if failed:
+                            sys.exit("%s %s: %d requests failed" % (label, rpc, failed))
+                        results.setdefault((rpc, callers, label), []).append((rps, p50, p99))
+        print("| RPC | callers | server | requests/s | p50 ms | p99 ms |")
+        print("|---|---:|---|---:|---:|---:|")
+        for (rpc, callers, label), runs in results.items():
+            median = [statistics.median(run[i] for run in runs) for i in range(3)]
+            print("| %s | %d | %s | %.0f | %.2f | %.2f |" % (rpc, callers, label, *median), flush=True)
     finally:
-        server.terminate()
-        server.wait(timeout=30)
+        for server in servers:
+            server.terminate()
+            server.wait(timeout=30)
         database.stop()
         shutil.rmtree(os.path.dirname(log), ignore_errors=True)
 
