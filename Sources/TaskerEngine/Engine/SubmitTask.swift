@@ -125,7 +125,7 @@ struct NewTask {
     private(set) var history: [(stepID: String?, stepName: String, status: Int, previousStatus: Int)] = []
 
     init(_ template: Tasker_V1_TaskTemplate, request: Tasker_V1_SubmitTaskRequest, bypassed: Set<String>) {
-        task.taskID = RandomUUID.make()
+        task.taskID = TimeOrderedUUID.make()
         task.name = template.name
         task.version = template.version
         task.status = .pending
@@ -138,7 +138,7 @@ struct NewTask {
         var idByName: [String: String] = [:]
         var enqueued: [(stepID: String?, stepName: String, status: Int, previousStatus: Int)] = []
         for step in template.steps {
-            let stepID = RandomUUID.make()
+            let stepID = TimeOrderedUUID.make()
             idByName[step.name] = stepID
             let unmet = step.dependsOn.reduce(0) { $0 + (bypassed.contains($1) ? 0 : 1) }
             let status: StepStatus = bypassed.contains(step.name) ? .skipped : unmet == 0 ? .enqueued : .pending
@@ -194,7 +194,7 @@ struct TemplateStepColumns: Sendable {
         let steps = template.steps
         names = PostgresArrayLiteral.of(steps.map(\.name))
         handlers = PostgresArrayLiteral.of(steps.map(\.handler))
-        positions = PostgresArrayLiteral.of(steps.indices)
+        positions = PostgresArrayLiteral.of(Array(steps.indices))
         retryLimits = PostgresArrayLiteral.of(steps.map(\.retryLimit))
         retryables = PostgresArrayLiteral.of(steps.map(\.retryable))
         skippables = PostgresArrayLiteral.of(steps.map(\.skippable))

@@ -1,45 +1,80 @@
 /// The text form of a one-dimensional Postgres array (`{"a","b",NULL}`), to pass many rows'
-/// values of one column as a single parameter and `unnest` them in SQL. Every element is
+/// values of one column as a single parameter and `unnest` them in SQL. Every text element is
 /// quoted, so any text, including one that is itself an array literal, comes back as given.
 public enum PostgresArrayLiteral {
-    public static func of<Elements: Sequence>(_ elements: Elements) -> String where Elements.Element == String? {
-        var literal = "{"
-        var first = true
+    public static func of(_ elements: [String?]) -> String {
+        var literal = Literal(capacity: elements.reduce(2) { $0 + ($1?.utf8.count ?? 4) + 3 })
         for element in elements {
-            if !first { literal.append(",") }
-            first = false
-            guard let element else {
-                literal.append("NULL")
-                continue
-            }
-            literal.append("\"")
-            if element.utf8.contains(where: { $0 == UInt8(ascii: "\"") || $0 == UInt8(ascii: "\\") }) {
-                for character in element.unicodeScalars {
-                    if character == "\"" || character == "\\" { literal.append("\\") }
-                    literal.unicodeScalars.append(character)
-                }
+            if let element {
+                literal.appendQuoted(element)
             } else {
-                literal.append(element)
+                literal.appendBare("NULL")
             }
-            literal.append("\"")
         }
-        literal.append("}")
-        return literal
+        return literal.finish()
     }
 
-    public static func of<Elements: Sequence>(_ elements: Elements) -> String where Elements.Element == String {
-        of(elements.lazy.map { Optional($0) })
+    public static func of(_ elements: [String]) -> String {
+        var literal = Literal(capacity: elements.reduce(2) { $0 + $1.utf8.count + 3 })
+        for element in elements { literal.appendQuoted(element) }
+        return literal.finish()
     }
 
-    public static func of<Elements: Sequence>(_ elements: Elements) -> String where Elements.Element: BinaryInteger {
-        of(elements.lazy.map { String($0) })
+    public static func of(_ elements: [Int]) -> String {
+        var literal = Literal(capacity: 2 + elements.count * 4)
+        for element in elements { literal.appendBare(String(element)) }
+        return literal.finish()
+    }
+
+    public static func of(_ elements: [Int32]) -> String {
+        of(elements.map(Int.init))
     }
 
     public static func of(_ elements: [Double]) -> String {
-        of(elements.lazy.map { String($0) })
+        var literal = Literal(capacity: 2 + elements.count * 8)
+        for element in elements { literal.appendBare(String(element)) }
+        return literal.finish()
     }
 
     public static func of(_ elements: [Bool]) -> String {
-        of(elements.lazy.map { $0 ? "t" : "f" })
+        var literal = Literal(capacity: 2 + elements.count * 2)
+        for element in elements { literal.appendBare(element ? "t" : "f") }
+        return literal.finish()
+    }
+
+    /// The bytes of a literal as its elements are added.
+    private struct Literal {
+        private var bytes: [UInt8]
+
+        init(capacity: Int) {
+            bytes = []
+            bytes.reserveCapacity(capacity)
+            bytes.append(UInt8(ascii: "{"))
+        }
+
+        /// Numbers, booleans and NULL need no quotes.
+        mutating func appendBare(_ text: String) {
+            separate()
+            bytes.append(contentsOf: text.utf8)
+        }
+
+        mutating func appendQuoted(_ text: String) {
+            separate()
+            bytes.append(UInt8(ascii: "\""))
+            for byte in text.utf8 {
+                if byte == UInt8(ascii: "\"") || byte == UInt8(ascii: "\\") { bytes.append(UInt8(ascii: "\\")) }
+                bytes.append(byte)
+            }
+            bytes.append(UInt8(ascii: "\""))
+        }
+
+        private mutating func separate() {
+            if bytes.count > 1 { bytes.append(UInt8(ascii: ",")) }
+        }
+
+        consuming func finish() -> String {
+            bytes.append(UInt8(ascii: "}"))
+            return String(decoding: bytes, as: UTF8.self)
+        }
     }
 }
