@@ -46,6 +46,13 @@ let package = Package(
             ],
             resources: [.copy("Schema")]),
         .target(
+            name: "TaskerQueue",
+            dependencies: [
+                "CHiredis",
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+            ]),
+        .target(
             name: "TaskerEngine",
             dependencies: [
                 "TaskerProto", "TaskerStore",
@@ -92,6 +99,9 @@ let package = Package(
         .testTarget(
             name: "TaskerEngineTests",
             dependencies: ["TaskerEngine", "TaskerProto", "TaskerServer", "TaskerRPC", "TaskerStore", "TaskerDev"]),
+        .testTarget(
+            name: "TaskerQueueTests",
+            dependencies: ["TaskerQueue", "TaskerDev"]),
         .testTarget(
             name: "TaskerStoreTests",
             dependencies: ["TaskerStore", "TaskerDev"]),

@@ -99,17 +99,7 @@ public final class PrivatePostgres: @unchecked Sendable {
                 let text = (try? String(contentsOf: log, encoding: .utf8)) ?? ""
                 throw Failure(description: "postgres exited at start:\n\(text)")
             }
-            let socket = Foundation.socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-            var address = sockaddr_in()
-            address.sin_family = sa_family_t(AF_INET)
-            address.sin_port = in_port_t(UInt16(port).bigEndian)
-            address.sin_addr.s_addr = inet_addr("127.0.0.1")
-            let connected = withUnsafePointer(to: &address) {
-                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-                    connect(socket, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) == 0
-                }
-            }
-            close(socket)
+            let connected = LocalPort.accepts(port)
             if connected, (try? Self.run(binaries + "/pg_isready", ["-h", "127.0.0.1", "-p", String(port), "-q"])) != nil {
                 return
             }
@@ -129,22 +119,7 @@ public final class PrivatePostgres: @unchecked Sendable {
     }
 
     /// A port nothing listens on now.
-    public static func freePort() -> Int {
-        let socket = Foundation.socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        defer { close(socket) }
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_port = 0
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        _ = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(socket, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
-        }
-        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-        _ = withUnsafeMutablePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(socket, $0, &length) }
-        }
-        return Int(UInt16(bigEndian: address.sin_port))
-    }
+    public static func freePort() -> Int { LocalPort.free() }
 
     @discardableResult
     static func run(_ executable: String, _ arguments: [String], asPostgres: Bool = false, tolerateFailure: Bool = false) throws -> String {

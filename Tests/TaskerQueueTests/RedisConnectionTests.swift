@@ -1,0 +1,55 @@
+import Foundation
+import TaskerDev
+import Testing
+
+@testable import TaskerQueue
+
+@Suite(.timeLimit(.minutes(2))) struct RedisConnectionTests {
+    @Test func urlsAreParsedOrRefusedWithTheReason() throws {
+        #expect(try RedisURL(parsing: "redis://127.0.0.1:6380") == RedisURL(host: "127.0.0.1", port: 6380))
+        #expect(try RedisURL(parsing: "redis://:secret@cache.internal/2") == RedisURL(host: "cache.internal", port: 6379, password: "secret", database: 2))
+        #expect(try RedisURL(parsing: "redis://localhost") == RedisURL(host: "localhost"))
+        #expect(throws: RedisError.invalidURL("'http://x' does not start with redis://")) { try RedisURL(parsing: "http://x") }
+        #expect(throws: RedisError.invalidURL("port in 'redis://h:99999' is not a number from 1 to 65535")) { try RedisURL(parsing: "redis://h:99999") }
+        #expect(throws: RedisError.invalidURL("database 'x' in 'redis://h/x' is not a number")) { try RedisURL(parsing: "redis://h/x") }
+    }
+
+    @Test func commandsPipelinesAndErrorReplies() async throws {
+        let redis = try PrivateRedis()
+        let lane = RedisLane(url: try RedisURL(parsing: redis.url))
+        #expect(try await lane.command(["SET", "greeting", "héllo wörld"]) == .status("OK"))
+        #expect(try await lane.command(["GET", "greeting"]).string == "héllo wörld")
+        #expect(try await lane.command(["GET", "missing"]).isNull)
+        let replies = try await lane.pipeline([["INCR", "n"], ["INCRBY", "n", "41"], ["LPUSH", "greeting", "x"], ["LRANGE", "nothing", "0", "-1"]])
+        #expect(try replies[0].get() == .integer(1))
+        #expect(try replies[1].get() == .integer(42))
+        guard case .failure(.reply(let message)) = replies[2] else { Issue.record("WRONGTYPE expected, got \(replies[2])"); return }
+        #expect(message.hasPrefix("WRONGTYPE"))
+        #expect(try replies[3].get() == .array([]))
+        await lane.shutdown()
+    }
+
+    @Test func unavailableWhileDownAndConnectedAgainAfterARestart() async throws {
+        let redis = try PrivateRedis()
+        let lane = RedisLane(url: try RedisURL(parsing: redis.url), timeoutSeconds: 2)
+        #expect(try await lane.command(["PING"]) == .status("PONG"))
+        redis.stop()
+        await #expect(throws: RedisError.self) { try await lane.command(["PING"]) }
+        try redis.start()
+        #expect(try await lane.command(["PING"]) == .status("PONG"))
+        await lane.shutdown()
+    }
+
+    @Test func anUnreachableServerIsUnavailableQuickly() async throws {
+        let lane = RedisLane(url: RedisURL(host: "127.0.0.1", port: LocalPort.free()), timeoutSeconds: 1)
+        let started = Date()
+        do {
+            try await lane.command(["PING"])
+            Issue.record("PING to nothing succeeded")
+        } catch let error as RedisError {
+            guard case .unavailable = error else { Issue.record("unavailable expected, got \(error)"); return }
+        }
+        #expect(Date().timeIntervalSince(started) < 5)
+        await lane.shutdown()
+    }
+}
