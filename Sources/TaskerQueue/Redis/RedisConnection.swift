@@ -60,8 +60,12 @@ public final class RedisConnection: @unchecked Sendable {
         var raw: UnsafeMutableRawPointer?
         guard redisGetReply(context, &raw) == REDIS_OK, let raw else {
             if context.pointee.err == REDIS_ERR_IO, errno == EAGAIN || errno == EWOULDBLOCK {
-                // A read timeout leaves hiredis's context unusable: start over next time.
-                close()
+                // Nothing came within the timeout. hiredis marks the context failed, but the
+                // socket and any part of a reply already read are intact: clear the mark and
+                // keep the subscription rather than reconnect and miss what is published
+                // meanwhile.
+                context.pointee.err = 0
+                withUnsafeMutableBytes(of: &context.pointee.errstr) { $0.initializeMemory(as: UInt8.self, repeating: 0) }
                 return nil
             }
             throw broken(context)

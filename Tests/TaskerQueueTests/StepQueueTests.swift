@@ -1,0 +1,94 @@
+import Foundation
+import NIOConcurrencyHelpers
+import TaskerDev
+import Testing
+
+@testable import TaskerQueue
+
+@Suite(.timeLimit(.minutes(2))) struct StepQueueTests {
+    @Test func stepsGoThroughTheirHandlersStreamsOnceEach() async throws {
+        let redis = try PrivateRedis()
+        let url = try RedisURL(parsing: redis.url)
+        let nodeA = StepQueue(url: url, consumer: "a", readBlockMilliseconds: 100)
+        let nodeB = StepQueue(url: url, consumer: "b", readBlockMilliseconds: 100)
+        try await nodeA.enqueue([("pay", "s1"), ("ship", "s2"), ("pay", "s3")])
+        let first = try await nodeA.read(["pay": 1])
+        #expect(first.map(\.stepID) == ["s1"])
+        let second = try await nodeB.read(["pay": 5, "ship": 5])
+        #expect(Set(second.map(\.stepID)) == ["s2", "s3"], "each entry goes to one node")
+        #expect(try await nodeA.read(["pay": 5, "ship": 5]).isEmpty)
+        #expect(try await nodeA.state(of: "pay") == ReadyStreamState(exists: true, undelivered: 0,
+                                                                    lastDeliveredMilliseconds: try #require(UInt64(second.first { $0.handler == "pay" }!.entryID.split(separator: "-")[0]))))
+        try await nodeB.acknowledge(second)
+        try await nodeA.acknowledge(first)
+        let lane = RedisLane(url: url)
+        #expect(try await lane.command(["XLEN", StepQueue.streamKey("pay")]) == .integer(0), "taken entries are removed")
+        await lane.shutdown()
+        await nodeA.shutdown()
+        await nodeB.shutdown()
+    }
+
+    @Test func aFlushedRedisIsNoticedAndReadsCarryOn() async throws {
+        let redis = try PrivateRedis()
+        let url = try RedisURL(parsing: redis.url)
+        let queue = StepQueue(url: url, consumer: "a", readBlockMilliseconds: 100)
+        try await queue.enqueue([("pay", "s1")])
+        #expect(try await queue.state(of: "pay").undelivered == 1)
+        let lane = RedisLane(url: url)
+        try await lane.command(["FLUSHALL"])
+        #expect(try await queue.state(of: "pay").exists == false)
+        #expect(try await queue.read(["pay": 1]).isEmpty, "a missing group is made again, not an error")
+        try await queue.enqueue([("pay", "s2")])
+        #expect(try await queue.read(["pay": 1]).map(\.stepID) == ["s2"])
+        await lane.shutdown()
+        await queue.shutdown()
+    }
+
+    @Test func abandonedDeliveriesAreDropped() async throws {
+        let redis = try PrivateRedis()
+        let url = try RedisURL(parsing: redis.url)
+        let queue = StepQueue(url: url, consumer: "a", readBlockMilliseconds: 100)
+        try await queue.enqueue([("pay", "s1"), ("pay", "s2")])
+        _ = try await queue.read(["pay": 2])
+        #expect(try await queue.dropAbandoned(of: "pay", idleMilliseconds: 60_000) == 0)
+        try await Task.sleep(for: .milliseconds(50))
+        #expect(try await queue.dropAbandoned(of: "pay", idleMilliseconds: 10) == 2)
+        #expect(try await queue.dropAbandoned(of: "nothing", idleMilliseconds: 10) == 0)
+        await queue.shutdown()
+    }
+
+    @Test func dueRetriesAreTakenOnceInDueOrder() async throws {
+        let redis = try PrivateRedis()
+        let queue = StepQueue(url: try RedisURL(parsing: redis.url), consumer: "a")
+        try await queue.scheduleRetries([("late", 2000), ("early", 1000), ("later", 3000)])
+        #expect(try await queue.takeDueRetries(now: 999).isEmpty)
+        #expect(try await queue.takeDueRetries(now: 2500) == ["early", "late"])
+        #expect(try await queue.takeDueRetries(now: 2500).isEmpty)
+        #expect(try await queue.takeDueRetries(now: 9999) == ["later"])
+        await queue.shutdown()
+    }
+
+    @Test func signalsReachEverySubscriberAndSurviveARestart() async throws {
+        let redis = try PrivateRedis()
+        let url = try RedisURL(parsing: redis.url)
+        let queue = StepQueue(url: url, consumer: "a")
+        let seen = NIOLockedValueBox<[String]>([])
+        let subscription = SignalSubscription(url: url) { signal in seen.withLockedValue { $0.append(signal) } }
+        try await eventually { try await queue.publish("one"); return seen.withLockedValue { $0.contains("one") } }
+        redis.stop()
+        try redis.start()
+        try await eventually { try? await queue.publish("two"); return seen.withLockedValue { $0.contains("two") } }
+        await subscription.cancel()
+        await queue.shutdown()
+    }
+}
+
+/// Polls `condition` until it holds, for up to 10 s.
+func eventually(_ condition: () async throws -> Bool) async throws {
+    let deadline = Date().addingTimeInterval(10)
+    while Date() < deadline {
+        if try await condition() { return }
+        try await Task.sleep(for: .milliseconds(50))
+    }
+    Issue.record("condition not met within 10 s")
+}
