@@ -1,4 +1,5 @@
 import Foundation
+import NIOConcurrencyHelpers
 import SwiftProtobuf
 import TaskerProto
 import TaskerRPC
@@ -18,14 +19,14 @@ extension TaskerHarness {
 
     /// Starts and completes a step the way a worker would.
     func run(_ stepID: String, results: String = #"{"ok": true}"#) async throws {
-        let attempt = try #require(try await engine.startStep(stepID))
+        let attempt = try #require(try await engine.startStep(stepID)).attempt
         let done = try await engine.finishStep(
             stepID, attempt: attempt, outcome: .success(results: try Google_Protobuf_Struct(jsonString: results), annotations: []))
         #expect(done)
     }
 
     func fail(_ stepID: String, retryable: Bool = true, backoff: Int32 = 0) async throws {
-        let attempt = try #require(try await engine.startStep(stepID))
+        let attempt = try #require(try await engine.startStep(stepID)).attempt
         #expect(try await engine.finishStep(stepID, attempt: attempt, outcome: .failure(message: "boom \(attempt)", retryable: retryable, backoffRequestSeconds: backoff)))
     }
 
@@ -36,6 +37,14 @@ extension TaskerHarness {
                 [task?.taskID]
             ).compactMap { $0["id"] }
         }
+    }
+}
+
+final class RecordingObserver: StepChangeObserver {
+    let changes = NIOLockedValueBox<[StepChange]>([])
+
+    func stepsChanged(_ changes: [StepChange]) async {
+        self.changes.withLockedValue { $0 += changes }
     }
 }
 
@@ -137,12 +146,43 @@ func fastRetries(_ step: Tasker_V1_StepTemplate, limit: Int32 = 3) -> Tasker_V1_
         await harness.stop()
     }
 
+    @Test func observersAreToldEveryCommittedTransitionWithWhatDispatchNeeds() async throws {
+        let harness = try await TaskerHarness.start()
+        let observer = RecordingObserver()
+        harness.engine.observe(observer)
+        _ = try await harness.register(template([step("a"), step("b", dependsOn: ["a"]), fastRetries(step("c", dependsOn: ["a"]))]))
+        let task = try await harness.submit { $0.context = try! Google_Protobuf_Struct(jsonString: #"{"cart": 7}"#) }.task
+        let first = observer.changes.withLockedValue { $0 }
+        #expect(first.map(\.sequence) == [1, 2])
+        #expect(first[1].stepName == "a" && first[1].status == .enqueued && first[1].handler == "a_handler")
+
+        try await harness.run(harness.step(task, "a").stepID, results: #"{"paid": true}"#)
+        let enqueued = observer.changes.withLockedValue { $0 }.filter { $0.status == .enqueued }
+        #expect(enqueued.map(\.stepName).sorted() == ["a", "b", "c"])
+        #expect(enqueued.allSatisfy { $0.handler == "\($0.stepName)_handler" })
+
+        let started = try #require(try await harness.engine.startStep(harness.step(task, "b").stepID))
+        #expect(started.attempt == 1 && started.handler == "b_handler" && started.taskName == "order" && started.stepName == "b")
+        #expect(started.context.fields["cart"]?.numberValue == 7)
+        #expect(started.dependencyResults.keys.sorted() == ["a"])
+        #expect(started.dependencyResults["a"]?.fields["paid"]?.boolValue == true)
+
+        try await harness.fail(harness.step(task, "c").stepID)
+        let retry = try #require(observer.changes.withLockedValue { $0 }.last { $0.status == .waitingForRetry })
+        #expect(try #require(retry.retryAt) > Date().timeIntervalSince1970)
+
+        let told = observer.changes.withLockedValue { $0 }
+        #expect(told.map(\.sequence) == Array(1...told.count), "every transition once, in order")
+        #expect(try await harness.history(task.taskID).map(\.sequence) == told.map(\.sequence))
+        await harness.stop()
+    }
+
     @Test func duplicateAndStaleOutcomesChangeNothing() async throws {
         let harness = try await TaskerHarness.start()
         _ = try await harness.register(template([step("a"), step("b", dependsOn: ["a"])]))
         let task = try await harness.submit { _ in }.task
         let a = harness.step(task, "a").stepID
-        #expect(try await harness.engine.startStep(a) == 1)
+        #expect(try await harness.engine.startStep(a)?.attempt == 1)
         #expect(try await harness.engine.startStep(a) == nil, "already taken")
         let before = try await harness.history(task.taskID).count
         #expect(!(try await harness.engine.finishStep(a, attempt: 2, outcome: .success(results: .init(), annotations: []))), "wrong attempt")
@@ -161,7 +201,7 @@ func fastRetries(_ step: Tasker_V1_StepTemplate, limit: Int32 = 3) -> Tasker_V1_
         _ = try await harness.register(template(diamond))
         let task = try await harness.submit { _ in }.task
         let a = harness.step(task, "a").stepID
-        let attempt = try #require(try await harness.engine.startStep(a))
+        let attempt = try #require(try await harness.engine.startStep(a)).attempt
         let cancelled: Tasker_V1_Task = try await harness.call("CancelTask", Tasker_V1_CancelTaskRequest.with { $0.taskID = task.taskID; $0.reason = "customer left" })
         #expect(cancelled.status == .cancelled)
         #expect(cancelled.steps.allSatisfy { $0.status == .cancelled })
@@ -218,7 +258,7 @@ func fastRetries(_ step: Tasker_V1_StepTemplate, limit: Int32 = 3) -> Tasker_V1_
                         if ready.isEmpty { idle += 1; try await Task.sleep(for: .milliseconds(10)); continue }
                         idle = 0
                         for id in ready.prefix(2) {
-                            guard let attempt = try await harness.engine.startStep(id) else { continue }
+                            guard let attempt = try await harness.engine.startStep(id)?.attempt else { continue }
                             if try await harness.engine.finishStep(id, attempt: attempt, outcome: .success(results: .init(), annotations: [])) {
                                 done += 1
                             }

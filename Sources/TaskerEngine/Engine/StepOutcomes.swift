@@ -9,6 +9,21 @@ public enum StepOutcome: Sendable {
     case failure(message: String, retryable: Bool, backoffRequestSeconds: Int32)
 }
 
+/// An attempt a worker is to run, with what its assignment carries.
+public struct StartedStep: Sendable {
+    public let stepID: String
+    public let taskID: String
+    public let taskName: String
+    public let stepName: String
+    public let handler: String
+    public let attempt: Int32
+    public let context: Google_Protobuf_Struct
+    /// The results of the steps it depends on, by step name.
+    public let dependencyResults: [String: Google_Protobuf_Struct]
+    /// 0: no limit.
+    public let timeoutSeconds: Int32
+}
+
 /// A step of a task as the transition logic needs it, read under the task's lock.
 struct LockedStep {
     let stepID: String
@@ -39,28 +54,45 @@ struct LockedStep {
 }
 
 extension TaskEngine {
-    /// A worker takes an ENQUEUED step: a new attempt starts and the task is IN_PROGRESS.
-    /// Returns the attempt number, or nil when the step was not ENQUEUED (taken already, or
-    /// cancelled): nothing changes then.
-    public func startStep(_ stepID: String) async throws(EngineError) -> Int32? {
+    /// A worker takes an ENQUEUED step: a new attempt starts, owned by `node`, and the task is
+    /// IN_PROGRESS. Returns what the worker needs to run it, or nil when the step was not
+    /// ENQUEUED (taken already, or cancelled): nothing changes then.
+    public func startStep(_ stepID: String, node: String? = nil) async throws(EngineError) -> StartedStep? {
         let id = try Self.stepID(stepID)
-        return try await transaction { connection -> Int32? in
+        return try await transaction { connection, changes -> StartedStep? in
             guard var step = try Self.lockStep(id, connection) else { return nil }
             let previous = step.machine.status
             guard (try? step.machine.apply(.start)) != nil else { return nil }
             let updated = try connection.query(
                 """
-                UPDATE steps SET status = $2, attempts = $3, last_attempted_at = now()
+                UPDATE steps SET status = $2, attempts = $3, last_attempted_at = now(), node_id = $6::uuid
                 WHERE step_id = $1 AND status = $4 AND attempts = $5
+                RETURNING handler, timeout_seconds, array_to_json(depends_on)::text AS depends_on
                 """,
                 [id, String(step.machine.status.rawValue), String(step.machine.attempts),
-                 String(previous.rawValue), String(step.machine.attempts - 1)])
-            guard updated.affectedRows == 1 else { return nil }
+                 String(previous.rawValue), String(step.machine.attempts - 1), node])
+            guard let row = updated.first else { return nil }
             var history = TransitionLog(taskID: step.taskID, taskStatus: try Self.taskStatus(step.taskID, connection))
             history.step(id, step.name, .inProgress, from: previous, attempt: step.machine.attempts, taskStatus: history.taskStatus)
-            try history.write(connection)
-            try Self.settleTask(step.taskID, connection)
-            return step.machine.attempts
+            try history.write(connection, into: changes)
+            try Self.settleTask(step.taskID, connection, changes)
+            let task = try connection.query(
+                "SELECT name, context::text AS context FROM tasks WHERE task_id = $1", [step.taskID]).first
+            let dependencies = Rows.strings(row["depends_on"])
+            var dependencyResults: [String: Google_Protobuf_Struct] = [:]
+            if !dependencies.isEmpty {
+                for result in try connection.query(
+                    "SELECT name, results::text AS results FROM steps WHERE task_id = $1 AND name = ANY($2::text[])",
+                    [step.taskID, PostgresArrayLiteral.of(dependencies)])
+                {
+                    dependencyResults[result["name"] ?? ""] = Rows.object(result["results"]) ?? Google_Protobuf_Struct()
+                }
+            }
+            return StartedStep(
+                stepID: id, taskID: step.taskID, taskName: task?["name"] ?? "", stepName: step.name,
+                handler: row["handler"] ?? "", attempt: step.machine.attempts,
+                context: Rows.object(task?["context"]) ?? Google_Protobuf_Struct(),
+                dependencyResults: dependencyResults, timeoutSeconds: Int32(row.int("timeout_seconds") ?? 0))
         }
     }
 
@@ -81,7 +113,7 @@ extension TaskEngine {
         }
         let resultsJSON = successJSON
         let annotationsJSON = notesJSON
-        return try await transaction { connection -> Bool in
+        return try await transaction { connection, changes -> Bool in
             guard var step = try Self.lockStep(id, connection), step.machine.status == .inProgress,
                   step.machine.attempts == attempt
             else { return false }
@@ -121,11 +153,12 @@ extension TaskEngine {
             }
             var history = TransitionLog(taskID: step.taskID, taskStatus: try Self.taskStatus(step.taskID, connection))
             history.step(id, step.name, step.machine.status, from: previous, attempt: attempt,
-                         results: resultsJSON, error: errorJSON, taskStatus: history.taskStatus)
-            try history.write(connection)
+                         results: resultsJSON, error: errorJSON, taskStatus: history.taskStatus,
+                         retryAt: nextAttempt.map { Date().timeIntervalSince1970 + $0 })
+            try history.write(connection, into: changes)
             if step.machine.satisfiesDependents { try Self.releaseDependents(id, connection) }
-            try Self.enqueueReadySteps(step.taskID, connection)
-            try Self.settleTask(step.taskID, connection)
+            try Self.enqueueReadySteps(step.taskID, connection, changes)
+            try Self.settleTask(step.taskID, connection, changes)
             return true
         }
     }
@@ -141,7 +174,7 @@ extension TaskEngine {
         }
         var count = 0
         for taskID in tasks {
-            count += try await transaction { connection in try Self.enqueueReadySteps(taskID, connection).count }
+            count += try await transaction { connection, changes in try Self.enqueueReadySteps(taskID, connection, changes).count }
         }
         return count
     }
@@ -177,17 +210,17 @@ extension TaskEngine {
     }
 
     /// Sets the task's status from its steps' (TaskStatusRule) and records the change.
-    static func settleTask(_ taskID: String, _ connection: PostgresConnection) throws {
+    static func settleTask(_ taskID: String, _ connection: PostgresConnection, _ changes: ChangeSet) throws {
         let current = try taskStatus(taskID, connection)
         guard current != .cancelled else { return }
         let steps = try connection.query("SELECT status FROM steps WHERE task_id = $1", [taskID])
             .compactMap { $0.int("status").flatMap(StepStatus.init(rawValue:)) }
         let next = TaskStatusRule.status(of: steps, cancelled: false)
         guard next != current else { return }
-        try setTaskStatus(taskID, next, connection)
+        try setTaskStatus(taskID, next, connection, changes)
     }
 
-    static func setTaskStatus(_ taskID: String, _ status: TaskStatus, _ connection: PostgresConnection) throws {
+    static func setTaskStatus(_ taskID: String, _ status: TaskStatus, _ connection: PostgresConnection, _ changes: ChangeSet) throws {
         try connection.query(
             """
             UPDATE tasks SET status = $2, completed_at = CASE WHEN $3 THEN now() ELSE NULL END, updated_at = now()
@@ -195,6 +228,6 @@ extension TaskEngine {
             """, [taskID, String(status.rawValue), TaskStatusRule.isFinished(status) ? "t" : "f"])
         var history = TransitionLog(taskID: taskID, taskStatus: status)
         history.task(status)
-        try history.write(connection)
+        try history.write(connection, into: changes)
     }
 }

@@ -43,6 +43,7 @@ extension TaskEngine {
             }
             switch outcome {
             case .written(let task, let created):
+                if created { await committed(submission.changes) }
                 return (task, created)
             case .staleTemplate:
                 stored = try await template(name: request.name, version: request.version, forgettingNewest: true)
@@ -91,10 +92,11 @@ extension TaskEngine {
             RETURNING task_id, created_at),
         new_steps AS (
             INSERT INTO steps (step_id, task_id, name, handler, position, status, retry_limit, retryable, skippable,
-                timeout_seconds, backoff_base_seconds, backoff_max_seconds, backoff_jitter, unmet_dependencies, depends_on)
+                timeout_seconds, backoff_base_seconds, backoff_max_seconds, backoff_jitter, unmet_dependencies, depends_on,
+                queued_at)
             SELECT x.step_id, task.task_id, x.name, x.handler, x.position, x.status, x.retry_limit, x.retryable, x.skippable,
                 x.timeout_seconds, x.backoff_base_seconds, x.backoff_max_seconds, x.backoff_jitter, x.unmet_dependencies,
-                x.depends_on::text[]
+                x.depends_on::text[], CASE WHEN x.status = 2 THEN task.created_at END  -- 2: ENQUEUED
             FROM task, unnest($12::uuid[], $13::text[], $14::text[], $15::smallint[], $16::smallint[], $17::integer[],
                 $18::boolean[], $19::boolean[], $20::integer[], $21::float8[], $22::float8[], $23::float8[], $24::integer[],
                 $25::text[])
@@ -122,7 +124,7 @@ struct NewTask {
     private var unmet: [Int] = []
     private(set) var edges: [(from: String, to: String)] = []
     /// Transitions after the task's own first one: bypassed steps, then enqueued ones.
-    private(set) var history: [(stepID: String?, stepName: String, status: Int, previousStatus: Int)] = []
+    private(set) var history: [(stepID: String?, stepName: String, status: Int, previousStatus: Int, handler: String?)] = []
 
     init(_ template: Tasker_V1_TaskTemplate, request: Tasker_V1_SubmitTaskRequest, bypassed: Set<String>) {
         task.taskID = TimeOrderedUUID.make()
@@ -134,9 +136,9 @@ struct NewTask {
         task.sourceSystem = request.sourceSystem
         task.reason = request.reason
         task.tags = request.tags
-        history.append((nil, "", 0, 0))
+        history.append((nil, "", 0, 0, nil))
         var idByName: [String: String] = [:]
-        var enqueued: [(stepID: String?, stepName: String, status: Int, previousStatus: Int)] = []
+        var enqueued: [(stepID: String?, stepName: String, status: Int, previousStatus: Int, handler: String?)] = []
         for step in template.steps {
             let stepID = TimeOrderedUUID.make()
             idByName[step.name] = stepID
@@ -145,7 +147,7 @@ struct NewTask {
             stepIDs.append(stepID)
             statuses.append(status.rawValue)
             self.unmet.append(unmet)
-            let transition = (Optional(stepID), step.name, status.rawValue, StepStatus.pending.rawValue)
+            let transition = (Optional(stepID), step.name, status.rawValue, StepStatus.pending.rawValue, Optional(step.handler))
             if status == .skipped { history.append(transition) }
             if status == .enqueued { enqueued.append(transition) }
             var workflowStep = Tasker_V1_WorkflowStep()
@@ -175,6 +177,18 @@ struct NewTask {
     /// $26, $27.
     var edgeColumns: [String?] {
         [PostgresArrayLiteral.of(edges.map(\.from)), PostgresArrayLiteral.of(edges.map(\.to))]
+    }
+
+    /// The task's first transitions, as observers are told of them.
+    var changes: [StepChange] {
+        history.enumerated().map { index, entry in
+            StepChange(
+                taskID: task.taskID, sequence: index + 1, stepID: entry.stepID, stepName: entry.stepName,
+                status: StepStatus(rawValue: entry.status) ?? .unspecified,
+                previous: StepStatus(rawValue: entry.previousStatus) ?? .unspecified, attempt: 0, taskStatus: .pending,
+                resultsJSON: nil, errorJSON: nil,
+                handler: entry.status == StepStatus.enqueued.rawValue ? entry.handler : nil, retryAt: nil)
+        }
     }
 
     /// $28…$31.

@@ -7,7 +7,7 @@ extension TaskEngine {
     /// Cancels a task that has not finished: every step still able to move goes CANCELLED.
     public func cancelTask(_ id: String, reason: String) async throws(EngineError) -> Tasker_V1_Task {
         let taskID = try Self.taskID(id)
-        return try await transaction { connection in
+        return try await transaction { connection, changes in
             let current = try Self.lockTask(taskID, connection)
             guard !TaskStatusRule.isFinished(current) else {
                 throw EngineError.failedPrecondition("task \(taskID) has already finished (\(current))")
@@ -28,13 +28,13 @@ extension TaskEngine {
                              from: StepStatus(rawValue: row.int("previous") ?? 0) ?? .unspecified,
                              attempt: Int32(row.int("attempts") ?? 0), taskStatus: current)
             }
-            try history.write(connection)
+            try history.write(connection, into: changes)
             if !reason.isEmpty {
                 try connection.query(
                     "INSERT INTO annotations (task_id, type, annotation) VALUES ($1, 'cancellation', jsonb_build_object('reason', $2::text))",
                     [taskID, reason])
             }
-            try Self.setTaskStatus(taskID, .cancelled, connection)
+            try Self.setTaskStatus(taskID, .cancelled, connection, changes)
             return try Self.loadTask(taskID, connection)!
         }
     }
@@ -53,7 +53,7 @@ extension TaskEngine {
         taskID id: String, stepName: String, event: StepStateMachine.Event, results: String?, reason: String
     ) async throws(EngineError) -> Tasker_V1_Task {
         let taskID = try Self.taskID(id)
-        return try await transaction { connection in
+        return try await transaction { connection, changes in
             let current = try Self.lockTask(taskID, connection)
             guard current != .cancelled else {
                 throw EngineError.failedPrecondition("task \(taskID) was cancelled")
@@ -82,7 +82,7 @@ extension TaskEngine {
             var history = TransitionLog(taskID: taskID, taskStatus: current)
             history.step(step.stepID, stepName, step.machine.status, from: previous, attempt: step.machine.attempts,
                          results: results, taskStatus: current)
-            try history.write(connection)
+            try history.write(connection, into: changes)
             if !reason.isEmpty {
                 try connection.query(
                     "INSERT INTO annotations (task_id, step_name, type, annotation) VALUES ($1, $2, 'resolution', jsonb_build_object('reason', $3::text))",
@@ -90,9 +90,9 @@ extension TaskEngine {
             }
             if step.machine.satisfiesDependents { try Self.releaseDependents(step.stepID, connection) }
             // A task that had stopped on this step moves again.
-            if TaskStatusRule.isFinished(current) { try Self.setTaskStatus(taskID, .inProgress, connection) }
-            try Self.enqueueReadySteps(taskID, connection)
-            try Self.settleTask(taskID, connection)
+            if TaskStatusRule.isFinished(current) { try Self.setTaskStatus(taskID, .inProgress, connection, changes) }
+            try Self.enqueueReadySteps(taskID, connection, changes)
+            try Self.settleTask(taskID, connection, changes)
             return try Self.loadTask(taskID, connection)!
         }
     }

@@ -11,20 +11,36 @@ public final class TaskEngine: Sendable {
     /// Registered templates never change: once read, a (name, version) is kept, and so is the
     /// newest of each name, which SubmitTask checks is still the newest as it writes.
     private let templates = NIOLockedValueBox(TemplateCache())
+    private let observers = StepChangeObservers()
 
     public init(pool: PostgresPool) {
         self.pool = pool
     }
 
-    /// Runs `body` in a transaction, reporting store failures as engine errors.
+    /// Tells `observer` of every transition from now on, once it has committed.
+    public func observe(_ observer: any StepChangeObserver) {
+        observers.add(observer)
+    }
+
+    /// Runs `body` in a transaction, reporting store failures as engine errors; the
+    /// transitions it records are told to the observers after the commit.
     func transaction<Result: Sendable>(
-        _ body: @escaping @Sendable (PostgresConnection) throws -> Result
+        _ body: @escaping @Sendable (PostgresConnection, ChangeSet) throws -> Result
     ) async throws(EngineError) -> Result {
+        let changes = ChangeSet()
+        let result: Result
         do {
-            return try await pool.transaction(body)
+            result = try await pool.transaction { connection in try body(connection, changes) }
         } catch {
             throw EngineError(error)
         }
+        await observers.tell(changes.changes)
+        return result
+    }
+
+    /// Tells the observers of transitions committed outside `transaction` (a new task's).
+    func committed(_ changes: [StepChange]) async {
+        await observers.tell(changes)
     }
 
     func read<Result: Sendable>(
@@ -45,7 +61,7 @@ public final class TaskEngine: Sendable {
         let definition = Data(validated.definition)
         let name = validated.template.name
         let version = validated.template.version
-        let (created, registration) = try await transaction { connection -> (Bool, Int) in
+        let (created, registration) = try await transaction { connection, _ -> (Bool, Int) in
             let inserted = try connection.query(
                 """
                 INSERT INTO task_templates (name, version, definition, fingerprint)

@@ -14,6 +14,8 @@ struct TransitionLog {
         var resultsJSON: String?
         var errorJSON: String?
         var taskStatus: TaskStatus
+        var handler: String?
+        var retryAt: Double?
     }
 
     let taskID: String
@@ -30,32 +32,28 @@ struct TransitionLog {
         taskStatus = status
         entries.append(Entry(
             stepID: nil, stepName: "", status: .unspecified, previous: .unspecified, attempt: 0,
-            resultsJSON: nil, errorJSON: nil, taskStatus: status))
+            resultsJSON: nil, errorJSON: nil, taskStatus: status, handler: nil, retryAt: nil))
     }
 
     mutating func step(
         _ stepID: String, _ name: String, _ status: StepStatus, from previous: StepStatus, attempt: Int32 = 0,
-        results: String? = nil, error: String? = nil, taskStatus: TaskStatus
+        results: String? = nil, error: String? = nil, taskStatus: TaskStatus, handler: String? = nil, retryAt: Double? = nil
     ) {
         self.taskStatus = taskStatus
         entries.append(Entry(
             stepID: stepID, stepName: name, status: status, previous: previous, attempt: attempt,
-            resultsJSON: results, errorJSON: error, taskStatus: taskStatus))
+            resultsJSON: results, errorJSON: error, taskStatus: taskStatus, handler: handler, retryAt: retryAt))
     }
 
-    func write(_ connection: PostgresConnection) throws {
+    /// Writes the entries with the task's next sequence numbers, and records them in `changes`
+    /// to be told once the transaction commits.
+    func write(_ connection: PostgresConnection, into changes: ChangeSet) throws {
         guard !entries.isEmpty else { return }
         let claimed = try connection.query(
             "UPDATE tasks SET last_sequence = last_sequence + $2, updated_at = now() WHERE task_id = $1 RETURNING last_sequence",
             [taskID, String(entries.count)])
         guard let last = claimed.first?.int("last_sequence") else { return }
-        try write(connection, firstSequence: last - entries.count + 1)
-    }
-
-    /// Writes the entries as sequences `firstSequence`, … — numbers the caller has already
-    /// claimed on the task row (a new task is inserted with them).
-    func write(_ connection: PostgresConnection, firstSequence: Int) throws {
-        guard !entries.isEmpty else { return }
+        let firstSequence = last - entries.count + 1
         var values: [String] = []
         var parameters: [String?] = [taskID]
         for (index, entry) in entries.enumerated() {
@@ -76,5 +74,11 @@ struct TransitionLog {
             INSERT INTO step_transitions (task_id, sequence, step_id, step_name, status, previous_status, attempt, results, error, task_status)
             VALUES \(values.joined(separator: ", "))
             """, parameters)
+        changes.append(contentsOf: entries.enumerated().map { index, entry in
+            StepChange(
+                taskID: taskID, sequence: firstSequence + index, stepID: entry.stepID, stepName: entry.stepName,
+                status: entry.status, previous: entry.previous, attempt: entry.attempt, taskStatus: entry.taskStatus,
+                resultsJSON: entry.resultsJSON, errorJSON: entry.errorJSON, handler: entry.handler, retryAt: entry.retryAt)
+        })
     }
 }

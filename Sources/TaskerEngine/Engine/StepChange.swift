@@ -1,0 +1,53 @@
+import NIOConcurrencyHelpers
+import TaskerProto
+
+/// A transition as the rest of the system learns of it once its transaction has committed:
+/// what dispatch acts on (a step to queue, a retry to schedule, an attempt to call off) and
+/// what a watcher is shown.
+public struct StepChange: Sendable, Equatable {
+    public let taskID: String
+    /// The transition's place in its task's gapless history.
+    public let sequence: Int
+    /// nil for a transition of the task alone.
+    public let stepID: String?
+    public let stepName: String
+    public let status: StepStatus
+    public let previous: StepStatus
+    public let attempt: Int32
+    public let taskStatus: TaskStatus
+    public let resultsJSON: String?
+    public let errorJSON: String?
+    /// The handler of a step that went ENQUEUED.
+    public let handler: String?
+    /// When a step that went WAITING_FOR_RETRY falls due (Unix seconds).
+    public let retryAt: Double?
+}
+
+/// Told of every committed transition, in commit order per task.
+public protocol StepChangeObserver: Sendable {
+    func stepsChanged(_ changes: [StepChange]) async
+}
+
+/// The transitions one transaction makes, handed on only once it has committed. It is filled
+/// on the pool thread running the transaction and read after that thread is done with it.
+final class ChangeSet: @unchecked Sendable {
+    private(set) var changes: [StepChange] = []
+
+    func append(contentsOf more: [StepChange]) {
+        changes += more
+    }
+}
+
+/// The observers an engine tells; set while the server starts.
+final class StepChangeObservers: Sendable {
+    private let observers = NIOLockedValueBox<[any StepChangeObserver]>([])
+
+    func add(_ observer: any StepChangeObserver) {
+        observers.withLockedValue { $0.append(observer) }
+    }
+
+    func tell(_ changes: [StepChange]) async {
+        guard !changes.isEmpty else { return }
+        for observer in observers.withLockedValue({ $0 }) { await observer.stepsChanged(changes) }
+    }
+}
