@@ -7,6 +7,7 @@ let package = Package(
     products: [
         .library(name: "TaskerRPC", targets: ["TaskerRPC"]),
         .library(name: "TaskerProto", targets: ["TaskerProto"]),
+        .library(name: "TaskerWorker", targets: ["TaskerWorker"]),
         .executable(name: "tasker", targets: ["tasker"]),
         .executable(name: "tasker-interop-server", targets: ["tasker-interop-server"]),
         .executable(name: "tasker-interop-client", targets: ["tasker-interop-client"]),
@@ -59,8 +60,27 @@ let package = Package(
                 .product(name: "SwiftProtobuf", package: "swift-protobuf"),
             ]),
         .target(
+            name: "TaskerDispatch",
+            dependencies: [
+                "TaskerEngine", "TaskerProto", "TaskerQueue",
+                .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+                .product(name: "Logging", package: "swift-log"),
+            ]),
+        .target(
+            name: "TaskerWorker",
+            dependencies: [
+                "TaskerProto", "TaskerRPC",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+                .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+                .product(name: "Logging", package: "swift-log"),
+            ]),
+        .target(
             name: "TaskerServer",
-            dependencies: ["TaskerEngine", "TaskerProto", "TaskerRPC", "TaskerStore"]),
+            dependencies: [
+                "TaskerDispatch", "TaskerEngine", "TaskerProto", "TaskerQueue", "TaskerRPC", "TaskerStore",
+                .product(name: "Logging", package: "swift-log"),
+            ]),
         .target(
             name: "TaskerDev",
             dependencies: []),
@@ -99,6 +119,13 @@ let package = Package(
         .testTarget(
             name: "TaskerEngineTests",
             dependencies: ["TaskerEngine", "TaskerProto", "TaskerServer", "TaskerRPC", "TaskerStore", "TaskerDev"]),
+        .testTarget(
+            name: "TaskerDispatchTests",
+            dependencies: [
+                "TaskerDispatch", "TaskerEngine", "TaskerProto", "TaskerQueue", "TaskerRPC", "TaskerServer", "TaskerStore",
+                "TaskerWorker", "TaskerDev",
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+            ]),
         .testTarget(
             name: "TaskerQueueTests",
             dependencies: ["TaskerQueue", "TaskerDev"]),

@@ -12,10 +12,10 @@ public struct TaskerService: RPCService {
     }
 
     /// Server reflection over the tasker.v1 files (and the health service's).
-    public static func reflection() throws -> ReflectionService {
+    public static func reflection(withWorkers: Bool = false) throws -> ReflectionService {
         try ReflectionService(
             descriptorSet: Data(base64Encoded: ServedDescriptors.fileDescriptorSet, options: .ignoreUnknownCharacters)!,
-            services: ["tasker.v1.Tasker", "grpc.health.v1.Health"])
+            services: ["tasker.v1.Tasker"] + (withWorkers ? ["tasker.v1.Workers"] : []) + ["grpc.health.v1.Health"])
     }
 
     public func register(into router: inout RPCRouter) {

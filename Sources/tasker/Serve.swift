@@ -23,29 +23,32 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "Postgres connections in the pool.")
     var databaseConnections: Int = 8
 
+    @Option(help: "Redis, e.g. redis://127.0.0.1:6379 (env TASKER_REDIS_URL). With it, workers connect here (tasker.v1.Workers).")
+    var redisURL: String? = ProcessInfoLite.environment("TASKER_REDIS_URL")
+
     func run() async throws {
         var logger = Logger(label: "tasker")
         logger.logLevel = .info
-        var services: [any RPCService] = []
-        var pool: PostgresPool?
-        if let databaseURL {
-            let connections = PostgresPool(url: databaseURL, size: databaseConnections)
-            pool = connections
-            let applied = try await Migrator().migrate(connections)
-            if !applied.isEmpty { logger.info("applied schema migrations \(applied)") }
-            services.append(TaskerService(engine: TaskEngine(pool: connections)))
-            services.append(try TaskerService.reflection())
-        } else {
-            logger.warning("no --database-url: serving the health service only")
-        }
-        let server = try await RPCServer.start(
-            configuration: .init(host: host, port: port), services: services, logger: logger)
-        logger.info("tasker listening on \(host):\(server.port)")
         let signals = ShutdownSignals()
+        guard let databaseURL else {
+            logger.warning("no --database-url: serving the health service only")
+            let server = try await RPCServer.start(configuration: .init(host: host, port: port), services: [], logger: logger)
+            logger.info("tasker listening on \(host):\(server.port)")
+            await signals.wait()
+            logger.info("shutting down")
+            await server.shutdownGracefully()
+            return
+        }
+        if redisURL == nil { logger.warning("no --redis-url: tasks can be submitted and read, but no worker can connect to run them") }
+        var settings = TaskerNode.Settings(databaseURL: databaseURL, redisURL: redisURL)
+        settings.host = host
+        settings.port = port
+        settings.databaseConnections = databaseConnections
+        let node = try await TaskerNode.start(settings, logger: logger)
+        logger.info("tasker listening on \(host):\(node.server.port)")
         await signals.wait()
         logger.info("shutting down")
-        await server.shutdownGracefully()
-        await pool?.shutdown()
+        await node.shutdown()
     }
 }
 

@@ -170,10 +170,15 @@ public nonisolated struct Tasker_V1_StepFailure: Sendable {
   public init() {}
 }
 
+/// Sent every heartbeat_interval_ms; a worker silent for 3 intervals is treated as lost.
 public nonisolated struct Tasker_V1_Heartbeat: Sendable {
   // SwiftProtobuf.Message conformance is added in an extension below. See the
   // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
   // methods supported on all messages.
+
+  /// True once the worker is shutting down: the server sends it no new steps and it finishes
+  /// those it holds. It stays true for the rest of the stream.
+  public var draining: Bool = false
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
@@ -595,18 +600,29 @@ nonisolated extension Tasker_V1_StepFailure: SwiftProtobuf.Message, SwiftProtobu
 
 nonisolated extension Tasker_V1_Heartbeat: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".Heartbeat"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap()
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}draining\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
-    // Load everything into unknown fields
-    while try decoder.nextFieldNumber() != nil {}
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularBoolField(value: &self.draining) }()
+      default: break
+      }
+    }
   }
 
   public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if self.draining != false {
+      try visitor.visitSingularBoolField(value: self.draining, fieldNumber: 1)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
   public static func ==(lhs: Tasker_V1_Heartbeat, rhs: Tasker_V1_Heartbeat) -> Bool {
+    if lhs.draining != rhs.draining {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

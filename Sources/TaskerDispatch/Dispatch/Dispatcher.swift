@@ -1,0 +1,409 @@
+import Foundation
+import Logging
+import SwiftProtobuf
+import TaskerEngine
+import TaskerProto
+import TaskerQueue
+
+/// One node's dispatch: the workers connected here, the steps read for them from the queue
+/// and started through the engine, their results, heartbeats and timeouts, and the loops that
+/// keep the queue in step with Postgres (due retries, lost entries, lost nodes). It knows
+/// nothing of sockets: the Workers service feeds it a stream's messages and sends what it
+/// puts in each worker's outbox.
+public actor Dispatcher: StepChangeObserver {
+    public nonisolated let nodeID: String
+    public nonisolated let nodeName: String
+    let engine: TaskEngine
+    let queue: StepQueue
+    let configuration: DispatchConfiguration
+    private let logger: Logger
+
+    private struct Connected {
+        var session: WorkerSession
+        let outbox: AsyncStream<WorkerOutbound>.Continuation
+    }
+
+    private var workers: [String: Connected] = [:]
+    /// Entries read from the queue that no worker here had a slot for yet.
+    private var buffered: [QueuedStep] = []
+    private var capacityWaiter: CheckedContinuation<Void, Never>?
+    private var loops: [Task<Void, Never>] = []
+    private var signals: SignalSubscription?
+    private var stopping = false
+    /// Results dropped by fencing: for a step or attempt the worker does not hold.
+    public private(set) var fencedResults = 0
+
+    public init(engine: TaskEngine, queue: StepQueue, nodeName: String = "", configuration: DispatchConfiguration = .init()) {
+        self.engine = engine
+        self.queue = queue
+        nodeID = queue.consumer
+        self.nodeName = nodeName
+        self.configuration = configuration
+        var logger = Logger(label: "tasker.dispatch")
+        logger[metadataKey: "node"] = .string(queue.consumer)
+        self.logger = logger
+    }
+
+    /// Starts reading the queue, taking due retries and sweeping; the engine tells this
+    /// dispatcher of every transition from now on.
+    public func start() async {
+        engine.observe(self)
+        try? await engine.heartbeat(node: nodeID, name: nodeName)
+        signals = SignalSubscription(url: queue.url) { [weak self] signal in
+            guard let self else { return }
+            Task { await self.handle(signal: signal) }
+        }
+        loops = [
+            Task { await self.fetchLoop() },
+            Task { await self.repeating(every: self.configuration.retryPollInterval) { await $0.takeDueRetries() } },
+            Task { await self.repeating(every: self.configuration.sweepInterval) { await $0.sweep() } },
+            Task { await self.repeating(every: self.configuration.heartbeatInterval) { await $0.dropSilentWorkers() } },
+        ]
+    }
+
+    /// Stops the loops and ends every worker's stream; their running attempts fail as lost.
+    public func stop() async {
+        stopping = true
+        capacityWaiter?.resume()
+        capacityWaiter = nil
+        for loop in loops { loop.cancel() }
+        for loop in loops { await loop.value }
+        loops = []
+        await signals?.cancel()
+        for workerID in Array(workers.keys) {
+            workers[workerID]?.outbox.yield(.end("the server is shutting down"))
+            await disconnected(workerID)
+        }
+        try? await engine.forget(node: nodeID)
+    }
+
+    public var connectedWorkers: Int { workers.count }
+
+    // MARK: Worker sessions
+
+    /// A worker registered: its templates are registered, and it is sent WorkerRegistered.
+    /// Returns its id.
+    public func connect(_ registration: Tasker_V1_RegisterWorker, outbox: AsyncStream<WorkerOutbound>.Continuation) async throws(EngineError) -> String {
+        for template in registration.templates {
+            _ = try await engine.registerTemplate(template)
+        }
+        let workerID = UUID().uuidString.lowercased()
+        var session = WorkerSession(workerID: workerID, now: Self.now())
+        do {
+            try session.register(
+                name: registration.name, handlers: registration.handlers, slots: Int(registration.slots), now: Self.now())
+        } catch {
+            throw .invalidArgument("RegisterWorker names no handlers: a worker must run at least one")
+        }
+        workers[workerID] = Connected(session: session, outbox: outbox)
+        var registered = Tasker_V1_ServerMessage()
+        registered.registered.workerID = workerID
+        registered.registered.heartbeatIntervalMs = Int32(configuration.heartbeatInterval * 1000)
+        outbox.yield(.message(registered))
+        logger.debug("worker registered", metadata: ["worker": .string(workerID), "handlers": .string(registration.handlers.joined(separator: ","))])
+        wakeFetcher()
+        return workerID
+    }
+
+    public func heartbeat(_ heartbeat: Tasker_V1_Heartbeat, from workerID: String) {
+        try? workers[workerID]?.session.heartbeat(draining: heartbeat.draining, now: Self.now())
+    }
+
+    /// A StepResult from a worker: recorded when the worker holds that attempt, dropped
+    /// (and counted) when it does not.
+    public func received(_ result: Tasker_V1_StepResult, from workerID: String) async {
+        guard var connected = workers[workerID] else { return }
+        let disposition = try? connected.session.result(stepID: result.stepID, attempt: result.attempt, now: Self.now())
+        workers[workerID] = connected
+        guard disposition == .accepted else {
+            fencedResults += 1
+            logger.debug("result dropped", metadata: ["step": .string(result.stepID), "attempt": .stringConvertible(result.attempt)])
+            return
+        }
+        wakeFetcher()
+        let outcome: StepOutcome
+        switch result.outcome {
+        case .success(let success):
+            outcome = .success(results: success.results, annotations: success.annotations)
+        case .failure(let failure):
+            outcome = .failure(message: failure.message, retryable: failure.retryable, backoffRequestSeconds: max(failure.backoffRequestSeconds, 0))
+        case nil:
+            outcome = .failure(message: "the worker sent a result with neither success nor failure", retryable: true, backoffRequestSeconds: 0)
+        }
+        do {
+            try await engine.finishStep(result.stepID, attempt: result.attempt, outcome: outcome)
+        } catch EngineError.invalidArgument(let reason) {
+            // A result the engine cannot store still ends the attempt, so the step never hangs.
+            _ = try? await engine.finishStep(
+                result.stepID, attempt: result.attempt,
+                outcome: .failure(message: "the worker's result was refused: \(reason)", retryable: true, backoffRequestSeconds: 0))
+        } catch {
+            logger.warning("result not recorded", metadata: ["step": .string(result.stepID), "error": .string("\(error)")])
+        }
+    }
+
+    /// The worker's stream ended: the attempts it held fail, retryably.
+    public func disconnected(_ workerID: String) async {
+        guard var connected = workers.removeValue(forKey: workerID) else { return }
+        connected.outbox.finish()
+        for (stepID, attempt) in connected.session.close() {
+            _ = try? await engine.finishStep(
+                stepID, attempt: attempt,
+                outcome: .failure(message: "the worker running this step went away", retryable: true, backoffRequestSeconds: 0))
+        }
+    }
+
+    private func dropSilentWorkers() async {
+        let allowance = configuration.heartbeatInterval * 3
+        let silent = workers.filter { $0.value.session.isSilent(now: Self.now(), allowance: allowance) }.map(\.key)
+        for workerID in silent {
+            workers[workerID]?.outbox.yield(.end("no heartbeat from the worker for 3 intervals of \(configuration.heartbeatInterval) s"))
+            await disconnected(workerID)
+        }
+    }
+
+    // MARK: From the queue to the workers
+
+    private func fetchLoop() async {
+        while !stopping, !Task.isCancelled {
+            let wanted = wantedByHandler()
+            if wanted.isEmpty {
+                await waitForCapacity()
+                continue
+            }
+            do {
+                buffered += try await queue.read(wanted)
+            } catch {
+                logger.warning("queue read failed", metadata: ["error": .string("\(error)")])
+                try? await Task.sleep(for: .milliseconds(200))
+                continue
+            }
+            await dispatchBuffered()
+        }
+    }
+
+    /// Free slots by handler, less what is already buffered for it.
+    private func wantedByHandler() -> [String: Int] {
+        var wanted: [String: Int] = [:]
+        for connected in workers.values where connected.session.freeSlots > 0 {
+            for handler in connected.session.handlers { wanted[handler, default: 0] += connected.session.freeSlots }
+        }
+        for entry in buffered { wanted[entry.handler, default: 0] -= 1 }
+        return wanted.filter { $0.value > 0 }
+    }
+
+    private func waitForCapacity() async {
+        await withCheckedContinuation { continuation in
+            if stopping { continuation.resume(); return }
+            capacityWaiter?.resume()
+            capacityWaiter = continuation
+            Task {
+                try? await Task.sleep(for: .milliseconds(500))
+                self.wakeFetcher()
+            }
+        }
+    }
+
+    private func wakeFetcher() {
+        capacityWaiter?.resume()
+        capacityWaiter = nil
+    }
+
+    /// Starts every buffered step a worker here has a slot for, concurrently, and sends each
+    /// to its worker; entries whose steps were taken or gone are acknowledged too.
+    private func dispatchBuffered() async {
+        var starting: [(entry: QueuedStep, workerID: String)] = []
+        var waiting: [QueuedStep] = []
+        for entry in buffered {
+            if let workerID = reserveWorker(for: entry.handler) {
+                starting.append((entry, workerID))
+            } else {
+                waiting.append(entry)
+            }
+        }
+        buffered = waiting
+        guard !starting.isEmpty else { return }
+        let engine = self.engine
+        let node = nodeID
+        let outcomes = await withTaskGroup(of: (Int, Result<StartedStep?, EngineError>).self) { group in
+            for (index, item) in starting.enumerated() {
+                group.addTask {
+                    do {
+                        return (index, .success(try await engine.startStep(item.entry.stepID, node: node)))
+                    } catch let error as EngineError {
+                        return (index, .failure(error))
+                    } catch {
+                        return (index, .failure(.internal("\(error)")))
+                    }
+                }
+            }
+            var outcomes: [(Int, Result<StartedStep?, EngineError>)] = []
+            for await outcome in group { outcomes.append(outcome) }
+            return outcomes
+        }
+        var done: [QueuedStep] = []
+        for (index, outcome) in outcomes {
+            let (entry, workerID) = starting[index]
+            switch outcome {
+            case .success(let started?):
+                done.append(entry)
+                await assign(started, to: workerID)
+            case .success(nil):
+                // Taken already, cancelled, or an entry with no such step: nothing to run.
+                done.append(entry)
+                workers[workerID]?.session.unreserve()
+            case .failure(let error):
+                if case .invalidArgument = error { done.append(entry) } else { buffered.append(entry) }
+                workers[workerID]?.session.unreserve()
+                logger.warning("step not started", metadata: ["step": .string(entry.stepID), "error": .string("\(error)")])
+            }
+        }
+        do {
+            try await queue.acknowledge(done)
+        } catch {
+            // Unacknowledged entries are dropped later as abandoned; their steps have moved on.
+            logger.warning("acknowledge failed", metadata: ["error": .string("\(error)")])
+        }
+    }
+
+    /// The worker with the most free slots for the handler, with one slot promised.
+    private func reserveWorker(for handler: String) -> String? {
+        let candidate = workers.filter { $0.value.session.handlers.contains(handler) && $0.value.session.freeSlots > 0 }
+            .max { $0.value.session.freeSlots < $1.value.session.freeSlots }?.key
+        guard let workerID = candidate, workers[workerID]?.session.reserve(handler) == true else { return nil }
+        return workerID
+    }
+
+    private func assign(_ started: StartedStep, to workerID: String) async {
+        guard workers[workerID]?.session.assign(stepID: started.stepID, attempt: started.attempt) == true,
+              let outbox = workers[workerID]?.outbox
+        else {
+            _ = try? await engine.finishStep(
+                started.stepID, attempt: started.attempt,
+                outcome: .failure(message: "the worker went away before the step reached it", retryable: true, backoffRequestSeconds: 0))
+            return
+        }
+        var message = Tasker_V1_ServerMessage()
+        message.assignment.taskID = started.taskID
+        message.assignment.taskName = started.taskName
+        message.assignment.stepID = started.stepID
+        message.assignment.stepName = started.stepName
+        message.assignment.handler = started.handler
+        message.assignment.attempt = started.attempt
+        message.assignment.context = started.context
+        message.assignment.dependencyResults = started.dependencyResults
+        if started.timeoutSeconds > 0 {
+            message.assignment.deadline = Google_Protobuf_Timestamp(
+                timeIntervalSince1970: Self.now() + Double(started.timeoutSeconds))
+            let seconds = Int(started.timeoutSeconds)
+            Task {
+                try? await Task.sleep(for: .seconds(seconds))
+                await self.timeOut(started.stepID, attempt: started.attempt, after: seconds)
+            }
+        }
+        outbox.yield(.message(message))
+    }
+
+    private func timeOut(_ stepID: String, attempt: Int32, after seconds: Int) async {
+        guard workers.values.contains(where: { $0.session.inFlight[stepID] == attempt }) else { return }
+        guard (try? await engine.timeOut(stepID, attempt: attempt, after: seconds)) == true else { return }
+        callOff(stepID, attempt: attempt, reason: "timed out after \(seconds) s")
+    }
+
+    /// Tells the worker holding the attempt, if it is here, to stop; its slot is free again.
+    private func callOff(_ stepID: String, attempt: Int32, reason: String) {
+        for (workerID, var connected) in workers where connected.session.release(stepID: stepID, attempt: attempt) {
+            workers[workerID] = connected
+            var message = Tasker_V1_ServerMessage()
+            message.cancel.stepID = stepID
+            message.cancel.attempt = attempt
+            message.cancel.reason = reason
+            connected.outbox.yield(.message(message))
+            wakeFetcher()
+        }
+    }
+
+    // MARK: Transitions, retries, signals
+
+    public nonisolated func stepsChanged(_ changes: [StepChange]) async {
+        let ready = changes.compactMap { change in
+            change.status == .enqueued ? change.handler.flatMap { handler in change.stepID.map { (handler: handler, stepID: $0) } } : nil
+        }
+        let retries = changes.compactMap { change in
+            change.status == .waitingForRetry ? change.retryAt.flatMap { at in change.stepID.map { (stepID: $0, at: at) } } : nil
+        }
+        let calledOff = changes.filter { $0.status == .cancelled && $0.previous == .inProgress && $0.stepID != nil }
+        do {
+            try await queue.enqueue(ready)
+            try await queue.scheduleRetries(retries)
+            for change in calledOff { try await queue.publish("cancel \(change.stepID!) \(change.attempt)") }
+        } catch {
+            // Postgres has it all: the sweeper gives the queue what it missed.
+            logger.warning("queue not told of transitions", metadata: ["error": .string("\(error)")])
+        }
+    }
+
+    private func handle(signal: String) {
+        let parts = signal.split(separator: " ")
+        guard parts.count == 3, parts[0] == "cancel", let attempt = Int32(parts[2]) else { return }
+        callOff(String(parts[1]), attempt: attempt, reason: "the task was cancelled")
+    }
+
+    private func takeDueRetries() async {
+        do {
+            let due = try await queue.takeDueRetries(now: Self.now())
+            if !due.isEmpty { try await engine.enqueueDueRetries(stepIDs: due) }
+        } catch {
+            logger.debug("due retries not taken", metadata: ["error": .string("\(error)")])
+        }
+    }
+
+    // MARK: Sweeping
+
+    /// Says this node is alive and puts right what a lost node, a lost queue entry or a lost
+    /// retry left behind, from Postgres.
+    func sweep() async {
+        do {
+            try await engine.heartbeat(node: nodeID, name: nodeName)
+            try await engine.failStepsOfLostNodes(unseenFor: configuration.nodeTimeout)
+            for (stepID, attempt) in try await engine.failTimedOutSteps() {
+                try? await queue.publish("cancel \(stepID) \(attempt)")
+            }
+            try await engine.enqueueDueRetries(limit: 500)
+            try await requeueLostSteps()
+        } catch {
+            logger.warning("sweep incomplete", metadata: ["error": .string("\(error)")])
+        }
+    }
+
+    /// Steps ENQUEUED longer than the grace that their handler's stream no longer holds:
+    /// the stream is gone, or it has delivered everything, or entries added after them.
+    private func requeueLostSteps() async throws {
+        let now = Self.now()
+        let waiting = try await engine.stepsQueued(before: now - configuration.queueGrace)
+        var lost: [String] = []
+        for (handler, steps) in Dictionary(grouping: waiting, by: \.handler) {
+            let state = try await queue.state(of: handler)
+            if !state.exists || state.undelivered == 0 {
+                lost += steps.map(\.stepID)
+            } else {
+                let delivered = Double(state.lastDeliveredMilliseconds) / 1000 - configuration.queueGrace
+                lost += steps.filter { $0.queuedAt < delivered }.map(\.stepID)
+            }
+            try await queue.dropAbandoned(of: handler, idleMilliseconds: Int(configuration.abandonedDeliveryAge * 1000))
+        }
+        let requeued = try await engine.requeue(lost)
+        try await queue.enqueue(requeued.map { ($0.handler, $0.stepID) })
+        if !requeued.isEmpty { logger.info("requeued steps the queue had lost", metadata: ["count": .stringConvertible(requeued.count)]) }
+    }
+
+    private func repeating(every seconds: Double, _ body: @escaping @Sendable (Dispatcher) async -> Void) async {
+        while !Task.isCancelled {
+            try? await Task.sleep(for: .milliseconds(Int(seconds * 1000)))
+            if Task.isCancelled { return }
+            await body(self)
+        }
+    }
+
+    static func now() -> Double { Date().timeIntervalSince1970 }
+}

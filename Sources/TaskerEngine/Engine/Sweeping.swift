@@ -1,0 +1,135 @@
+import Foundation
+import TaskerProto
+import TaskerStore
+
+/// A step that has waited in the queue since `queuedAt` (Unix seconds).
+public struct QueuedStepRecord: Sendable, Equatable {
+    public let stepID: String
+    public let handler: String
+    public let queuedAt: Double
+}
+
+extension TaskEngine {
+    /// Records that `node` is alive (and when it started, the first time).
+    public func heartbeat(node: String, name: String) async throws(EngineError) {
+        try await read { connection in
+            try connection.query(
+                """
+                INSERT INTO tasker_nodes (node_id, name) VALUES ($1::uuid, $2)
+                ON CONFLICT (node_id) DO UPDATE SET seen_at = now()
+                """, [node, name])
+        }
+    }
+
+    /// A node that stops: its row goes, so its running steps count as lost at once.
+    public func forget(node: String) async throws(EngineError) {
+        try await read { connection in
+            try connection.query("DELETE FROM tasker_nodes WHERE node_id = $1::uuid", [node])
+        }
+    }
+
+    /// Running attempts whose node has not been seen for `seconds` (or is gone) fail,
+    /// retryably. Returns how many.
+    @discardableResult
+    public func failStepsOfLostNodes(unseenFor seconds: Double) async throws(EngineError) -> Int {
+        let lost = try await read { connection in
+            try connection.query(
+                """
+                SELECT s.step_id::text AS step_id, s.attempts FROM steps s
+                WHERE s.status = $1 AND s.node_id IS NOT NULL AND NOT EXISTS (
+                    SELECT 1 FROM tasker_nodes n WHERE n.node_id = s.node_id AND n.seen_at > now() - make_interval(secs => $2::float8))
+                LIMIT 1000
+                """, [String(StepStatus.inProgress.rawValue), String(seconds)]
+            ).compactMap { row in row["step_id"].map { ($0, Int32(row.int("attempts") ?? 0)) } }
+        }
+        var failed = 0
+        for (stepID, attempt) in lost {
+            let outcome = StepOutcome.failure(message: "the node running this step stopped", retryable: true, backoffRequestSeconds: 0)
+            if try await finishStep(stepID, attempt: attempt, outcome: outcome) { failed += 1 }
+        }
+        return failed
+    }
+
+    /// Running attempts past their step's timeout fail, retryably. Returns the attempts failed,
+    /// so that whoever holds them can be told to stop.
+    public func failTimedOutSteps() async throws(EngineError) -> [(stepID: String, attempt: Int32)] {
+        let expired = try await read { connection in
+            try connection.query(
+                """
+                SELECT step_id::text AS step_id, attempts, timeout_seconds FROM steps
+                WHERE status = $1 AND timeout_seconds > 0
+                    AND last_attempted_at + make_interval(secs => timeout_seconds) < now()
+                LIMIT 1000
+                """, [String(StepStatus.inProgress.rawValue)]
+            ).compactMap { row in
+                row["step_id"].map { ($0, Int32(row.int("attempts") ?? 0), row.int("timeout_seconds") ?? 0) }
+            }
+        }
+        var failed: [(stepID: String, attempt: Int32)] = []
+        for (stepID, attempt, timeout) in expired where try await timeOut(stepID, attempt: attempt, after: timeout) {
+            failed.append((stepID, attempt))
+        }
+        return failed
+    }
+
+    /// The attempt ran past its step's timeout: a retryable failure. False when the attempt
+    /// had already finished.
+    public func timeOut(_ stepID: String, attempt: Int32, after seconds: Int) async throws(EngineError) -> Bool {
+        try await finishStep(
+            stepID, attempt: attempt,
+            outcome: .failure(message: "timed out after \(seconds) s", retryable: true, backoffRequestSeconds: 0))
+    }
+
+    /// Steps ENQUEUED since before `cutoff` (Unix seconds), oldest first.
+    public func stepsQueued(before cutoff: Double, limit: Int = 1000) async throws(EngineError) -> [QueuedStepRecord] {
+        try await read { connection in
+            try connection.query(
+                """
+                SELECT step_id::text AS step_id, handler, extract(epoch FROM queued_at)::text AS queued_at FROM steps
+                WHERE status = $1 AND queued_at < to_timestamp($2::float8) ORDER BY queued_at LIMIT $3
+                """, [String(StepStatus.enqueued.rawValue), String(cutoff), String(limit)]
+            ).compactMap { row in
+                guard let id = row["step_id"], let handler = row["handler"], let at = row.double("queued_at") else { return nil }
+                return QueuedStepRecord(stepID: id, handler: handler, queuedAt: at)
+            }
+        }
+    }
+
+    /// Marks steps that are still ENQUEUED as queued again now (the queue lost them and they
+    /// are being given to it again); returns those, with their handlers.
+    public func requeue(_ stepIDs: [String]) async throws(EngineError) -> [QueuedStepRecord] {
+        let stepIDs = stepIDs.compactMap { try? Self.stepID($0) }
+        guard !stepIDs.isEmpty else { return [] }
+        return try await read { connection in
+            try connection.query(
+                """
+                UPDATE steps SET queued_at = now() WHERE step_id = ANY($1::uuid[]) AND status = $2
+                RETURNING step_id::text AS step_id, handler, extract(epoch FROM queued_at)::text AS queued_at
+                """, [PostgresArrayLiteral.of(stepIDs), String(StepStatus.enqueued.rawValue)]
+            ).compactMap { row in
+                guard let id = row["step_id"], let handler = row["handler"], let at = row.double("queued_at") else { return nil }
+                return QueuedStepRecord(stepID: id, handler: handler, queuedAt: at)
+            }
+        }
+    }
+
+    /// Retries whose due time the queue reported: those that are due go back to ENQUEUED
+    /// (observers are told, and queue them). Returns how many.
+    @discardableResult
+    public func enqueueDueRetries(stepIDs: [String]) async throws(EngineError) -> Int {
+        // Ids come back from Redis: anything that is not a step id is no step.
+        let stepIDs = stepIDs.compactMap { try? Self.stepID($0) }
+        guard !stepIDs.isEmpty else { return 0 }
+        let tasks = try await read { connection in
+            try connection.query(
+                "SELECT DISTINCT task_id::text AS task_id FROM steps WHERE step_id = ANY($1::uuid[]) AND status = $2",
+                [PostgresArrayLiteral.of(stepIDs), String(StepStatus.waitingForRetry.rawValue)]
+            ).compactMap { $0["task_id"] }
+        }
+        var count = 0
+        for taskID in tasks {
+            count += try await transaction { connection, changes in try Self.enqueueReadySteps(taskID, connection, changes).count }
+        }
+        return count
+    }
+}

@@ -1,0 +1,225 @@
+import Foundation
+import Logging
+import NIOConcurrencyHelpers
+import NIOCore
+import SwiftProtobuf
+import TaskerProto
+import TaskerRPC
+
+/// A worker process's connection to Tasker: it registers its handlers (and any templates),
+/// runs the steps it is sent, up to its slots at once, reports each outcome, sends heartbeats,
+/// reconnects with backoff when the connection drops, and drains on `stop`.
+///
+///     let worker = Worker(host: "127.0.0.1", port: 7420, configuration: .init(name: "orders", slots: 16))
+///     worker.handle("charge_card") { step in
+///         try await payments.charge(step.context)
+///         return StepOutput(results: ["charged": true])
+///     }
+///     try await worker.run()
+public final class Worker: Sendable {
+    public struct Configuration: Sendable {
+        public var name: String
+        /// Steps run at once; the server never sends more.
+        public var slots: Int
+        /// Registered by the worker when it connects (the same content again is fine).
+        public var templates: [Tasker_V1_TaskTemplate]
+        /// First and largest wait before reconnecting; it doubles in between, with jitter.
+        public var reconnectBackoff: (first: Double, largest: Double)
+        /// How long `stop` waits for running steps before it gives them up.
+        public var drainTimeout: Double
+
+        public init(name: String = ProcessInfo.processInfo.hostName, slots: Int = 8, templates: [Tasker_V1_TaskTemplate] = [],
+                    reconnectBackoff: (first: Double, largest: Double) = (0.1, 10), drainTimeout: Double = 30) {
+            self.name = name
+            self.slots = max(slots, 1)
+            self.templates = templates
+            self.reconnectBackoff = reconnectBackoff
+            self.drainTimeout = drainTimeout
+        }
+    }
+
+    public typealias Handler = @Sendable (StepContext) async throws -> StepOutput
+
+    public let host: String
+    public let port: Int
+    public let configuration: Configuration
+    private let logger: Logger
+
+    private struct State {
+        var handlers: [String: Handler] = [:]
+        var running: [String: (attempt: Int32, task: Task<Void, Never>)] = [:]
+        var call: ClientCall<Tasker_V1_WorkerMessage, Tasker_V1_ServerMessage>?
+        var stopping = false
+        var draining = false
+        var connected = false
+        var stepsRun = 0
+    }
+
+    private let state = NIOLockedValueBox(State())
+
+    public init(host: String, port: Int, configuration: Configuration = .init(), logger: Logger = Logger(label: "tasker.worker")) {
+        self.host = host
+        self.port = port
+        self.configuration = configuration
+        self.logger = logger
+    }
+
+    /// Runs steps of handler `name` with `body`.
+    public func handle(_ name: String, _ body: @escaping Handler) {
+        state.withLockedValue { $0.handlers[name] = body }
+    }
+
+    public func handle(_ handler: some StepHandler) {
+        handle(handler.name) { step in try await handler.run(step) }
+    }
+
+    /// Steps started so far (results sent or not).
+    public var stepsRun: Int { state.withLockedValue { $0.stepsRun } }
+    public var isConnected: Bool { state.withLockedValue { $0.connected } }
+    public var runningSteps: Int { state.withLockedValue { $0.running.count } }
+
+    /// Connects and runs steps until `stop`; reconnects with backoff whenever the connection
+    /// drops. Throws only what retrying cannot mend: a registration the server refuses.
+    public func run() async throws {
+        var delay = configuration.reconnectBackoff.first
+        while !state.withLockedValue({ $0.stopping }) {
+            do {
+                try await connection()
+                delay = configuration.reconnectBackoff.first
+            } catch let error as RPCError where [.invalidArgument, .alreadyExists, .failedPrecondition].contains(error.code) {
+                throw error
+            } catch {
+                logger.info("connection to \(host):\(port) lost: \(error)")
+            }
+            if state.withLockedValue({ $0.stopping }) { break }
+            try? await Task.sleep(for: .milliseconds(Int(delay * 1000 * Double.random(in: 0.8...1.2))))
+            delay = min(delay * 2, configuration.reconnectBackoff.largest)
+        }
+    }
+
+    /// Stops taking steps, lets the running ones finish (up to the drain timeout) and their
+    /// results reach the server, then closes the connection; `run` returns.
+    public func stop() async {
+        let call = state.withLockedValue { state -> ClientCall<Tasker_V1_WorkerMessage, Tasker_V1_ServerMessage>? in
+            state.stopping = true
+            state.draining = true
+            return state.call
+        }
+        if let call {
+            var heartbeat = Tasker_V1_WorkerMessage()
+            heartbeat.heartbeat.draining = true
+            try? await call.send(heartbeat)
+        }
+        let deadline = Date().addingTimeInterval(configuration.drainTimeout)
+        while runningSteps > 0, Date() < deadline { try? await Task.sleep(for: .milliseconds(20)) }
+        let left = state.withLockedValue { state in
+            defer { state.running.removeAll() }
+            return state.running.values.map(\.task)
+        }
+        for task in left { task.cancel() }
+        call?.finishSending()
+        call?.cancel()
+    }
+
+    // MARK: One connection
+
+    private func connection() async throws {
+        let client = RPCClient(host: host, port: port)
+        defer { Task { await client.close() } }
+        let call = try await client.streaming(
+            "/tasker.v1.Workers/Connect", request: Tasker_V1_WorkerMessage.self, response: Tasker_V1_ServerMessage.self)
+        let handlers = state.withLockedValue { state -> [String] in
+            state.call = call
+            return state.handlers.keys.sorted()
+        }
+        var register = Tasker_V1_WorkerMessage()
+        register.register.name = configuration.name
+        register.register.handlers = handlers
+        register.register.slots = Int32(configuration.slots)
+        register.register.templates = configuration.templates
+        try await call.send(register)
+        var heartbeats: Task<Void, Never>?
+        defer {
+            heartbeats?.cancel()
+            // Steps running when the connection went are failed by the server as lost: stop them.
+            let lost = state.withLockedValue { state in
+                state.connected = false
+                state.call = nil
+                defer { state.running.removeAll() }
+                return state.running.values.map(\.task)
+            }
+            for task in lost { task.cancel() }
+        }
+        for try await message in call.responses {
+            switch message.kind {
+            case .registered(let registered):
+                state.withLockedValue { $0.connected = true }
+                logger.info("registered with \(host):\(port) as \(registered.workerID)")
+                let interval = max(Int(registered.heartbeatIntervalMs), 100)
+                heartbeats = Task { [state] in
+                    while !Task.isCancelled {
+                        try? await Task.sleep(for: .milliseconds(interval))
+                        if Task.isCancelled { return }
+                        var heartbeat = Tasker_V1_WorkerMessage()
+                        heartbeat.heartbeat.draining = state.withLockedValue { $0.draining }
+                        try? await call.send(heartbeat)
+                    }
+                }
+            case .assignment(let assignment):
+                start(assignment, on: call)
+            case .cancel(let cancel):
+                let task = state.withLockedValue { state -> Task<Void, Never>? in
+                    guard let running = state.running[cancel.stepID], running.attempt == cancel.attempt else { return nil }
+                    state.running[cancel.stepID] = nil
+                    return running.task
+                }
+                task?.cancel()
+            case nil:
+                continue
+            }
+        }
+    }
+
+    private func start(_ assignment: Tasker_V1_StepAssignment, on call: ClientCall<Tasker_V1_WorkerMessage, Tasker_V1_ServerMessage>) {
+        let step = StepContext(assignment)
+        let state = self.state
+        state.withLockedValue { current in
+            let handler = current.handlers[assignment.handler]
+            current.stepsRun += 1
+            let task = Task {
+                var result = Tasker_V1_WorkerMessage()
+                result.result.stepID = step.stepID
+                result.result.attempt = step.attempt
+                do {
+                    guard let handler else {
+                        throw StepFailure.retryable("this worker has no handler named '\(step.handler)'")
+                    }
+                    let output = try await handler(step)
+                    result.result.success.results = output.results
+                    result.result.success.annotations = output.annotations
+                } catch StepFailure.permanent(let message) {
+                    result.result.failure.message = message
+                    result.result.failure.retryable = false
+                } catch StepFailure.retryable(let message, let backoff) {
+                    result.result.failure.message = message
+                    result.result.failure.retryable = true
+                    result.result.failure.backoffRequestSeconds = backoff
+                } catch {
+                    result.result.failure.message = "\(error)"
+                    result.result.failure.retryable = true
+                }
+                // A step called off (timed out, task cancelled) has no result to give.
+                let current = state.withLockedValue { state -> Bool in
+                    guard state.running[step.stepID]?.attempt == step.attempt else { return false }
+                    return true
+                }
+                guard current, !Task.isCancelled else { return }
+                try? await call.send(result)
+                state.withLockedValue { state in
+                    if state.running[step.stepID]?.attempt == step.attempt { state.running[step.stepID] = nil }
+                }
+            }
+            current.running[step.stepID] = (step.attempt, task)
+        }
+    }
+}

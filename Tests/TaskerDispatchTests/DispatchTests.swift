@@ -1,0 +1,137 @@
+import Foundation
+import NIOConcurrencyHelpers
+import SwiftProtobuf
+import TaskerDispatch
+import TaskerEngine
+import TaskerProto
+import TaskerRPC
+import TaskerWorker
+import Testing
+
+let diamond = template("diamond", [step("a"), step("b", dependsOn: ["a"]), step("c", dependsOn: ["a"]), step("d", dependsOn: ["b", "c"])])
+
+@Suite(.timeLimit(.minutes(3))) struct DispatchTests {
+    @Test func aDiamondRunsOverTwoWorkersWithItsDependenciesResults() async throws {
+        let harness = try await DispatchHarness()
+        let seen = NIOLockedValueBox<[String: StepContext]>([:])
+        for name in ["one", "two"] {
+            try await harness.worker(name: name, templates: name == "one" ? [diamond] : []) { worker in
+                for handler in ["a", "b", "c", "d"] {
+                    worker.handle(handler) { step in
+                        seen.withLockedValue { $0[step.stepName] = step }
+                        return results(#"{"by": "\#(step.stepName)", "n": \#(step.stepName.unicodeScalars.first!.value)}"#)
+                    }
+                }
+            }
+        }
+        var tasks: [Tasker_V1_Task] = []
+        for index in 0..<4 { tasks.append(try await harness.submit("diamond", context: #"{"order": \#(index)}"#)) }
+        for task in tasks {
+            let done = try await harness.finished(task.taskID)
+            #expect(done.status == .complete)
+            #expect(done.steps.allSatisfy { $0.status == .complete && $0.attempts == 1 })
+            let history = try await harness.history(task.taskID)
+            for name in ["a", "b", "c", "d"] {
+                #expect(history.filter { $0.step == name && $0.status == .complete }.count == 1, "one COMPLETE for \(name)")
+                #expect(history.filter { $0.step == name && $0.status == .inProgress }.count == 1, "one start for \(name)")
+            }
+        }
+        let d = try #require(seen.withLockedValue { $0["d"] })
+        #expect(d.dependencyResults.keys.sorted() == ["b", "c"])
+        #expect(d.dependencyResults["b"]?.fields["by"]?.stringValue == "b")
+        #expect(d.dependencyResults["c"]?.fields["n"]?.numberValue == 99)
+        #expect(d.context.fields["order"] != nil)
+        #expect(d.taskName == "diamond" && d.handler == "d" && d.attempt == 1)
+        await harness.stop()
+    }
+
+    @Test func retriesBackOffAPermanentFailureIsFinalAndABackoffRequestIsHonoured() async throws {
+        let harness = try await DispatchHarness()
+        try await harness.register(template("flaky", [step("flaky", backoff: 0.3)]))
+        try await harness.register(template("doomed", [step("doomed")]))
+        try await harness.register(template("throttled", [step("throttled", backoff: 0.1)]))
+        try await harness.worker { worker in
+            worker.handle("flaky") { step in
+                if step.attempt < 3 { throw StepFailure.retryable("attempt \(step.attempt) failed") }
+                return results(#"{"ok": true}"#)
+            }
+            worker.handle("doomed") { _ in throw StepFailure.permanent("card declined") }
+            worker.handle("throttled") { step in
+                if step.attempt == 1 { throw StepFailure.retryable("429", backoffSeconds: 1) }
+                return StepOutput()
+            }
+        }
+        let flaky = try await harness.finished(try await harness.submit("flaky").taskID)
+        #expect(flaky.status == .complete && flaky.steps[0].attempts == 3)
+        let starts = try await harness.history(flaky.taskID).filter { $0.status == .inProgress }.map(\.at)
+        #expect(starts.count == 3)
+        #expect(starts[1] - starts[0] >= 0.29, "first retry after base (0.3 s): \(starts[1] - starts[0])")
+        #expect(starts[2] - starts[1] >= 0.58, "second after base·2 (0.6 s): \(starts[2] - starts[1])")
+
+        let doomed = try await harness.finished(try await harness.submit("doomed").taskID)
+        #expect(doomed.status == .error && doomed.steps[0].status == .error && doomed.steps[0].attempts == 1)
+        #expect(doomed.steps[0].lastError.message == "card declined" && !doomed.steps[0].lastError.retryable)
+
+        let throttled = try await harness.finished(try await harness.submit("throttled").taskID)
+        let throttledStarts = try await harness.history(throttled.taskID).filter { $0.status == .inProgress }.map(\.at)
+        #expect(throttled.status == .complete && throttledStarts.count == 2)
+        #expect(throttledStarts[1] - throttledStarts[0] >= 0.99, "the requested 1 s, not the policy's 0.1 s")
+        await harness.stop()
+    }
+
+    @Test func aStepPastItsTimeoutIsCalledOffAndRetried() async throws {
+        let harness = try await DispatchHarness()
+        try await harness.register(template("slow", [step("slow", backoff: 0.1, timeout: 1)]))
+        let cancelled = NIOLockedValueBox(0)
+        try await harness.worker { worker in
+            worker.handle("slow") { step in
+                if step.attempt == 1 {
+                    #expect(step.deadline.map { $0.timeIntervalSinceNow > 0.5 && $0.timeIntervalSinceNow <= 1.1 } == true)
+                    do {
+                        try await Task.sleep(for: .seconds(20))
+                    } catch {
+                        cancelled.withLockedValue { $0 += 1 }
+                        throw error
+                    }
+                }
+                return StepOutput()
+            }
+        }
+        let task = try await harness.finished(try await harness.submit("slow").taskID)
+        #expect(task.status == .complete && task.steps[0].attempts == 2)
+        let history = try await harness.history(task.taskID)
+        #expect(history.contains { $0.status == .waitingForRetry && $0.attempt == 1 })
+        try await eventually("the worker was told to stop attempt 1") { cancelled.withLockedValue { $0 } == 1 }
+        await harness.stop()
+    }
+
+    @Test func aWorkerNeverHoldsMoreStepsThanItsSlots() async throws {
+        let harness = try await DispatchHarness()
+        try await harness.register(template("nap", [step("nap")]))
+        let concurrency = NIOLockedValueBox((now: 0, most: 0))
+        try await harness.worker(slots: 2) { worker in
+            worker.handle("nap") { _ in
+                concurrency.withLockedValue { $0.now += 1; $0.most = max($0.most, $0.now) }
+                try await Task.sleep(for: .milliseconds(100))
+                concurrency.withLockedValue { $0.now -= 1 }
+                return StepOutput()
+            }
+        }
+        var ids: [String] = []
+        for _ in 0..<10 { ids.append(try await harness.submit("nap").taskID) }
+        for id in ids { #expect(try await harness.finished(id).status == .complete) }
+        #expect(concurrency.withLockedValue { $0.most } == 2)
+        await harness.stop()
+    }
+
+    @Test func aWorkerOnOneNodeRunsStepsOfTasksSubmittedToAnother() async throws {
+        let harness = try await DispatchHarness(nodes: 2)
+        try await harness.register(diamond)
+        try await harness.worker(on: 0) { worker in
+            for handler in ["a", "b", "c", "d"] { worker.handle(handler) { _ in StepOutput() } }
+        }
+        let task = try await harness.submit("diamond", on: 1)
+        #expect(try await harness.finished(task.taskID).status == .complete)
+        await harness.stop()
+    }
+}
