@@ -130,27 +130,35 @@ public actor Dispatcher: StepChangeObserver {
         case nil:
             outcome = .failure(message: "the worker sent a result with neither success nor failure", retryable: true, backoffRequestSeconds: 0)
         }
-        do {
-            try await engine.finishStep(result.stepID, attempt: result.attempt, outcome: outcome)
-        } catch EngineError.invalidArgument(let reason) {
-            // A result the engine cannot store still ends the attempt, so the step never hangs.
-            _ = try? await engine.finishStep(
-                result.stepID, attempt: result.attempt,
-                outcome: .failure(message: "the worker's result was refused: \(reason)", retryable: true, backoffRequestSeconds: 0))
-        } catch {
-            logger.warning("result not recorded", metadata: ["step": .string(result.stepID), "error": .string("\(error)")])
-        }
+        // Recorded whatever becomes of the stream that carried it (see `disconnected`).
+        await Task { [engine, logger] in
+            do {
+                try await engine.finishStep(result.stepID, attempt: result.attempt, outcome: outcome)
+            } catch EngineError.invalidArgument(let reason) {
+                // A result the engine cannot store still ends the attempt, so the step never hangs.
+                _ = try? await engine.finishStep(
+                    result.stepID, attempt: result.attempt,
+                    outcome: .failure(message: "the worker's result was refused: \(reason)", retryable: true, backoffRequestSeconds: 0))
+            } catch {
+                logger.warning("result not recorded", metadata: ["step": .string(result.stepID), "error": .string("\(error)")])
+            }
+        }.value
     }
 
     /// The worker's stream ended: the attempts it held fail, retryably.
     public func disconnected(_ workerID: String) async {
         guard var connected = workers.removeValue(forKey: workerID) else { return }
         connected.outbox.finish()
-        for (stepID, attempt) in connected.session.close() {
-            _ = try? await engine.finishStep(
-                stepID, attempt: attempt,
-                outcome: .failure(message: "the worker running this step went away", retryable: true, backoffRequestSeconds: 0))
-        }
+        let held = connected.session.close()
+        // The caller is often the stream's handler, cancelled because the stream was reset;
+        // the failures must be recorded all the same, so they do not inherit that.
+        await Task { [engine] in
+            for (stepID, attempt) in held {
+                _ = try? await engine.finishStep(
+                    stepID, attempt: attempt,
+                    outcome: .failure(message: "the worker running this step went away", retryable: true, backoffRequestSeconds: 0))
+            }
+        }.value
     }
 
     private func dropSilentWorkers() async {
@@ -370,9 +378,23 @@ public actor Dispatcher: StepChangeObserver {
                 try? await queue.publish("cancel \(stepID) \(attempt)")
             }
             try await engine.enqueueDueRetries(limit: 500)
+            try await failOrphanedAttempts()
             try await requeueLostSteps()
         } catch {
             logger.warning("sweep incomplete", metadata: ["error": .string("\(error)")])
+        }
+    }
+
+    /// Attempts this node started that no worker here holds (a result lost with its stream,
+    /// a start whose answer never came back): failed, retryably, so they run again. The grace
+    /// covers a start whose assignment is still on its way.
+    private func failOrphanedAttempts() async throws {
+        let held = Set(workers.values.flatMap { $0.session.inFlight.map { "\($0.key)/\($0.value)" } })
+        for attempt in try await engine.stepsInProgress(node: nodeID, startedBefore: Self.now() - max(configuration.queueGrace, 2))
+        where !held.contains("\(attempt.stepID)/\(attempt.attempt)") {
+            _ = try await engine.finishStep(
+                attempt.stepID, attempt: attempt.attempt,
+                outcome: .failure(message: "the attempt was lost on its way to or from the worker", retryable: true, backoffRequestSeconds: 0))
         }
     }
 

@@ -80,6 +80,18 @@ extension TaskEngine {
             outcome: .failure(message: "timed out after \(seconds) s", retryable: true, backoffRequestSeconds: 0))
     }
 
+    /// Attempts `node` started before `cutoff` (Unix seconds) that are still running.
+    public func stepsInProgress(node: String, startedBefore cutoff: Double) async throws(EngineError) -> [(stepID: String, attempt: Int32)] {
+        try await read { connection in
+            try connection.query(
+                """
+                SELECT step_id::text AS step_id, attempts FROM steps
+                WHERE node_id = $1::uuid AND status = $2 AND last_attempted_at < to_timestamp($3::float8)
+                """, [node, String(StepStatus.inProgress.rawValue), String(cutoff)]
+            ).compactMap { row in row["step_id"].map { ($0, Int32(row.int("attempts") ?? 0)) } }
+        }
+    }
+
     /// Steps ENQUEUED since before `cutoff` (Unix seconds), oldest first.
     public func stepsQueued(before cutoff: Double, limit: Int = 1000) async throws(EngineError) -> [QueuedStepRecord] {
         try await read { connection in

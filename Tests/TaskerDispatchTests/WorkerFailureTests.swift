@@ -1,0 +1,213 @@
+import Foundation
+import NIOConcurrencyHelpers
+import SwiftProtobuf
+import TaskerDev
+import TaskerDispatch
+import TaskerEngine
+import TaskerProto
+import TaskerRPC
+import TaskerWorker
+import Testing
+
+/// A worker driven message by message, to send what the SDK never would.
+struct RawWorker {
+    let client: RPCClient
+    let call: ClientCall<Tasker_V1_WorkerMessage, Tasker_V1_ServerMessage>
+    var responses: MessageStream<Tasker_V1_ServerMessage>.AsyncIterator
+
+    init(port: Int) async throws {
+        client = RPCClient(host: "127.0.0.1", port: port)
+        call = try await client.streaming("/tasker.v1.Workers/Connect")
+        responses = call.responses.makeAsyncIterator()
+    }
+
+    mutating func register(_ handlers: [String], slots: Int32 = 1) async throws -> Tasker_V1_WorkerRegistered {
+        try await call.send(.with { $0.register = .with { $0.name = "raw"; $0.handlers = handlers; $0.slots = slots } })
+        guard case .registered(let registered) = try await responses.next()?.kind else { throw RPCError(.internal, "no WorkerRegistered") }
+        return registered
+    }
+
+    mutating func assignment() async throws -> Tasker_V1_StepAssignment {
+        while let message = try await responses.next() {
+            if case .assignment(let assignment) = message.kind { return assignment }
+        }
+        throw RPCError(.internal, "the stream ended without an assignment")
+    }
+
+    func send(_ message: Tasker_V1_WorkerMessage) async throws { try await call.send(message) }
+
+    func succeed(_ stepID: String, attempt: Int32, results: Google_Protobuf_Struct = .init()) async throws {
+        try await send(.with { $0.result = .with { $0.stepID = stepID; $0.attempt = attempt; $0.success.results = results } })
+    }
+
+    /// The status the call ended with.
+    mutating func ending() async -> RPCError? {
+        do {
+            while try await responses.next() != nil {}
+            return nil
+        } catch let error as RPCError {
+            return error
+        } catch {
+            return RPCError(.unknown, "\(error)")
+        }
+    }
+
+    func close() async { await client.close() }
+}
+
+@Suite(.timeLimit(.minutes(3))) struct WorkerFailureTests {
+    @Test func badRegistrationsAreRefusedWithTheirStatus() async throws {
+        let harness = try await DispatchHarness()
+        var notFirst = try await RawWorker(port: harness.nodes[0].server.port)
+        try await notFirst.send(.with { $0.heartbeat = .init() })
+        let refused = await notFirst.ending()
+        #expect(refused?.code == .failedPrecondition && refused?.message.contains("RegisterWorker") == true)
+
+        var noHandlers = try await RawWorker(port: harness.nodes[0].server.port)
+        try await noHandlers.send(.with { $0.register = .with { $0.name = "empty" } })
+        #expect(await noHandlers.ending()?.code == .invalidArgument)
+
+        var badTemplate = try await RawWorker(port: harness.nodes[0].server.port)
+        try await badTemplate.send(.with {
+            $0.register = .with { $0.handlers = ["x"]; $0.templates = [template("loop", [step("x", dependsOn: ["y"]), step("y", dependsOn: ["x"])])] }
+        })
+        let cycle = await badTemplate.ending()
+        #expect(cycle?.code == .invalidArgument && cycle?.message.contains("cycle") == true)
+
+        var twice = try await RawWorker(port: harness.nodes[0].server.port)
+        _ = try await twice.register(["x"])
+        try await twice.send(.with { $0.register = .with { $0.handlers = ["x"] } })
+        #expect(await twice.ending()?.code == .failedPrecondition)
+        for worker in [notFirst, noHandlers, badTemplate, twice] { await worker.close() }
+        #expect(await harness.nodes[0].dispatcher?.connectedWorkers == 0)
+        await harness.stop()
+    }
+
+    @Test func staleDuplicateAndGarbageResultsChangeNothingAndTheStreamSurvives() async throws {
+        let harness = try await DispatchHarness()
+        try await harness.register(template("pair", [step("first"), step("second", dependsOn: ["first"])]))
+        var worker = try await RawWorker(port: harness.nodes[0].server.port)
+        _ = try await worker.register(["first", "second"])
+        let task = try await harness.submit("pair")
+        let first = try await worker.assignment()
+        #expect(first.stepName == "first" && first.attempt == 1)
+        try await worker.succeed(UUID().uuidString, attempt: 1)
+        try await worker.succeed("not-a-uuid", attempt: 1)
+        try await worker.succeed(first.stepID, attempt: 7)
+        try await worker.succeed(first.stepID, attempt: 1, results: try Google_Protobuf_Struct(jsonString: #"{"n": 1}"#))
+        try await worker.succeed(first.stepID, attempt: 1, results: try Google_Protobuf_Struct(jsonString: #"{"n": 2}"#))
+        let second = try await worker.assignment()
+        #expect(second.stepName == "second")
+        #expect(second.dependencyResults["first"]?.fields["n"]?.numberValue == 1, "the duplicate did not overwrite")
+        // An annotation without a type cannot be stored: the attempt fails, retryably.
+        try await worker.send(.with {
+            $0.result = .with { $0.stepID = second.stepID; $0.attempt = 1; $0.success.annotations = [Tasker_V1_Annotation()] }
+        })
+        let retried = try await worker.assignment()
+        #expect(retried.stepID == second.stepID && retried.attempt == 2)
+        try await worker.succeed(retried.stepID, attempt: 2)
+        let done = try await harness.finished(task.taskID)
+        #expect(done.status == .complete)
+        #expect(done.steps.first { $0.name == "second" }?.lastError.message.contains("annotation") == true)
+        #expect(await harness.nodes[0].dispatcher?.fencedResults == 4)
+        await worker.close()
+        await harness.stop()
+    }
+
+    @Test func aWorkerThatVanishesMidStepHasItsStepRunElsewhere() async throws {
+        let harness = try await DispatchHarness()
+        try await harness.register(template("once", [step("work", backoff: 0.1)]))
+        var doomed = try await RawWorker(port: harness.nodes[0].server.port)
+        _ = try await doomed.register(["work"])
+        let task = try await harness.submit("once")
+        let taken = try await doomed.assignment()
+        #expect(taken.attempt == 1)
+        let ranBy = NIOLockedValueBox<[Int32]>([])
+        try await harness.worker(name: "survivor") { worker in
+            worker.handle("work") { step in
+                ranBy.withLockedValue { $0.append(step.attempt) }
+                return StepOutput()
+            }
+        }
+        doomed.call.cancel()
+        let done = try await harness.finished(task.taskID)
+        #expect(done.status == .complete && ranBy.withLockedValue { $0 } == [2])
+        #expect(done.steps[0].lastError.message.contains("went away"))
+        let history = try await harness.history(task.taskID)
+        #expect(history.filter { $0.status == .complete }.count == 1)
+        await doomed.close()
+        await harness.stop()
+    }
+
+    @Test func attemptsOfALostNodeOrLostOnTheWayAreRunAgain() async throws {
+        let harness = try await DispatchHarness()
+        try await harness.register(template("once", [step("work", backoff: 0.1)]))
+        let node = harness.nodes[0]
+        let orphan = try await harness.submit("once")
+        let ofAGoneNode = try await harness.submit("once")
+        // Started as if by this node and by a node that no longer exists, with no worker told.
+        #expect(try await node.engine.startStep(orphan.steps[0].stepID, node: node.dispatcher!.nodeID)?.attempt == 1)
+        #expect(try await node.engine.startStep(ofAGoneNode.steps[0].stepID, node: UUID().uuidString)?.attempt == 1)
+        try await harness.worker { $0.handle("work") { _ in StepOutput() } }
+        let first = try await harness.finished(orphan.taskID)
+        #expect(first.status == .complete && first.steps[0].attempts == 2)
+        #expect(first.steps[0].lastError.message.contains("lost on its way"))
+        let second = try await harness.finished(ofAGoneNode.taskID)
+        #expect(second.status == .complete && second.steps[0].attempts == 2)
+        #expect(second.steps[0].lastError.message.contains("node running this step stopped"))
+        await harness.stop()
+    }
+
+    @Test func aSilentWorkerIsCutOffAfterThreeHeartbeatIntervals() async throws {
+        let harness = try await DispatchHarness()
+        try await harness.register(template("once", [step("work", backoff: 0.1)]))
+        var silent = try await RawWorker(port: harness.nodes[0].server.port)
+        let registered = try await silent.register(["work"])
+        #expect(registered.heartbeatIntervalMs == 200)
+        let task = try await harness.submit("once")
+        _ = try await silent.assignment()
+        let started = Date()
+        let ending = await silent.ending()
+        #expect(ending?.code == .unavailable && ending?.message.contains("heartbeat") == true)
+        #expect(Date().timeIntervalSince(started) < 3)
+        try await harness.worker(name: "alive") { $0.handle("work") { _ in StepOutput() } }
+        #expect(try await harness.finished(task.taskID).status == .complete)
+        await silent.close()
+        await harness.stop()
+    }
+
+    @Test func everyTaskCompletesThroughARedisFlushAndARestart() async throws {
+        let harness = try await DispatchHarness()
+        try await harness.register(diamond)
+        try await harness.worker(slots: 8) { worker in
+            for handler in ["a", "b", "c", "d"] {
+                worker.handle(handler) { _ in
+                    try await Task.sleep(for: .milliseconds(20))
+                    return StepOutput()
+                }
+            }
+        }
+        var ids: [String] = []
+        for _ in 0..<15 { ids.append(try await harness.submit("diamond").taskID) }
+        let lane = harness.redis
+        try await Task.sleep(for: .milliseconds(100))
+        let flush = Process()
+        flush.executableURL = URL(fileURLWithPath: "/usr/bin/redis-cli")
+        flush.arguments = ["-p", String(lane.port), "FLUSHALL"]
+        flush.standardOutput = FileHandle.nullDevice
+        try flush.run()
+        flush.waitUntilExit()
+        for _ in 0..<15 { ids.append(try await harness.submit("diamond").taskID) }
+        lane.stop()
+        for _ in 0..<5 { ids.append(try await harness.submit("diamond").taskID) }
+        try await Task.sleep(for: .milliseconds(300))
+        try lane.start()
+        for id in ids {
+            let task = try await harness.finished(id, within: 60)
+            #expect(task.status == .complete)
+            let history = try await harness.history(id)
+            #expect(history.filter { $0.status == .complete }.count == 4, "one COMPLETE per step")
+        }
+        await harness.stop()
+    }
+}
