@@ -132,3 +132,42 @@ def postgres():
     database = PrivatePostgres()
     yield database
     database.stop()
+
+
+class PrivateRedis:
+    """A Redis of the test's own on a free port, nothing persisted, stopped by its pid."""
+
+    def __init__(self):
+        import shutil
+        import tempfile
+
+        executable = shutil.which("redis-server")
+        if executable is None:
+            pytest.fail("no redis-server: scripts/install-deps.sh installs the redis-server package")
+        self.root = tempfile.mkdtemp(prefix="tasker-pytest-redis-")
+        self.port = free_port()
+        self.process = subprocess.Popen(
+            [executable, "--port", str(self.port), "--bind", "127.0.0.1", "--dir", self.root, "--save", "",
+             "--appendonly", "no", "--logfile", os.path.join(self.root, "redis.log")],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        wait_for_port(self.port, self.process)
+        self.url = "redis://127.0.0.1:%d" % self.port
+
+    def stop(self):
+        import shutil
+
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        shutil.rmtree(self.root, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def redis():
+    server = PrivateRedis()
+    yield server
+    server.stop()

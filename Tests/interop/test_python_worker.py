@@ -1,0 +1,147 @@
+"""The Python worker example (examples/python-worker) against `tasker serve` on a real Postgres
+and Redis: a task through two Python workers, a failure retried with the backoff it asked for,
+and a kill -9 of the worker holding a step, which then runs on the other."""
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+
+import grpc
+import pytest
+from google.protobuf import struct_pb2
+
+from conftest import ROOT, Service, binary
+import tasker_protos
+
+tasker_pb2, tasker_pb2_grpc = tasker_protos.load()
+WORKER = os.path.join(ROOT, "examples", "python-worker", "worker.py")
+
+
+@pytest.fixture(scope="module")
+def tasker(postgres, redis):
+    service = Service([binary("tasker"), "serve", "--port", "{port}", "--database-url", postgres.url,
+                       "--redis-url", redis.url])
+    yield service
+    service.stop()
+
+
+@pytest.fixture
+def stub(tasker):
+    with grpc.insecure_channel("127.0.0.1:%d" % tasker.port) as channel:
+        yield tasker_pb2_grpc.TaskerStub(channel)
+
+
+class PythonWorker:
+    def __init__(self, tasker, name, *options):
+        self.started_dir = tempfile.mkdtemp(prefix="tasker-pyworker-")
+        self.process = subprocess.Popen(
+            [sys.executable, WORKER, "--server", "127.0.0.1:%d" % tasker.port, "--name", name,
+             "--started-dir", self.started_dir] + list(options),
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        self.name = name
+
+    def started(self):
+        return sorted(os.listdir(self.started_dir))
+
+    def stop(self):
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        return self.process.stdout.read()
+
+
+def wait_registered(stub, timeout=30):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        names = [t.name for t in stub.ListTaskTemplates(tasker_pb2.ListTaskTemplatesRequest()).templates]
+        if "python-example" in names:
+            return
+        time.sleep(0.1)
+    pytest.fail("the Python worker did not register its template within %d s" % timeout)
+
+
+def submit(stub, amount):
+    context = struct_pb2.Struct()
+    context.update({"amount": amount})
+    return stub.SubmitTask(tasker_pb2.SubmitTaskRequest(name="python-example", context=context)).task
+
+
+def finished(stub, task_id, timeout=60):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        task = stub.GetTask(tasker_pb2.GetTaskRequest(task_id=task_id))
+        if task.status in (tasker_pb2.TASK_STATUS_COMPLETE, tasker_pb2.TASK_STATUS_ERROR):
+            return task
+        time.sleep(0.05)
+    pytest.fail("task %s did not finish within %d s: %s" % (task_id, timeout, task))
+
+
+def completions(postgres, task_id):
+    out = subprocess.run(
+        ["psql", postgres.url, "-At", "-c",
+         "SELECT step_name FROM step_transitions WHERE task_id = '%s' AND status = 4 ORDER BY step_name" % task_id],
+        capture_output=True, text=True, check=True)
+    return out.stdout.split()
+
+
+def test_tasks_run_through_python_workers(stub, tasker, postgres):
+    workers = [PythonWorker(tasker, "py-one"), PythonWorker(tasker, "py-two")]
+    try:
+        wait_registered(stub)
+        ids = [submit(stub, amount).task_id for amount in (10, 20.5, 0)]
+        for task_id, amount in zip(ids, (10, 20.5, 0)):
+            task = finished(stub, task_id)
+            assert task.status == tasker_pb2.TASK_STATUS_COMPLETE
+            total = next(s for s in task.steps if s.name == "total")
+            assert total.results["usd"] == amount and total.results["eur"] == round(amount * 0.92, 2)
+            assert completions(postgres, task_id) == ["eur", "quote", "total", "usd"]
+        with pytest.raises(grpc.RpcError) as refused:
+            submit(stub, -1)
+        assert refused.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    finally:
+        for worker in workers:
+            worker.stop()
+
+
+def test_a_retryable_failure_waits_for_the_backoff_it_asked_for(stub, tasker):
+    worker = PythonWorker(tasker, "py-flaky", "--fail-until", "3")
+    try:
+        wait_registered(stub)
+        task = finished(stub, submit(stub, 5).task_id)
+        assert task.status == tasker_pb2.TASK_STATUS_COMPLETE
+        eur = next(s for s in task.steps if s.name == "eur")
+        assert eur.attempts == 3
+        assert "rate service busy (attempt 2)" in eur.last_error.message
+    finally:
+        worker.stop()
+
+
+def test_kill_9_of_the_worker_holding_a_step_runs_it_on_the_other(stub, tasker, postgres):
+    slow = PythonWorker(tasker, "py-slow", "--slow-seconds", "30", "--slots", "1")
+    rescuer = None
+    try:
+        wait_registered(stub)
+        task_id = submit(stub, 7).task_id
+        deadline = time.time() + 30
+        while "py-slow-usd-1" not in slow.started() and time.time() < deadline:
+            time.sleep(0.05)
+        assert "py-slow-usd-1" in slow.started(), slow.started()
+        rescuer = PythonWorker(tasker, "py-rescuer")
+        os.kill(slow.process.pid, signal.SIGKILL)
+        slow.process.wait()
+        task = finished(stub, task_id)
+        assert task.status == tasker_pb2.TASK_STATUS_COMPLETE
+        usd = next(s for s in task.steps if s.name == "usd")
+        assert usd.attempts == 2 and "went away" in usd.last_error.message
+        assert "py-rescuer-usd-2" in rescuer.started()
+        assert completions(postgres, task_id) == ["eur", "quote", "total", "usd"], "exactly one COMPLETE per step"
+    finally:
+        slow.stop()
+        if rescuer is not None:
+            rescuer.stop()
