@@ -116,6 +116,14 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]),
+        .executableTarget(
+            name: "tasker-bench-workers",
+            dependencies: [
+                "TaskerDev", "TaskerProto", "TaskerRPC", "TaskerWorker",
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+                .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+            ],
+            path: "bench/workers"),
         .testTarget(
             name: "TaskerEngineTests",
             dependencies: ["TaskerEngine", "TaskerProto", "TaskerServer", "TaskerRPC", "TaskerStore", "TaskerDev"]),

@@ -147,6 +147,24 @@ func expectRPCError(_ code: StatusCode, _ body: () async throws -> Void, sourceL
         await harness.stop()
     }
 
+    @Test func callsRacingAServerShutdownEndUnavailableNotInACrash() async throws {
+        for _ in 0..<30 {
+            let harness = try await Harness.start()
+            let client = harness.client
+            _ = try await client.unary("/grpc.testing.TestService/UnaryCall", Grpc_Testing_SimpleRequest(), as: Grpc_Testing_SimpleResponse.self)
+            async let shutdown: Void = harness.server.shutdownNow()
+            for _ in 0..<20 {
+                do {
+                    _ = try await client.unary("/grpc.testing.TestService/UnaryCall", Grpc_Testing_SimpleRequest(), as: Grpc_Testing_SimpleResponse.self)
+                } catch let error as RPCError {
+                    #expect([.unavailable, .cancelled].contains(error.code), "\(error)")
+                }
+            }
+            await shutdown
+            await client.close()
+        }
+    }
+
     @Test func deadlineEndsTheCallAndCancelsTheHandler() async throws {
         let harness = try await Harness.start()
         var request = Grpc_Testing_SimpleRequest()

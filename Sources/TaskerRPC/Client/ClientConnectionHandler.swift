@@ -291,6 +291,12 @@ final class ClientConnectionHandler: ChannelDuplexHandler, NGHTTP2SessionDelegat
 
     // MARK: Calls from the client API (on the event loop)
 
+    /// Whether new streams can be opened: the channel may have closed (and this handler left
+    /// the pipeline) after the client picked the connection but before the call reached here.
+    var canOpenStreams: Bool {
+        context != nil && connectionState.isUsable && context.channel.isActive
+    }
+
     func makeStream(path: String) -> ClientStream {
         let stream = ClientStream(
             path: path, receiveLimit: configuration.maxReceiveMessageSize,

@@ -126,8 +126,11 @@ public final class RPCClient: Sendable {
         } catch {
             throw RPCError(.unavailable, "cannot connect to \(host):\(port): \(Self.describe(connectError: error))")
         }
-        return try await connection.channel.eventLoop.submit {
+        return try await connection.channel.eventLoop.submit { [host, port] in
             let handler = connection.handler.value
+            guard handler.canOpenStreams else {
+                throw RPCError(.unavailable, "the connection to \(host):\(port) closed")
+            }
             let stream = handler.makeStream(path: path)
             handler.open(stream, metadata: metadata, options: options, messages: messages, endRequest: endRequest)
             return RawCall(

@@ -1,0 +1,139 @@
+// Workers end to end: `tasker serve` (a release build, its own process) on a private Postgres
+// with durable commits and a private Redis; no-op handlers in Swift SDK workers over loopback.
+//
+//   swift build -c release --product tasker --product tasker-bench-workers
+//   .build/release/tasker-bench-workers [--tasks 10000] [--latency-tasks 200]
+//
+// (a) a linear task of 4 steps, one at a time: submit → COMPLETE seen by GetTask (polled
+//     every millisecond), p50 and p99;
+// (b) 10,000 diamond tasks (4 steps) submitted by 32 callers while 4 workers × 32 slots run
+//     them: steps per second from the first submit until every task is COMPLETE.
+import Foundation
+import NIOConcurrencyHelpers
+import SwiftProtobuf
+import TaskerDev
+import TaskerProto
+import TaskerRPC
+import TaskerWorker
+
+func option(_ name: String, _ fallback: Int) -> Int {
+    let arguments = CommandLine.arguments
+    guard let index = arguments.firstIndex(of: name), index + 1 < arguments.count, let value = Int(arguments[index + 1]) else { return fallback }
+    return value
+}
+
+func template(_ name: String, _ dependencies: [(String, [String])]) -> Tasker_V1_TaskTemplate {
+    var template = Tasker_V1_TaskTemplate()
+    template.name = name
+    template.version = "1"
+    template.steps = dependencies.map { name, dependsOn in
+        var step = Tasker_V1_StepTemplate()
+        step.name = name
+        step.handler = "noop"
+        step.dependsOn = dependsOn
+        return step
+    }
+    return template
+}
+
+func percentile(_ sorted: [Double], _ p: Double) -> Double {
+    sorted[min(Int(Double(sorted.count) * p), sorted.count - 1)]
+}
+
+let taskCount = option("--tasks", 10000)
+let latencyTasks = option("--latency-tasks", 200)
+let executable = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("tasker").path
+
+let postgres = try PrivatePostgres()
+let redis = try PrivateRedis()
+let port = LocalPort.free()
+let server = try ChildProcess(executable: executable, arguments: [
+    "serve", "--port", String(port), "--database-url", postgres.url, "--redis-url", redis.url, "--database-connections", "16",
+])
+defer {
+    server.stop(signal: SIGTERM, grace: 20)
+    redis.stop()
+    postgres.stop()
+}
+while !LocalPort.accepts(port) { usleep(20_000) }
+
+let client = RPCClient(host: "127.0.0.1", port: port)
+let completed = NIOLockedValueBox(0)
+var workers: [(Worker, Task<Void, any Error>)] = []
+for index in 0..<4 {
+    let worker = Worker(host: "127.0.0.1", port: port, configuration: .init(
+        name: "bench-\(index)", slots: 32,
+        templates: index == 0 ? [template("linear", [("a", []), ("b", ["a"]), ("c", ["b"]), ("d", ["c"])]),
+                                 template("diamond", [("a", []), ("b", ["a"]), ("c", ["a"]), ("d", ["b", "c"])])] : []))
+    worker.handle("noop") { step in
+        if step.stepName == "d" { completed.withLockedValue { $0 += 1 } }
+        return StepOutput()
+    }
+    workers.append((worker, Task { try await worker.run() }))
+}
+while !workers.allSatisfy({ $0.0.isConnected }) { try await Task.sleep(for: .milliseconds(20)) }
+let templates: Tasker_V1_ListTaskTemplatesResponse = try await client.unary("/tasker.v1.Tasker/ListTaskTemplates", Tasker_V1_ListTaskTemplatesRequest())
+precondition(templates.templates.count == 2, "the templates were not registered")
+
+func submit(_ name: String, on client: RPCClient) async throws -> String {
+    let response: Tasker_V1_SubmitTaskResponse = try await client.unary(
+        "/tasker.v1.Tasker/SubmitTask", Tasker_V1_SubmitTaskRequest.with { $0.name = name })
+    return response.task.taskID
+}
+
+// (a) one linear task at a time.
+var latencies: [Double] = []
+for round in 0..<(latencyTasks + 10) {
+    let started = DispatchTime.now().uptimeNanoseconds
+    let id = try await submit("linear", on: client)
+    while true {
+        let task: Tasker_V1_Task = try await client.unary("/tasker.v1.Tasker/GetTask", Tasker_V1_GetTaskRequest.with { $0.taskID = id })
+        if task.status == .complete { break }
+        precondition(task.status != .error, "task \(id) failed")
+        try await Task.sleep(for: .milliseconds(1))
+    }
+    // The first ten warm up connections and caches.
+    if round >= 10 { latencies.append(Double(DispatchTime.now().uptimeNanoseconds - started) / 1_000_000) }
+}
+latencies.sort()
+
+// (b) many diamonds at once.
+completed.withLockedValue { $0 = 0 }
+let started = DispatchTime.now().uptimeNanoseconds
+let next = NIOLockedValueBox(0)
+try await withThrowingTaskGroup(of: Void.self) { group in
+    for _ in 0..<32 {
+        group.addTask {
+            while next.withLockedValue({ counter -> Bool in counter += 1; return counter <= taskCount }) {
+                _ = try await submit("diamond", on: client)
+            }
+        }
+    }
+    try await group.waitForAll()
+}
+let submitted = Double(DispatchTime.now().uptimeNanoseconds - started) / 1e9
+while completed.withLockedValue({ $0 }) < taskCount { try await Task.sleep(for: .milliseconds(5)) }
+// The last results are recorded just after their handlers return: wait for no task left open.
+while true {
+    let open: Tasker_V1_ListTasksResponse = try await client.unary(
+        "/tasker.v1.Tasker/ListTasks", Tasker_V1_ListTasksRequest.with { $0.status = .inProgress; $0.pageSize = 1 })
+    let pending: Tasker_V1_ListTasksResponse = try await client.unary(
+        "/tasker.v1.Tasker/ListTasks", Tasker_V1_ListTasksRequest.with { $0.status = .pending; $0.pageSize = 1 })
+    if open.tasks.isEmpty && pending.tasks.isEmpty { break }
+    try await Task.sleep(for: .milliseconds(5))
+}
+let elapsed = Double(DispatchTime.now().uptimeNanoseconds - started) / 1e9
+
+print("| measurement | value |")
+print("|---|---:|")
+print(String(format: "| (a) linear 4-step task, submit → COMPLETE, p50 (%d tasks) | %.2f ms |", latencies.count, percentile(latencies, 0.5)))
+print(String(format: "| (a) p99 | %.2f ms |", percentile(latencies, 0.99)))
+print(String(format: "| (b) %d diamond tasks: all submitted after | %.1f s |", taskCount, submitted))
+print(String(format: "| (b) all COMPLETE after | %.1f s |", elapsed))
+print(String(format: "| (b) steps/s | %.0f |", Double(taskCount * 4) / elapsed))
+
+for (worker, running) in workers {
+    await worker.stop()
+    _ = await running.result
+}
+await client.close()
