@@ -156,7 +156,7 @@ extension TaskEngine {
                          results: resultsJSON, error: errorJSON, taskStatus: history.taskStatus,
                          retryAt: nextAttempt.map { Date().timeIntervalSince1970 + $0 })
             try history.write(connection, into: changes)
-            if step.machine.satisfiesDependents { try Self.releaseDependents(id, connection) }
+            if step.machine.satisfiesDependents { try Self.releaseDependents(of: step, connection) }
             try Self.enqueueReadySteps(step.taskID, connection, changes)
             try Self.settleTask(step.taskID, connection, changes)
             return true
@@ -168,8 +168,10 @@ extension TaskEngine {
     public func enqueueDueRetries(limit: Int = 500) async throws(EngineError) -> Int {
         let tasks = try await read { connection in
             try connection.query(
-                "SELECT DISTINCT task_id::text AS task_id FROM steps WHERE status = $1 AND next_attempt_at <= now() LIMIT $2",
-                [String(StepStatus.waitingForRetry.rawValue), String(limit)]
+                """
+                SELECT DISTINCT task_id::text AS task_id FROM steps
+                WHERE status = \(StepStatus.waitingForRetry.rawValue) AND next_attempt_at <= now() LIMIT $1
+                """, [String(limit)]
             ).compactMap { $0["task_id"] }
         }
         var count = 0
@@ -200,13 +202,12 @@ extension TaskEngine {
         return TaskStatus(rawValue: row?.int("status") ?? 0) ?? .unspecified
     }
 
-    /// One dependency fewer for every step that waits on this one.
-    static func releaseDependents(_ stepID: String, _ connection: PostgresConnection) throws {
+    /// One dependency fewer for every step that waits on this one. Found among the steps of its
+    /// task by name, so the statement stays on the task's index whatever the planner knows.
+    static func releaseDependents(of step: LockedStep, _ connection: PostgresConnection) throws {
         try connection.query(
-            """
-            UPDATE steps SET unmet_dependencies = unmet_dependencies - 1
-            WHERE step_id IN (SELECT to_step FROM step_edges WHERE from_step = $1)
-            """, [stepID])
+            "UPDATE steps SET unmet_dependencies = unmet_dependencies - 1 WHERE task_id = $1 AND $2 = ANY(depends_on)",
+            [step.taskID, step.name])
     }
 
     /// Sets the task's status from its steps' (TaskStatusRule) and records the change.

@@ -36,10 +36,10 @@ extension TaskEngine {
             try connection.query(
                 """
                 SELECT s.step_id::text AS step_id, s.attempts FROM steps s
-                WHERE s.status = $1 AND s.node_id IS NOT NULL AND NOT EXISTS (
-                    SELECT 1 FROM tasker_nodes n WHERE n.node_id = s.node_id AND n.seen_at > now() - make_interval(secs => $2::float8))
+                WHERE s.status = \(StepStatus.inProgress.rawValue) AND s.node_id IS NOT NULL AND NOT EXISTS (
+                    SELECT 1 FROM tasker_nodes n WHERE n.node_id = s.node_id AND n.seen_at > now() - make_interval(secs => $1::float8))
                 LIMIT 1000
-                """, [String(StepStatus.inProgress.rawValue), String(seconds)]
+                """, [String(seconds)]
             ).compactMap { row in row["step_id"].map { ($0, Int32(row.int("attempts") ?? 0)) } }
         }
         var failed = 0
@@ -57,10 +57,10 @@ extension TaskEngine {
             try connection.query(
                 """
                 SELECT step_id::text AS step_id, attempts, timeout_seconds FROM steps
-                WHERE status = $1 AND timeout_seconds > 0
+                WHERE status = \(StepStatus.inProgress.rawValue) AND timeout_seconds > 0
                     AND last_attempted_at + make_interval(secs => timeout_seconds) < now()
                 LIMIT 1000
-                """, [String(StepStatus.inProgress.rawValue)]
+                """
             ).compactMap { row in
                 row["step_id"].map { ($0, Int32(row.int("attempts") ?? 0), row.int("timeout_seconds") ?? 0) }
             }
@@ -86,8 +86,8 @@ extension TaskEngine {
             try connection.query(
                 """
                 SELECT step_id::text AS step_id, attempts FROM steps
-                WHERE node_id = $1::uuid AND status = $2 AND last_attempted_at < to_timestamp($3::float8)
-                """, [node, String(StepStatus.inProgress.rawValue), String(cutoff)]
+                WHERE node_id = $1::uuid AND status = \(StepStatus.inProgress.rawValue) AND last_attempted_at < to_timestamp($2::float8)
+                """, [node, String(cutoff)]
             ).compactMap { row in row["step_id"].map { ($0, Int32(row.int("attempts") ?? 0)) } }
         }
     }
@@ -98,8 +98,8 @@ extension TaskEngine {
             try connection.query(
                 """
                 SELECT step_id::text AS step_id, handler, extract(epoch FROM queued_at)::text AS queued_at FROM steps
-                WHERE status = $1 AND queued_at < to_timestamp($2::float8) ORDER BY queued_at LIMIT $3
-                """, [String(StepStatus.enqueued.rawValue), String(cutoff), String(limit)]
+                WHERE status = \(StepStatus.enqueued.rawValue) AND queued_at < to_timestamp($1::float8) ORDER BY queued_at LIMIT $2
+                """, [String(cutoff), String(limit)]
             ).compactMap { row in
                 guard let id = row["step_id"], let handler = row["handler"], let at = row.double("queued_at") else { return nil }
                 return QueuedStepRecord(stepID: id, handler: handler, queuedAt: at)

@@ -88,7 +88,7 @@ extension TaskEngine {
                     "INSERT INTO annotations (task_id, step_name, type, annotation) VALUES ($1, $2, 'resolution', jsonb_build_object('reason', $3::text))",
                     [taskID, stepName, reason])
             }
-            if step.machine.satisfiesDependents { try Self.releaseDependents(step.stepID, connection) }
+            if step.machine.satisfiesDependents { try Self.releaseDependents(of: step, connection) }
             // A task that had stopped on this step moves again.
             if TaskStatusRule.isFinished(current) { try Self.setTaskStatus(taskID, .inProgress, connection, changes) }
             try Self.enqueueReadySteps(taskID, connection, changes)
