@@ -24,35 +24,6 @@ public struct StartedStep: Sendable {
     public let timeoutSeconds: Int32
 }
 
-/// A step of a task as the transition logic needs it, read under the task's lock.
-struct LockedStep {
-    let stepID: String
-    let taskID: String
-    let name: String
-    var machine: StepStateMachine
-    let backoff: Tasker_V1_BackoffPolicy
-
-    init(_ row: PostgresRow) {
-        stepID = row["step_id"]!
-        taskID = row["task_id"]!
-        name = row["name"]!
-        machine = StepStateMachine(
-            status: StepStatus(rawValue: row.int("status")!) ?? .unspecified,
-            attempts: Int32(row.int("attempts")!), retryLimit: Int32(row.int("retry_limit")!),
-            retryable: row.bool("retryable")!)
-        var backoff = Tasker_V1_BackoffPolicy()
-        backoff.baseSeconds = row.double("backoff_base_seconds")!
-        backoff.maxSeconds = row.double("backoff_max_seconds")!
-        backoff.jitter = row.double("backoff_jitter")!
-        self.backoff = backoff
-    }
-
-    static let columns = """
-        step_id::text AS step_id, task_id::text AS task_id, name, status, attempts, retry_limit, retryable,
-        backoff_base_seconds, backoff_max_seconds, backoff_jitter
-        """
-}
-
 extension TaskEngine {
     /// A worker takes an ENQUEUED step: a new attempt starts, owned by `node`, and the task is
     /// IN_PROGRESS. Returns what the worker needs to run it, or nil when the step was not
@@ -60,39 +31,23 @@ extension TaskEngine {
     public func startStep(_ stepID: String, node: String? = nil) async throws(EngineError) -> StartedStep? {
         let id = try Self.stepID(stepID)
         return try await transaction { connection, changes -> StartedStep? in
-            guard var step = try Self.lockStep(id, connection) else { return nil }
-            let previous = step.machine.status
-            guard (try? step.machine.apply(.start)) != nil else { return nil }
-            let updated = try connection.query(
-                """
-                UPDATE steps SET status = $2, attempts = $3, last_attempted_at = now(), node_id = $6::uuid
-                WHERE step_id = $1 AND status = $4 AND attempts = $5
-                RETURNING handler, timeout_seconds, array_to_json(depends_on)::text AS depends_on
-                """,
-                [id, String(step.machine.status.rawValue), String(step.machine.attempts),
-                 String(previous.rawValue), String(step.machine.attempts - 1), node])
-            guard let row = updated.first else { return nil }
-            var history = TransitionLog(taskID: step.taskID, taskStatus: try Self.taskStatus(step.taskID, connection))
-            history.step(id, step.name, .inProgress, from: previous, attempt: step.machine.attempts, taskStatus: history.taskStatus)
-            try history.write(connection, into: changes)
-            try Self.settleTask(step.taskID, connection, changes)
-            let task = try connection.query(
-                "SELECT name, context::text AS context FROM tasks WHERE task_id = $1", [step.taskID]).first
-            let dependencies = Rows.strings(row["depends_on"])
+            guard var task = try LockedTask.lock(taskOf: id, connection), let index = task.index(of: id),
+                  (try? task.apply(.start, to: index)) != nil
+            else { return nil }
+            task.node = node
+            task.settle()
+            changes.append(contentsOf: try task.write(connection))
+            let step = task.steps[index]
             var dependencyResults: [String: Google_Protobuf_Struct] = [:]
-            if !dependencies.isEmpty {
-                for result in try connection.query(
-                    "SELECT name, results::text AS results FROM steps WHERE task_id = $1 AND name = ANY($2::text[])",
-                    [step.taskID, PostgresArrayLiteral.of(dependencies)])
-                {
-                    dependencyResults[result["name"] ?? ""] = Rows.object(result["results"]) ?? Google_Protobuf_Struct()
+            for name in step.dependsOn {
+                if let dependency = task.index(named: name) {
+                    dependencyResults[name] = Rows.object(task.steps[dependency].storedResults) ?? Google_Protobuf_Struct()
                 }
             }
             return StartedStep(
-                stepID: id, taskID: step.taskID, taskName: task?["name"] ?? "", stepName: step.name,
-                handler: row["handler"] ?? "", attempt: step.machine.attempts,
-                context: Rows.object(task?["context"]) ?? Google_Protobuf_Struct(),
-                dependencyResults: dependencyResults, timeoutSeconds: Int32(row.int("timeout_seconds") ?? 0))
+                stepID: id, taskID: task.taskID, taskName: task.taskName, stepName: step.name, handler: step.handler,
+                attempt: step.machine.attempts, context: Rows.object(task.contextJSON) ?? Google_Protobuf_Struct(),
+                dependencyResults: dependencyResults, timeoutSeconds: step.timeoutSeconds)
         }
     }
 
@@ -114,51 +69,29 @@ extension TaskEngine {
         let resultsJSON = successJSON
         let annotationsJSON = notesJSON
         return try await transaction { connection, changes -> Bool in
-            guard var step = try Self.lockStep(id, connection), step.machine.status == .inProgress,
-                  step.machine.attempts == attempt
+            guard var task = try LockedTask.lock(taskOf: id, connection), let index = task.index(of: id),
+                  task.steps[index].machine.status == .inProgress, task.steps[index].machine.attempts == attempt
             else { return false }
-            let previous = step.machine.status
-            var errorJSON: String?
-            var nextAttempt: Double?
             switch outcome {
             case .success:
-                try step.machine.apply(.succeed)
+                try task.apply(.succeed, to: index, results: resultsJSON)
             case .failure(let message, let retryable, let requested):
-                try step.machine.apply(.fail(retryable: retryable))
-                errorJSON = try Rows.json(Google_Protobuf_Struct(fields: [
+                var machine = task.steps[index].machine
+                try machine.apply(.fail(retryable: retryable))
+                let delay = machine.status == .waitingForRetry
+                    ? Backoff.delay(attempt: attempt, policy: task.steps[index].backoff, requestedSeconds: requested) : nil
+                let error = try Rows.json(Google_Protobuf_Struct(fields: [
                     "message": .init(stringValue: message), "retryable": .init(boolValue: retryable),
                     "attempt": .init(numberValue: Double(attempt)), "at": .init(numberValue: Date().timeIntervalSince1970),
                 ]))
-                if step.machine.status == .waitingForRetry {
-                    nextAttempt = Backoff.delay(attempt: attempt, policy: step.backoff, requestedSeconds: requested)
-                }
+                try task.apply(.fail(retryable: retryable), to: index, error: error, retryIn: delay)
             }
-            let finished = step.machine.status == .complete || step.machine.status == .error
-            let updated = try connection.query(
-                """
-                UPDATE steps SET status = $2,
-                    results = coalesce($3::jsonb, results),
-                    last_error = coalesce($4::jsonb, last_error),
-                    next_attempt_at = CASE WHEN $5::float8 IS NULL THEN NULL ELSE now() + make_interval(secs => $5::float8) END,
-                    completed_at = CASE WHEN $6 THEN now() ELSE completed_at END
-                WHERE step_id = $1 AND status = $7 AND attempts = $8
-                """,
-                [id, String(step.machine.status.rawValue), resultsJSON, errorJSON, nextAttempt.map { String($0) },
-                 finished ? "t" : "f", String(previous.rawValue), String(attempt)])
-            guard updated.affectedRows == 1 else { return false }
             for (type, stepName, json) in annotationsJSON {
-                try connection.query(
-                    "INSERT INTO annotations (task_id, step_name, type, annotation) VALUES ($1, $2, $3, $4::jsonb)",
-                    [step.taskID, stepName.isEmpty ? step.name : stepName, type, json])
+                task.annotate(stepName: stepName.isEmpty ? task.steps[index].name : stepName, type: type, json: json)
             }
-            var history = TransitionLog(taskID: step.taskID, taskStatus: try Self.taskStatus(step.taskID, connection))
-            history.step(id, step.name, step.machine.status, from: previous, attempt: attempt,
-                         results: resultsJSON, error: errorJSON, taskStatus: history.taskStatus,
-                         retryAt: nextAttempt.map { Date().timeIntervalSince1970 + $0 })
-            try history.write(connection, into: changes)
-            if step.machine.satisfiesDependents { try Self.releaseDependents(of: step, connection) }
-            try Self.enqueueReadySteps(step.taskID, connection, changes)
-            try Self.settleTask(step.taskID, connection, changes)
+            task.enqueueReady()
+            task.settle()
+            changes.append(contentsOf: try task.write(connection))
             return true
         }
     }
@@ -174,9 +107,20 @@ extension TaskEngine {
                 """, [String(limit)]
             ).compactMap { $0["task_id"] }
         }
+        return try await enqueueReady(inTasks: tasks)
+    }
+
+    /// Enqueues what is ready in each of the tasks, a transaction each; returns how many steps.
+    func enqueueReady(inTasks taskIDs: [String]) async throws(EngineError) -> Int {
         var count = 0
-        for taskID in tasks {
-            count += try await transaction { connection, changes in try Self.enqueueReadySteps(taskID, connection, changes).count }
+        for taskID in taskIDs {
+            count += try await transaction { connection, changes in
+                guard var task = try LockedTask.lock(taskID, connection) else { return 0 }
+                task.enqueueReady()
+                let written = try task.write(connection)
+                changes.append(contentsOf: written)
+                return written.filter { $0.status == .enqueued }.count
+            }
         }
         return count
     }
@@ -186,49 +130,5 @@ extension TaskEngine {
     static func stepID(_ text: String) throws(EngineError) -> String {
         guard let id = UUID(uuidString: text) else { throw .invalidArgument("step_id '\(text)' is not a UUID") }
         return id.uuidString.lowercased()
-    }
-
-    /// Locks the step's task (every transition of a task takes this lock first, so they happen
-    /// one at a time and in order), then reads the step.
-    static func lockStep(_ stepID: String, _ connection: PostgresConnection) throws -> LockedStep? {
-        guard let taskID = try connection.query("SELECT task_id::text AS task_id FROM steps WHERE step_id = $1", [stepID]).first?["task_id"]
-        else { return nil }
-        try connection.query("SELECT 1 FROM tasks WHERE task_id = $1 FOR UPDATE", [taskID])
-        return try connection.query("SELECT \(LockedStep.columns) FROM steps WHERE step_id = $1", [stepID]).first.map(LockedStep.init)
-    }
-
-    static func taskStatus(_ taskID: String, _ connection: PostgresConnection) throws -> TaskStatus {
-        let row = try connection.query("SELECT status FROM tasks WHERE task_id = $1", [taskID]).first
-        return TaskStatus(rawValue: row?.int("status") ?? 0) ?? .unspecified
-    }
-
-    /// One dependency fewer for every step that waits on this one. Found among the steps of its
-    /// task by name, so the statement stays on the task's index whatever the planner knows.
-    static func releaseDependents(of step: LockedStep, _ connection: PostgresConnection) throws {
-        try connection.query(
-            "UPDATE steps SET unmet_dependencies = unmet_dependencies - 1 WHERE task_id = $1 AND $2 = ANY(depends_on)",
-            [step.taskID, step.name])
-    }
-
-    /// Sets the task's status from its steps' (TaskStatusRule) and records the change.
-    static func settleTask(_ taskID: String, _ connection: PostgresConnection, _ changes: ChangeSet) throws {
-        let current = try taskStatus(taskID, connection)
-        guard current != .cancelled else { return }
-        let steps = try connection.query("SELECT status FROM steps WHERE task_id = $1", [taskID])
-            .compactMap { $0.int("status").flatMap(StepStatus.init(rawValue:)) }
-        let next = TaskStatusRule.status(of: steps, cancelled: false)
-        guard next != current else { return }
-        try setTaskStatus(taskID, next, connection, changes)
-    }
-
-    static func setTaskStatus(_ taskID: String, _ status: TaskStatus, _ connection: PostgresConnection, _ changes: ChangeSet) throws {
-        try connection.query(
-            """
-            UPDATE tasks SET status = $2, completed_at = CASE WHEN $3 THEN now() ELSE NULL END, updated_at = now()
-            WHERE task_id = $1
-            """, [taskID, String(status.rawValue), TaskStatusRule.isFinished(status) ? "t" : "f"])
-        var history = TransitionLog(taskID: taskID, taskStatus: status)
-        history.task(status)
-        try history.write(connection, into: changes)
     }
 }

@@ -138,10 +138,6 @@ extension TaskEngine {
                 [PostgresArrayLiteral.of(stepIDs), String(StepStatus.waitingForRetry.rawValue)]
             ).compactMap { $0["task_id"] }
         }
-        var count = 0
-        for taskID in tasks {
-            count += try await transaction { connection, changes in try Self.enqueueReadySteps(taskID, connection, changes).count }
-        }
-        return count
+        return try await enqueueReady(inTasks: tasks)
     }
 }

@@ -8,33 +8,18 @@ extension TaskEngine {
     public func cancelTask(_ id: String, reason: String) async throws(EngineError) -> Tasker_V1_Task {
         let taskID = try Self.taskID(id)
         return try await transaction { connection, changes in
-            let current = try Self.lockTask(taskID, connection)
-            guard !TaskStatusRule.isFinished(current) else {
-                throw EngineError.failedPrecondition("task \(taskID) has already finished (\(current))")
+            guard var task = try LockedTask.lock(taskID, connection) else { throw EngineError.notFound("no task \(taskID)") }
+            guard !TaskStatusRule.isFinished(task.status) else {
+                throw EngineError.failedPrecondition("task \(taskID) has already finished (\(task.status))")
             }
-            let cancelled = try connection.query(
-                """
-                UPDATE steps SET status = $2, completed_at = now()
-                WHERE task_id = $1 AND status IN ($3, $4, $5, $6)
-                RETURNING step_id::text AS step_id, name, attempts,
-                    (SELECT status FROM steps old WHERE old.step_id = steps.step_id) AS previous
-                """,
-                [taskID, String(StepStatus.cancelled.rawValue), String(StepStatus.pending.rawValue),
-                 String(StepStatus.enqueued.rawValue), String(StepStatus.inProgress.rawValue),
-                 String(StepStatus.waitingForRetry.rawValue)])
-            var history = TransitionLog(taskID: taskID, taskStatus: current)
-            for row in cancelled {
-                history.step(row["step_id"]!, row["name"] ?? "", .cancelled,
-                             from: StepStatus(rawValue: row.int("previous") ?? 0) ?? .unspecified,
-                             attempt: Int32(row.int("attempts") ?? 0), taskStatus: current)
+            for index in task.steps.indices {
+                try? task.apply(.cancel, to: index)
             }
-            try history.write(connection, into: changes)
             if !reason.isEmpty {
-                try connection.query(
-                    "INSERT INTO annotations (task_id, type, annotation) VALUES ($1, 'cancellation', jsonb_build_object('reason', $2::text))",
-                    [taskID, reason])
+                task.annotate(stepName: "", type: "cancellation", json: try Self.reasonJSON(reason))
             }
-            try Self.setTaskStatus(taskID, .cancelled, connection, changes)
+            task.setStatus(.cancelled)
+            changes.append(contentsOf: try task.write(connection))
             return try Self.loadTask(taskID, connection)!
         }
     }
@@ -54,55 +39,36 @@ extension TaskEngine {
     ) async throws(EngineError) -> Tasker_V1_Task {
         let taskID = try Self.taskID(id)
         return try await transaction { connection, changes in
-            let current = try Self.lockTask(taskID, connection)
-            guard current != .cancelled else {
+            guard var task = try LockedTask.lock(taskID, connection) else { throw EngineError.notFound("no task \(taskID)") }
+            guard task.status != .cancelled else {
                 throw EngineError.failedPrecondition("task \(taskID) was cancelled")
             }
-            guard let row = try connection.query(
-                "SELECT \(LockedStep.columns) FROM steps WHERE task_id = $1 AND name = $2", [taskID, stepName]).first
-            else { throw EngineError.notFound("task \(taskID) has no step '\(stepName)'") }
-            var step = LockedStep(row)
-            let previous = step.machine.status
+            guard let index = task.index(named: stepName) else {
+                throw EngineError.notFound("task \(taskID) has no step '\(stepName)'")
+            }
+            let previous = task.steps[index].machine.status
             do {
-                try step.machine.apply(event)
+                try task.apply(event, to: index, results: results)
             } catch {
                 switch event {
                 case .retry: throw EngineError.failedPrecondition("step '\(stepName)' is \(previous), not ERROR: only a failed step can be retried")
                 default: throw EngineError.failedPrecondition("step '\(stepName)' has already finished (\(previous))")
                 }
             }
-            try connection.query(
-                """
-                UPDATE steps SET status = $2, attempts = $3, results = coalesce($4::jsonb, results),
-                    next_attempt_at = NULL, completed_at = CASE WHEN $5 THEN now() ELSE NULL END
-                WHERE step_id = $1 AND status = $6
-                """,
-                [step.stepID, String(step.machine.status.rawValue), String(step.machine.attempts), results,
-                 step.machine.status == .resolvedManually ? "t" : "f", String(previous.rawValue)])
-            var history = TransitionLog(taskID: taskID, taskStatus: current)
-            history.step(step.stepID, stepName, step.machine.status, from: previous, attempt: step.machine.attempts,
-                         results: results, taskStatus: current)
-            try history.write(connection, into: changes)
             if !reason.isEmpty {
-                try connection.query(
-                    "INSERT INTO annotations (task_id, step_name, type, annotation) VALUES ($1, $2, 'resolution', jsonb_build_object('reason', $3::text))",
-                    [taskID, stepName, reason])
+                task.annotate(stepName: stepName, type: "resolution", json: try Self.reasonJSON(reason))
             }
-            if step.machine.satisfiesDependents { try Self.releaseDependents(of: step, connection) }
             // A task that had stopped on this step moves again.
-            if TaskStatusRule.isFinished(current) { try Self.setTaskStatus(taskID, .inProgress, connection, changes) }
-            try Self.enqueueReadySteps(taskID, connection, changes)
-            try Self.settleTask(taskID, connection, changes)
+            if TaskStatusRule.isFinished(task.status) { task.setStatus(.inProgress) }
+            task.enqueueReady()
+            task.settle()
+            changes.append(contentsOf: try task.write(connection))
             return try Self.loadTask(taskID, connection)!
         }
     }
 
-    /// Locks a task row for this transaction; NOT_FOUND when there is none.
-    static func lockTask(_ taskID: String, _ connection: PostgresConnection) throws -> TaskStatus {
-        guard let row = try connection.query("SELECT status FROM tasks WHERE task_id = $1 FOR UPDATE", [taskID]).first else {
-            throw EngineError.notFound("no task \(taskID)")
-        }
-        return TaskStatus(rawValue: row.int("status") ?? 0) ?? .unspecified
+    static func reasonJSON(_ reason: String) throws -> String {
+        try Rows.json(Google_Protobuf_Struct(fields: ["reason": .init(stringValue: reason)]))
     }
 
     /// Tasks, newest first, filtered; the page token is the id of the last task of the page.

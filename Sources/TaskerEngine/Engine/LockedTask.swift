@@ -1,0 +1,261 @@
+import Foundation
+import TaskerProto
+import TaskerStore
+
+/// A task and all its steps as one transaction sees them under the task's row lock, and the
+/// transitions that transaction makes to them. Every change to a task is worked out here, in
+/// memory, by the state machines, and then written by one statement (`write`): every
+/// operation takes the same five round trips (begin, lock, read, write, commit) whatever it
+/// changes. The lock is taken before the steps are read, so they are read as the previous
+/// holder of the lock left them.
+struct LockedTask {
+    /// A step as read, and what this transaction does to it.
+    struct Step {
+        let stepID: String
+        let name: String
+        let handler: String
+        let dependsOn: [String]
+        let backoff: Tasker_V1_BackoffPolicy
+        let timeoutSeconds: Int32
+        /// Its stored results (JSON), for the steps that depend on it.
+        let storedResults: String?
+        /// A retry whose time has come.
+        let due: Bool
+        var machine: StepStateMachine
+        var unmet: Int
+
+        // What the write sets.
+        var changed = false
+        var results: String?
+        var error: String?
+        var retryIn: Double?
+        var completion = Completion.keep
+        var queued = false
+        var started = false
+
+        enum Completion: Int {
+            case keep = 0, now = 1, clear = 2
+        }
+    }
+
+    let taskID: String
+    let taskName: String
+    let contextJSON: String?
+    private(set) var status: TaskStatus
+    private var taskStatusChanged = false
+    private(set) var steps: [Step]
+    private var lastSequence: Int
+    private(set) var transitions: [StepChange] = []
+    private(set) var annotations: [(stepName: String, type: String, json: String)] = []
+    /// The node a started attempt belongs to.
+    var node: String?
+
+    // MARK: Reading
+
+    /// Locks the task of a step and reads it; nil when there is no such step.
+    static func lock(taskOf stepID: String, _ connection: PostgresConnection) throws -> LockedTask? {
+        let task = try connection.query(
+            """
+            SELECT task_id::text AS task_id, name, status, last_sequence, context::text AS context FROM tasks
+            WHERE task_id = (SELECT task_id FROM steps WHERE step_id = $1) FOR UPDATE
+            """, [stepID])
+        return try task.first.map { try read($0, connection) }
+    }
+
+    /// Locks a task and reads it; nil when there is no such task.
+    static func lock(_ taskID: String, _ connection: PostgresConnection) throws -> LockedTask? {
+        let task = try connection.query(
+            "SELECT task_id::text AS task_id, name, status, last_sequence, context::text AS context FROM tasks WHERE task_id = $1 FOR UPDATE",
+            [taskID])
+        return try task.first.map { try read($0, connection) }
+    }
+
+    private static func read(_ task: PostgresRow, _ connection: PostgresConnection) throws -> LockedTask {
+        let taskID = task["task_id"]!
+        let steps = try connection.query(
+            """
+            SELECT step_id::text AS step_id, name, handler, status, attempts, retry_limit, retryable, unmet_dependencies,
+                array_to_json(depends_on)::text AS depends_on, backoff_base_seconds, backoff_max_seconds, backoff_jitter,
+                timeout_seconds, results::text AS results, coalesce(next_attempt_at <= now(), false) AS due
+            FROM steps WHERE task_id = $1 ORDER BY position
+            """, [taskID]
+        ).map { row in
+            var backoff = Tasker_V1_BackoffPolicy()
+            backoff.baseSeconds = row.double("backoff_base_seconds") ?? 1
+            backoff.maxSeconds = row.double("backoff_max_seconds") ?? 300
+            backoff.jitter = row.double("backoff_jitter") ?? 0.1
+            return Step(
+                stepID: row["step_id"]!, name: row["name"] ?? "", handler: row["handler"] ?? "",
+                dependsOn: Rows.strings(row["depends_on"]), backoff: backoff,
+                timeoutSeconds: Int32(row.int("timeout_seconds") ?? 0), storedResults: row["results"], due: row.bool("due") ?? false,
+                machine: StepStateMachine(
+                    status: StepStatus(rawValue: row.int("status") ?? 0) ?? .unspecified, attempts: Int32(row.int("attempts") ?? 0),
+                    retryLimit: Int32(row.int("retry_limit") ?? 0), retryable: row.bool("retryable") ?? true),
+                unmet: row.int("unmet_dependencies") ?? 0)
+        }
+        return LockedTask(
+            taskID: taskID, taskName: task["name"] ?? "", contextJSON: task["context"],
+            status: TaskStatus(rawValue: task.int("status") ?? 0) ?? .unspecified, steps: steps,
+            lastSequence: task.int("last_sequence") ?? 0)
+    }
+
+    private init(taskID: String, taskName: String, contextJSON: String?, status: TaskStatus, steps: [Step], lastSequence: Int) {
+        self.taskID = taskID
+        self.taskName = taskName
+        self.contextJSON = contextJSON
+        self.status = status
+        self.steps = steps
+        self.lastSequence = lastSequence
+    }
+
+    func index(of stepID: String) -> Int? {
+        steps.firstIndex { $0.stepID == stepID }
+    }
+
+    func index(named name: String) -> Int? {
+        steps.firstIndex { $0.name == name }
+    }
+
+    // MARK: Transitions
+
+    /// Moves step `index` by `event`, recording the transition; refuses as the machine does.
+    mutating func apply(
+        _ event: StepStateMachine.Event, to index: Int, results: String? = nil, error: String? = nil, retryIn: Double? = nil
+    ) throws(StepStateMachine.Refusal) {
+        let previous = steps[index].machine.status
+        let status = try steps[index].machine.apply(event)
+        steps[index].changed = true
+        steps[index].results = results ?? steps[index].results
+        steps[index].error = error ?? steps[index].error
+        steps[index].retryIn = retryIn
+        switch status {
+        case .complete, .error, .cancelled, .resolvedManually:
+            steps[index].completion = .now
+        case .pending:
+            steps[index].completion = .clear
+        default:
+            break
+        }
+        if event == .start { steps[index].started = true }
+        if status == .enqueued { steps[index].queued = true }
+        record(step: index, status: status, previous: previous, results: results, error: error,
+               retryAt: retryIn.map { Date().timeIntervalSince1970 + $0 })
+        if steps[index].machine.satisfiesDependents, !Self.satisfied(previous) {
+            for dependent in steps.indices where steps[dependent].dependsOn.contains(steps[index].name) {
+                steps[dependent].unmet -= 1
+                steps[dependent].changed = true
+            }
+        }
+    }
+
+    private static func satisfied(_ status: StepStatus) -> Bool {
+        [.complete, .skipped, .resolvedManually].contains(status)
+    }
+
+    /// Every step that can run now goes to the queue: PENDING with nothing unmet, or a retry
+    /// that has fallen due. A finished task enqueues nothing.
+    mutating func enqueueReady() {
+        guard !TaskStatusRule.isFinished(status) else { return }
+        for index in steps.indices {
+            let step = steps[index]
+            let ready = (step.machine.status == .pending && step.unmet == 0) || (step.machine.status == .waitingForRetry && step.due)
+            if ready { try? apply(.enqueue, to: index) }
+        }
+    }
+
+    /// The task's status from its steps' (TaskStatusRule); a cancelled task stays cancelled.
+    mutating func settle() {
+        guard status != .cancelled else { return }
+        setStatus(TaskStatusRule.status(of: steps.map(\.machine.status), cancelled: false))
+    }
+
+    mutating func setStatus(_ next: TaskStatus) {
+        guard next != status else { return }
+        status = next
+        taskStatusChanged = true
+        record(step: nil, status: .unspecified, previous: .unspecified)
+    }
+
+    mutating func annotate(stepName: String, type: String, json: String) {
+        annotations.append((stepName, type, json))
+    }
+
+    private mutating func record(
+        step index: Int?, status: StepStatus, previous: StepStatus, results: String? = nil, error: String? = nil, retryAt: Double? = nil
+    ) {
+        lastSequence += 1
+        let step = index.map { steps[$0] }
+        transitions.append(StepChange(
+            taskID: taskID, sequence: lastSequence, stepID: step?.stepID, stepName: step?.name ?? "", status: status,
+            previous: previous, attempt: step?.machine.attempts ?? 0, taskStatus: self.status, resultsJSON: results,
+            errorJSON: error, handler: status == .enqueued ? step?.handler : nil, retryAt: retryAt))
+    }
+
+    // MARK: Writing
+
+    /// Writes every change in one statement; returns the transitions, to be told once the
+    /// transaction commits.
+    func write(_ connection: PostgresConnection) throws -> [StepChange] {
+        guard !transitions.isEmpty || steps.contains(where: \.changed) || !annotations.isEmpty else { return [] }
+        let changed = steps.filter(\.changed)
+        // A task transition records the task status it led to; a step's, the status at the time.
+        let parameters: [String?] = [
+            taskID, String(status.rawValue), String(lastSequence), taskStatusChanged ? "t" : "f",
+            TaskStatusRule.isFinished(status) ? "t" : "f", node,
+            PostgresArrayLiteral.of(changed.map(\.stepID)),
+            PostgresArrayLiteral.of(changed.map { Int($0.machine.status.rawValue) }),
+            PostgresArrayLiteral.of(changed.map(\.machine.attempts)),
+            PostgresArrayLiteral.of(changed.map(\.unmet)),
+            PostgresArrayLiteral.of(changed.map(\.results)),
+            PostgresArrayLiteral.of(changed.map(\.error)),
+            PostgresArrayLiteral.of(changed.map { $0.retryIn.map { String($0) } }),
+            PostgresArrayLiteral.of(changed.map(\.completion.rawValue)),
+            PostgresArrayLiteral.of(changed.map(\.queued)),
+            PostgresArrayLiteral.of(changed.map(\.started)),
+            PostgresArrayLiteral.of(transitions.map(\.sequence)),
+            PostgresArrayLiteral.of(transitions.map(\.stepID)),
+            PostgresArrayLiteral.of(transitions.map(\.stepName)),
+            PostgresArrayLiteral.of(transitions.map { Int($0.status.rawValue) }),
+            PostgresArrayLiteral.of(transitions.map { Int($0.previous.rawValue) }),
+            PostgresArrayLiteral.of(transitions.map(\.attempt)),
+            PostgresArrayLiteral.of(transitions.map(\.resultsJSON)),
+            PostgresArrayLiteral.of(transitions.map(\.errorJSON)),
+            PostgresArrayLiteral.of(transitions.map { Int($0.taskStatus.rawValue) }),
+            PostgresArrayLiteral.of(annotations.map(\.stepName)),
+            PostgresArrayLiteral.of(annotations.map(\.type)),
+            PostgresArrayLiteral.of(annotations.map(\.json)),
+        ]
+        try connection.query(Self.writeStatement, parameters)
+        return transitions
+    }
+
+    static let writeStatement = """
+        WITH step_changes AS (
+            UPDATE steps s SET status = x.status, attempts = x.attempts, unmet_dependencies = x.unmet,
+                results = coalesce(x.results::jsonb, s.results),
+                last_error = coalesce(x.error::jsonb, s.last_error),
+                next_attempt_at = CASE WHEN x.retry_in IS NULL THEN NULL ELSE now() + make_interval(secs => x.retry_in) END,
+                completed_at = CASE x.completion WHEN 1 THEN now() WHEN 2 THEN NULL ELSE s.completed_at END,
+                queued_at = CASE WHEN x.queued THEN now() ELSE s.queued_at END,
+                last_attempted_at = CASE WHEN x.started THEN now() ELSE s.last_attempted_at END,
+                node_id = CASE WHEN x.started THEN $6::uuid ELSE s.node_id END
+            FROM unnest($7::uuid[], $8::smallint[], $9::integer[], $10::integer[], $11::text[], $12::text[], $13::float8[],
+                $14::smallint[], $15::boolean[], $16::boolean[])
+                AS x(step_id, status, attempts, unmet, results, error, retry_in, completion, queued, started)
+            WHERE s.step_id = x.step_id),
+        task_change AS (
+            UPDATE tasks SET status = $2, last_sequence = $3, updated_at = now(),
+                completed_at = CASE WHEN NOT $4 THEN completed_at WHEN $5 THEN now() ELSE NULL END
+            WHERE task_id = $1),
+        history AS (
+            INSERT INTO step_transitions (task_id, sequence, step_id, step_name, status, previous_status, attempt, results, error, task_status)
+            SELECT $1, x.sequence, x.step_id, x.step_name, x.status, x.previous, x.attempt, x.results::jsonb, x.error::jsonb, x.task_status
+            FROM unnest($17::bigint[], $18::uuid[], $19::text[], $20::smallint[], $21::smallint[], $22::integer[], $23::text[],
+                $24::text[], $25::smallint[])
+                AS x(sequence, step_id, step_name, status, previous, attempt, results, error, task_status)),
+        notes AS (
+            INSERT INTO annotations (task_id, step_name, type, annotation)
+            SELECT $1, x.step_name, x.type, x.annotation::jsonb FROM unnest($26::text[], $27::text[], $28::text[]) AS x(step_name, type, annotation))
+        SELECT 1
+        """
+}
