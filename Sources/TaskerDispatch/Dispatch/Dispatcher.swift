@@ -32,6 +32,8 @@ public actor Dispatcher: StepChangeObserver {
     private var stopping = false
     /// Results dropped by fencing: for a step or attempt the worker does not hold.
     public private(set) var fencedResults = 0
+    private var pendingResults: [(stepID: String, attempt: Int32, outcome: StepOutcome, done: CheckedContinuation<Void, Never>)] = []
+    private var recordingResults = false
 
     public init(engine: TaskEngine, queue: StepQueue, nodeName: String = "", configuration: DispatchConfiguration = .init()) {
         self.engine = engine
@@ -130,19 +132,42 @@ public actor Dispatcher: StepChangeObserver {
         case nil:
             outcome = .failure(message: "the worker sent a result with neither success nor failure", retryable: true, backoffRequestSeconds: 0)
         }
-        // Recorded whatever becomes of the stream that carried it (see `disconnected`).
-        await Task { [engine, logger] in
-            do {
-                try await engine.finishStep(result.stepID, attempt: result.attempt, outcome: outcome)
-            } catch EngineError.invalidArgument(let reason) {
-                // A result the engine cannot store still ends the attempt, so the step never hangs.
-                _ = try? await engine.finishStep(
-                    result.stepID, attempt: result.attempt,
-                    outcome: .failure(message: "the worker's result was refused: \(reason)", retryable: true, backoffRequestSeconds: 0))
-            } catch {
-                logger.warning("result not recorded", metadata: ["step": .string(result.stepID), "error": .string("\(error)")])
+        await withCheckedContinuation { continuation in
+            pendingResults.append((result.stepID, result.attempt, outcome, continuation))
+            if !recordingResults {
+                recordingResults = true
+                Task { await self.recordResults() }
             }
-        }.value
+        }
+    }
+
+    /// Records the results that arrived, all that are waiting in one transaction: while one
+    /// batch commits, the next gathers. Each worker's stream waits for its own result.
+    private func recordResults() async {
+        while !pendingResults.isEmpty {
+            let batch = pendingResults
+            pendingResults = []
+            let engine = self.engine
+            let logger = self.logger
+            // Not a child of any stream's handler: recorded whatever becomes of the streams.
+            await Task {
+                let items = batch.map { (stepID: $0.stepID, attempt: $0.attempt, outcome: $0.outcome) }
+                do {
+                    let answers = try await engine.finishSteps(items)
+                    // A result the engine cannot store still ends the attempt, so the step never hangs.
+                    let refused = zip(items, answers).compactMap { item, answer -> (stepID: String, attempt: Int32, outcome: StepOutcome)? in
+                        guard case .failure(.invalidArgument(let reason)) = answer else { return nil }
+                        return (item.stepID, item.attempt, .failure(
+                            message: "the worker's result was refused: \(reason)", retryable: true, backoffRequestSeconds: 0))
+                    }
+                    if !refused.isEmpty { _ = try await engine.finishSteps(refused) }
+                } catch {
+                    logger.warning("results not recorded", metadata: ["count": .stringConvertible(items.count), "error": .string("\(error)")])
+                }
+            }.value
+            for item in batch { item.done.resume() }
+        }
+        recordingResults = false
     }
 
     /// The worker's stream ended: the attempts it held fail, retryably.
@@ -233,37 +258,29 @@ public actor Dispatcher: StepChangeObserver {
         guard !starting.isEmpty else { return }
         let engine = self.engine
         let node = nodeID
-        let outcomes = await withTaskGroup(of: (Int, Result<StartedStep?, EngineError>).self) { group in
-            for (index, item) in starting.enumerated() {
-                group.addTask {
-                    do {
-                        return (index, .success(try await engine.startStep(item.entry.stepID, node: node)))
-                    } catch let error as EngineError {
-                        return (index, .failure(error))
-                    } catch {
-                        return (index, .failure(.internal("\(error)")))
-                    }
-                }
+        let ids = starting.map(\.entry.stepID)
+        let started: [String: StartedStep]
+        do {
+            started = try await Task { try await engine.startSteps(ids, node: node) }.value
+        } catch {
+            // Postgres is unavailable: the entries wait here and are tried again.
+            for (entry, workerID) in starting {
+                workers[workerID]?.session.unreserve()
+                buffered.append(entry)
             }
-            var outcomes: [(Int, Result<StartedStep?, EngineError>)] = []
-            for await outcome in group { outcomes.append(outcome) }
-            return outcomes
+            logger.warning("steps not started", metadata: ["count": .stringConvertible(ids.count), "error": .string("\(error)")])
+            return
         }
         var done: [QueuedStep] = []
-        for (index, outcome) in outcomes {
-            let (entry, workerID) = starting[index]
-            switch outcome {
-            case .success(let started?):
-                done.append(entry)
-                await assign(started, to: workerID)
-            case .success(nil):
+        var assigned = Set<String>()
+        for (entry, workerID) in starting {
+            done.append(entry)
+            // The same step can sit in the stream twice (put back by a sweeper): one attempt.
+            if let step = started[entry.stepID], assigned.insert(entry.stepID).inserted {
+                await assign(step, to: workerID)
+            } else {
                 // Taken already, cancelled, or an entry with no such step: nothing to run.
-                done.append(entry)
                 workers[workerID]?.session.unreserve()
-            case .failure(let error):
-                if case .invalidArgument = error { done.append(entry) } else { buffered.append(entry) }
-                workers[workerID]?.session.unreserve()
-                logger.warning("step not started", metadata: ["step": .string(entry.stepID), "error": .string("\(error)")])
             }
         }
         do {

@@ -54,49 +54,63 @@ struct LockedTask {
 
     /// Locks the task of a step and reads it; nil when there is no such step.
     static func lock(taskOf stepID: String, _ connection: PostgresConnection) throws -> LockedTask? {
-        let task = try connection.query(
-            """
-            SELECT task_id::text AS task_id, name, status, last_sequence, context::text AS context FROM tasks
-            WHERE task_id = (SELECT task_id FROM steps WHERE step_id = $1) FOR UPDATE
-            """, [stepID])
-        return try task.first.map { try read($0, connection) }
+        try lock(tasksOf: [stepID], connection).first
     }
 
     /// Locks a task and reads it; nil when there is no such task.
     static func lock(_ taskID: String, _ connection: PostgresConnection) throws -> LockedTask? {
         let task = try connection.query(
-            "SELECT task_id::text AS task_id, name, status, last_sequence, context::text AS context FROM tasks WHERE task_id = $1 FOR UPDATE",
-            [taskID])
-        return try task.first.map { try read($0, connection) }
+            "SELECT \(taskColumns) FROM tasks WHERE task_id = $1 FOR UPDATE", [taskID])
+        return try read(task, connection).first
     }
 
-    private static func read(_ task: PostgresRow, _ connection: PostgresConnection) throws -> LockedTask {
-        let taskID = task["task_id"]!
-        let steps = try connection.query(
+    /// Locks the tasks of the steps, in task id order (so that two transactions locking
+    /// several never wait on each other in a circle), and reads them.
+    static func lock(tasksOf stepIDs: [String], _ connection: PostgresConnection) throws -> [LockedTask] {
+        guard !stepIDs.isEmpty else { return [] }
+        let tasks = try connection.query(
             """
-            SELECT step_id::text AS step_id, name, handler, status, attempts, retry_limit, retryable, unmet_dependencies,
-                array_to_json(depends_on)::text AS depends_on, backoff_base_seconds, backoff_max_seconds, backoff_jitter,
-                timeout_seconds, results::text AS results, coalesce(next_attempt_at <= now(), false) AS due
-            FROM steps WHERE task_id = $1 ORDER BY position
-            """, [taskID]
-        ).map { row in
+            SELECT \(taskColumns) FROM tasks
+            WHERE task_id IN (SELECT task_id FROM steps WHERE step_id = ANY($1::uuid[])) ORDER BY task_id FOR UPDATE
+            """, [PostgresArrayLiteral.of(stepIDs)])
+        return try read(tasks, connection)
+    }
+
+    private static let taskColumns = "task_id::text AS task_id, name, status, last_sequence, context::text AS context"
+
+    /// The steps of the locked tasks, read after the locks are held.
+    private static func read(_ tasks: PostgresRows, _ connection: PostgresConnection) throws -> [LockedTask] {
+        let ids = tasks.compactMap { $0["task_id"] }
+        guard !ids.isEmpty else { return [] }
+        var stepsByTask: [String: [Step]] = [:]
+        for row in try connection.query(
+            """
+            SELECT task_id::text AS task_id, step_id::text AS step_id, name, handler, status, attempts, retry_limit, retryable,
+                unmet_dependencies, array_to_json(depends_on)::text AS depends_on, backoff_base_seconds, backoff_max_seconds,
+                backoff_jitter, timeout_seconds, results::text AS results, coalesce(next_attempt_at <= now(), false) AS due
+            FROM steps WHERE task_id = ANY($1::uuid[]) ORDER BY task_id, position
+            """, [PostgresArrayLiteral.of(ids)])
+        {
             var backoff = Tasker_V1_BackoffPolicy()
             backoff.baseSeconds = row.double("backoff_base_seconds") ?? 1
             backoff.maxSeconds = row.double("backoff_max_seconds") ?? 300
             backoff.jitter = row.double("backoff_jitter") ?? 0.1
-            return Step(
+            stepsByTask[row["task_id"]!, default: []].append(Step(
                 stepID: row["step_id"]!, name: row["name"] ?? "", handler: row["handler"] ?? "",
                 dependsOn: Rows.strings(row["depends_on"]), backoff: backoff,
                 timeoutSeconds: Int32(row.int("timeout_seconds") ?? 0), storedResults: row["results"], due: row.bool("due") ?? false,
                 machine: StepStateMachine(
                     status: StepStatus(rawValue: row.int("status") ?? 0) ?? .unspecified, attempts: Int32(row.int("attempts") ?? 0),
                     retryLimit: Int32(row.int("retry_limit") ?? 0), retryable: row.bool("retryable") ?? true),
-                unmet: row.int("unmet_dependencies") ?? 0)
+                unmet: row.int("unmet_dependencies") ?? 0))
         }
-        return LockedTask(
-            taskID: taskID, taskName: task["name"] ?? "", contextJSON: task["context"],
-            status: TaskStatus(rawValue: task.int("status") ?? 0) ?? .unspecified, steps: steps,
-            lastSequence: task.int("last_sequence") ?? 0)
+        return tasks.map { task in
+            let taskID = task["task_id"]!
+            return LockedTask(
+                taskID: taskID, taskName: task["name"] ?? "", contextJSON: task["context"],
+                status: TaskStatus(rawValue: task.int("status") ?? 0) ?? .unspecified, steps: stepsByTask[taskID] ?? [],
+                lastSequence: task.int("last_sequence") ?? 0)
+        }
     }
 
     private init(taskID: String, taskName: String, contextJSON: String?, status: TaskStatus, steps: [Step], lastSequence: Int) {
@@ -242,7 +256,8 @@ struct LockedTask {
             FROM unnest($7::uuid[], $8::smallint[], $9::integer[], $10::integer[], $11::text[], $12::text[], $13::float8[],
                 $14::smallint[], $15::boolean[], $16::boolean[])
                 AS x(step_id, status, attempts, unmet, results, error, retry_in, completion, queued, started)
-            WHERE s.step_id = x.step_id),
+            -- The task's own steps first: its index, never a scan of every step.
+            WHERE s.task_id = $1 AND s.step_id = x.step_id),
         task_change AS (
             UPDATE tasks SET status = $2, last_sequence = $3, updated_at = now(),
                 completed_at = CASE WHEN NOT $4 THEN completed_at WHEN $5 THEN now() ELSE NULL END

@@ -30,25 +30,41 @@ extension TaskEngine {
     /// ENQUEUED (taken already, or cancelled): nothing changes then.
     public func startStep(_ stepID: String, node: String? = nil) async throws(EngineError) -> StartedStep? {
         let id = try Self.stepID(stepID)
-        return try await transaction { connection, changes -> StartedStep? in
-            guard var task = try LockedTask.lock(taskOf: id, connection), let index = task.index(of: id),
-                  (try? task.apply(.start, to: index)) != nil
-            else { return nil }
-            task.node = node
-            task.settle()
-            changes.append(contentsOf: try task.write(connection))
-            let step = task.steps[index]
-            var dependencyResults: [String: Google_Protobuf_Struct] = [:]
-            for name in step.dependsOn {
-                if let dependency = task.index(named: name) {
-                    dependencyResults[name] = Rows.object(task.steps[dependency].storedResults) ?? Google_Protobuf_Struct()
+        return try await startSteps([id], node: node)[id]
+    }
+
+    /// Starts several steps in one transaction, so they share one commit; the result has
+    /// those that were ENQUEUED, by step id. Ids that are not step ids start nothing.
+    public func startSteps(_ stepIDs: [String], node: String? = nil) async throws(EngineError) -> [String: StartedStep] {
+        let ids = stepIDs.compactMap { try? Self.stepID($0) }
+        guard !ids.isEmpty else { return [:] }
+        return try await transaction { connection, changes -> [String: StartedStep] in
+            var started: [String: StartedStep] = [:]
+            for var task in try LockedTask.lock(tasksOf: ids, connection) {
+                task.node = node
+                for id in ids {
+                    guard let index = task.index(of: id), (try? task.apply(.start, to: index)) != nil else { continue }
+                    task.settle()
+                    started[id] = Self.assignment(of: index, in: task)
                 }
+                changes.append(contentsOf: try task.write(connection))
             }
-            return StartedStep(
-                stepID: id, taskID: task.taskID, taskName: task.taskName, stepName: step.name, handler: step.handler,
-                attempt: step.machine.attempts, context: Rows.object(task.contextJSON) ?? Google_Protobuf_Struct(),
-                dependencyResults: dependencyResults, timeoutSeconds: step.timeoutSeconds)
+            return started
         }
+    }
+
+    private static func assignment(of index: Int, in task: LockedTask) -> StartedStep {
+        let step = task.steps[index]
+        var dependencyResults: [String: Google_Protobuf_Struct] = [:]
+        for name in step.dependsOn {
+            if let dependency = task.index(named: name) {
+                dependencyResults[name] = Rows.object(task.steps[dependency].storedResults) ?? Google_Protobuf_Struct()
+            }
+        }
+        return StartedStep(
+            stepID: step.stepID, taskID: task.taskID, taskName: task.taskName, stepName: step.name, handler: step.handler,
+            attempt: step.machine.attempts, context: Rows.object(task.contextJSON) ?? Google_Protobuf_Struct(),
+            dependencyResults: dependencyResults, timeoutSeconds: step.timeoutSeconds)
     }
 
     /// Records the outcome of attempt `attempt` of a step. A result for a step that is no longer
@@ -57,42 +73,77 @@ extension TaskEngine {
     @discardableResult
     public func finishStep(_ stepID: String, attempt: Int32, outcome: StepOutcome) async throws(EngineError) -> Bool {
         let id = try Self.stepID(stepID)
-        var successJSON: String?
-        var notesJSON: [(type: String, stepName: String, json: String)] = []
-        if case .success(let results, let notes) = outcome {
-            successJSON = try Rows.json(results)
-            for note in notes {
-                guard !note.type.isEmpty else { throw .invalidArgument("an annotation has no type") }
-                notesJSON.append((note.type, note.stepName, try Rows.json(note.annotation)))
+        return try await finishSteps([(id, attempt, outcome)])[0].get()
+    }
+
+    /// Records several outcomes in one transaction, so they share one commit, in the order
+    /// given (two of one task as if one after the other). Each answers as `finishStep` would:
+    /// false for a stale or duplicate one, INVALID_ARGUMENT for one that cannot be stored (an
+    /// annotation without a type), which leaves the others be.
+    public func finishSteps(
+        _ outcomes: [(stepID: String, attempt: Int32, outcome: StepOutcome)]
+    ) async throws(EngineError) -> [Result<Bool, EngineError>] {
+        var answers: [Result<Bool, EngineError>] = Array(repeating: .success(false), count: outcomes.count)
+        var prepared: [(index: Int, stepID: String, attempt: Int32, outcome: StepOutcome, results: String?,
+                        notes: [(type: String, stepName: String, json: String)])] = []
+        for (index, item) in outcomes.enumerated() {
+            do throws(EngineError) {
+                let id = try Self.stepID(item.stepID)
+                var results: String?
+                var notes: [(type: String, stepName: String, json: String)] = []
+                if case .success(let values, let annotations) = item.outcome {
+                    results = try Rows.json(values)
+                    for note in annotations {
+                        guard !note.type.isEmpty else { throw .invalidArgument("an annotation has no type") }
+                        notes.append((note.type, note.stepName, try Rows.json(note.annotation)))
+                    }
+                }
+                prepared.append((index, id, item.attempt, item.outcome, results, notes))
+            } catch {
+                answers[index] = .failure(error)
             }
         }
-        let resultsJSON = successJSON
-        let annotationsJSON = notesJSON
-        return try await transaction { connection, changes -> Bool in
-            guard var task = try LockedTask.lock(taskOf: id, connection), let index = task.index(of: id),
-                  task.steps[index].machine.status == .inProgress, task.steps[index].machine.attempts == attempt
-            else { return false }
-            switch outcome {
-            case .success:
-                try task.apply(.succeed, to: index, results: resultsJSON)
-            case .failure(let message, let retryable, let requested):
-                var machine = task.steps[index].machine
-                try machine.apply(.fail(retryable: retryable))
-                let delay = machine.status == .waitingForRetry
-                    ? Backoff.delay(attempt: attempt, policy: task.steps[index].backoff, requestedSeconds: requested) : nil
-                let error = try Rows.json(Google_Protobuf_Struct(fields: [
-                    "message": .init(stringValue: message), "retryable": .init(boolValue: retryable),
-                    "attempt": .init(numberValue: Double(attempt)), "at": .init(numberValue: Date().timeIntervalSince1970),
-                ]))
-                try task.apply(.fail(retryable: retryable), to: index, error: error, retryIn: delay)
+        let ready = prepared
+        guard !ready.isEmpty else { return answers }
+        let recorded = try await transaction { connection, changes -> [Int] in
+            var recorded: [Int] = []
+            for var task in try LockedTask.lock(tasksOf: ready.map(\.stepID), connection) {
+                for item in ready {
+                    guard let index = task.index(of: item.stepID), task.steps[index].machine.status == .inProgress,
+                          task.steps[index].machine.attempts == item.attempt
+                    else { continue }
+                    try Self.record(item.outcome, attempt: item.attempt, results: item.results, of: index, in: &task)
+                    for note in item.notes {
+                        task.annotate(stepName: note.stepName.isEmpty ? task.steps[index].name : note.stepName, type: note.type, json: note.json)
+                    }
+                    task.enqueueReady()
+                    task.settle()
+                    recorded.append(item.index)
+                }
+                changes.append(contentsOf: try task.write(connection))
             }
-            for (type, stepName, json) in annotationsJSON {
-                task.annotate(stepName: stepName.isEmpty ? task.steps[index].name : stepName, type: type, json: json)
-            }
-            task.enqueueReady()
-            task.settle()
-            changes.append(contentsOf: try task.write(connection))
-            return true
+            return recorded
+        }
+        for index in recorded { answers[index] = .success(true) }
+        return answers
+    }
+
+    private static func record(
+        _ outcome: StepOutcome, attempt: Int32, results: String?, of index: Int, in task: inout LockedTask
+    ) throws(StepStateMachine.Refusal) {
+        switch outcome {
+        case .success:
+            try task.apply(.succeed, to: index, results: results)
+        case .failure(let message, let retryable, let requested):
+            var machine = task.steps[index].machine
+            try machine.apply(.fail(retryable: retryable))
+            let delay = machine.status == .waitingForRetry
+                ? Backoff.delay(attempt: attempt, policy: task.steps[index].backoff, requestedSeconds: requested) : nil
+            let error = (try? Rows.json(Google_Protobuf_Struct(fields: [
+                "message": .init(stringValue: message), "retryable": .init(boolValue: retryable),
+                "attempt": .init(numberValue: Double(attempt)), "at": .init(numberValue: Date().timeIntervalSince1970),
+            ]))) ?? "{}"
+            try task.apply(.fail(retryable: retryable), to: index, error: error, retryIn: delay)
         }
     }
 
