@@ -167,9 +167,10 @@ func fastRetries(_ step: Tasker_V1_StepTemplate, limit: Int32 = 3) -> Tasker_V1_
         #expect(started.dependencyResults.keys.sorted() == ["a"])
         #expect(started.dependencyResults["a"]?.fields["paid"]?.boolValue == true)
 
+        let failedAt = Date().timeIntervalSince1970
         try await harness.fail(harness.step(task, "c").stepID)
         let retry = try #require(observer.changes.withLockedValue { $0 }.last { $0.status == .waitingForRetry })
-        #expect(try #require(retry.retryAt) > Date().timeIntervalSince1970)
+        #expect(try #require(retry.retryAt) >= failedAt + 0.19, "due after the 0.2 s backoff")
 
         let told = observer.changes.withLockedValue { $0 }
         #expect(told.map(\.sequence) == Array(1...told.count), "every transition once, in order")

@@ -33,7 +33,7 @@ public actor Dispatcher: StepChangeObserver {
     /// Results dropped by fencing: for a step or attempt the worker does not hold.
     public private(set) var fencedResults = 0
     private var pendingResults: [(stepID: String, attempt: Int32, outcome: StepOutcome, done: CheckedContinuation<Void, Never>)] = []
-    private var recordingResults = false
+    private var resultRecorders = 0
 
     public init(engine: TaskEngine, queue: StepQueue, nodeName: String = "", configuration: DispatchConfiguration = .init()) {
         self.engine = engine
@@ -134,12 +134,16 @@ public actor Dispatcher: StepChangeObserver {
         }
         await withCheckedContinuation { continuation in
             pendingResults.append((result.stepID, result.attempt, outcome, continuation))
-            if !recordingResults {
-                recordingResults = true
+            if resultRecorders < Self.resultRecorderLimit {
+                resultRecorders += 1
                 Task { await self.recordResults() }
             }
         }
     }
+
+    /// Transactions recording results at once: enough to keep the database busy, few enough
+    /// that results arriving together share a commit.
+    static let resultRecorderLimit = 4
 
     /// Records the results that arrived, all that are waiting in one transaction: while one
     /// batch commits, the next gathers. Each worker's stream waits for its own result.
@@ -167,7 +171,7 @@ public actor Dispatcher: StepChangeObserver {
             }.value
             for item in batch { item.done.resume() }
         }
-        recordingResults = false
+        resultRecorders -= 1
     }
 
     /// The worker's stream ended: the attempts it held fail, retryably.

@@ -71,7 +71,7 @@ struct LockedTask {
         let tasks = try connection.query(
             """
             SELECT \(taskColumns) FROM tasks
-            WHERE task_id IN (SELECT task_id FROM steps WHERE step_id = ANY($1::uuid[])) ORDER BY task_id FOR UPDATE
+            WHERE task_id = ANY(ARRAY(SELECT task_id FROM steps WHERE step_id = ANY($1::uuid[]))) ORDER BY task_id FOR UPDATE
             """, [PostgresArrayLiteral.of(stepIDs)])
         return try read(tasks, connection)
     }

@@ -35,10 +35,15 @@ extension TaskEngine {
 
     /// Starts several steps in one transaction, so they share one commit; the result has
     /// those that were ENQUEUED, by step id. Ids that are not step ids start nothing.
+    ///
+    /// The commit does not wait for the disk: should a crash lose it, the steps are ENQUEUED
+    /// again (the sweeper queues them) and the attempts' results are fenced off, so the steps
+    /// simply run again, as after the loss of a worker. Every later commit of the task flushes
+    /// it first.
     public func startSteps(_ stepIDs: [String], node: String? = nil) async throws(EngineError) -> [String: StartedStep] {
         let ids = stepIDs.compactMap { try? Self.stepID($0) }
         guard !ids.isEmpty else { return [:] }
-        return try await transaction { connection, changes -> [String: StartedStep] in
+        return try await transaction(flushCommit: false) { connection, changes -> [String: StartedStep] in
             var started: [String: StartedStep] = [:]
             for var task in try LockedTask.lock(tasksOf: ids, connection) {
                 task.node = node

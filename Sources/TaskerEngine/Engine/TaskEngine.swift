@@ -25,12 +25,14 @@ public final class TaskEngine: Sendable {
     /// Runs `body` in a transaction, reporting store failures as engine errors; the
     /// transitions it records are told to the observers after the commit.
     func transaction<Result: Sendable>(
+        flushCommit: Bool = true,
         _ body: @escaping @Sendable (PostgresConnection, ChangeSet) throws -> Result
     ) async throws(EngineError) -> Result {
         let changes = ChangeSet()
         let result: Result
         do {
-            result = try await pool.transaction { connection in try body(connection, changes) }
+            // Every statement of a transition is bound to an index by its task or step id.
+            result = try await pool.transaction(flushCommit: flushCommit, genericPlans: true) { connection in try body(connection, changes) }
         } catch {
             throw EngineError(error)
         }
