@@ -278,14 +278,23 @@ func expectRPCError(_ code: StatusCode, _ body: () async throws -> Void, sourceL
         let harness = try await Harness.start()
         let client = harness.client
         var slow = Grpc_Testing_SimpleRequest()
-        slow.responseSize = 500
+        slow.responseSize = 2000
         async let inFlight = client.unary("/tasker.test.Probe/Sleep", slow, as: Grpc_Testing_SimpleResponse.self)
         try await Task.sleep(for: .milliseconds(100))
         let shutdown = Task { await harness.server.shutdownGracefully() }
-        try await Task.sleep(for: .milliseconds(100))
-        await expectRPCError(.unavailable) {
-            _ = try await client.unary("/grpc.testing.TestService/EmptyCall", Grpc_Testing_Empty(), as: Grpc_Testing_Empty.self)
+        // Once the GOAWAY has reached the client (how soon depends on the machine's load),
+        // new calls are refused while the one in flight carries on.
+        var refused: RPCError?
+        let deadline = ContinuousClock.now + .seconds(5)
+        while refused == nil, ContinuousClock.now < deadline {
+            do {
+                _ = try await client.unary("/grpc.testing.TestService/EmptyCall", Grpc_Testing_Empty(), as: Grpc_Testing_Empty.self)
+                try await Task.sleep(for: .milliseconds(10))
+            } catch let error as RPCError {
+                refused = error
+            }
         }
+        #expect(refused?.code == .unavailable, "\(String(describing: refused))")
         _ = try await inFlight
         await shutdown.value
         #expect(harness.server.connectionCount == 0)
