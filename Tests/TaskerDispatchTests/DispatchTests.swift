@@ -4,6 +4,7 @@ import SwiftProtobuf
 import TaskerDispatch
 import TaskerEngine
 import TaskerProto
+import TaskerQueue
 import TaskerRPC
 import TaskerWorker
 import Testing
@@ -42,6 +43,31 @@ let diamond = template("diamond", [step("a"), step("b", dependsOn: ["a"]), step(
         #expect(d.dependencyResults["c"]?.fields["n"]?.numberValue == 99)
         #expect(d.context.fields["order"] != nil)
         #expect(d.taskName == "diamond" && d.handler == "d" && d.attempt == 1)
+        await harness.stop()
+    }
+
+    @Test func aStepUnblockedByAResultGoesStraightToAFreeWorker() async throws {
+        let harness = try await DispatchHarness()
+        try await harness.register(template("chain", [step("first"), step("second", dependsOn: ["first"]), step("third", dependsOn: ["second"])]))
+        try await harness.worker(slots: 2) { worker in
+            for handler in ["first", "second", "third"] {
+                worker.handle(handler) { step in results(#"{"from": "\#(step.stepName)"}"#) }
+            }
+        }
+        let task = try await harness.finished(try await harness.submit("chain").taskID)
+        #expect(task.status == .complete)
+        let lane = RedisLane(url: try RedisURL(parsing: harness.redis.url))
+        var added: [String: Int] = [:]
+        for handler in ["first", "second", "third"] {
+            let info = try? await lane.command(["XINFO", "STREAM", StepQueue.streamKey(handler)])
+            let fields = info?.array ?? []
+            added[handler] = stride(from: 0, to: fields.count - 1, by: 2).first { fields[$0].string == "entries-added" }
+                .flatMap { fields[$0 + 1].integer } ?? 0
+        }
+        #expect(added == ["first": 1, "second": 0, "third": 0], "only the root went through the queue")
+        let history = try await harness.history(task.taskID)
+        #expect(history.filter { $0.status == .inProgress }.count == 3)
+        await lane.shutdown()
         await harness.stop()
     }
 

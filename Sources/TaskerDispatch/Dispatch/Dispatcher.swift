@@ -153,11 +153,15 @@ public actor Dispatcher: StepChangeObserver {
             pendingResults = []
             let engine = self.engine
             let logger = self.logger
+            let node = nodeID
+            // Slots held for the steps these results unblock, started in the same transaction.
+            let held = holdSlots(upTo: batch.count * 2)
+            let slots = held.map { (handlers: $0.handlers, count: $0.count) }
             // Not a child of any stream's handler: recorded whatever becomes of the streams.
-            await Task {
+            let started = await Task { () -> [(step: StartedStep, slots: Int)] in
                 let items = batch.map { (stepID: $0.stepID, attempt: $0.attempt, outcome: $0.outcome) }
                 do {
-                    let answers = try await engine.finishSteps(items)
+                    let (answers, started) = try await engine.finishSteps(items, startingInto: slots, node: node)
                     // A result the engine cannot store still ends the attempt, so the step never hangs.
                     let refused = zip(items, answers).compactMap { item, answer -> (stepID: String, attempt: Int32, outcome: StepOutcome)? in
                         guard case .failure(.invalidArgument(let reason)) = answer else { return nil }
@@ -165,13 +169,40 @@ public actor Dispatcher: StepChangeObserver {
                             message: "the worker's result was refused: \(reason)", retryable: true, backoffRequestSeconds: 0))
                     }
                     if !refused.isEmpty { _ = try await engine.finishSteps(refused) }
+                    return started
                 } catch {
                     logger.warning("results not recorded", metadata: ["count": .stringConvertible(items.count), "error": .string("\(error)")])
+                    return []
                 }
             }.value
+            var unused = held.map(\.count)
+            for (step, slot) in started {
+                unused[slot] -= 1
+                await assign(step, to: held[slot].workerID)
+            }
+            for (slot, count) in unused.enumerated() {
+                for _ in 0..<max(count, 0) { workers[held[slot].workerID]?.session.unreserve() }
+            }
             for item in batch { item.done.resume() }
+            wakeFetcher()
         }
         resultRecorders -= 1
+    }
+
+    /// Holds up to `limit` free worker slots, from the workers with the most: for each worker,
+    /// the handlers it runs and how many slots are held.
+    private func holdSlots(upTo limit: Int) -> [(workerID: String, handlers: Set<String>, count: Int)] {
+        var held: [(workerID: String, handlers: Set<String>, count: Int)] = []
+        var left = limit
+        for (workerID, connected) in workers.sorted(by: { $0.value.session.freeSlots > $1.value.session.freeSlots }) where left > 0 {
+            var count = 0
+            while count < left, let handler = connected.session.handlers.first, workers[workerID]?.session.reserve(handler) == true {
+                count += 1
+            }
+            if count > 0 { held.append((workerID, connected.session.handlers, count)) }
+            left -= count
+        }
+        return held
     }
 
     /// The worker's stream ended: the attempts it held fail, retryably.
@@ -355,8 +386,11 @@ public actor Dispatcher: StepChangeObserver {
     // MARK: Transitions, retries, signals
 
     public nonisolated func stepsChanged(_ changes: [StepChange]) async {
+        // A step started in the transaction that enqueued it goes to its worker, not the queue.
+        let startedAtOnce = Set(changes.filter { $0.status == .inProgress }.compactMap(\.stepID))
         let ready = changes.compactMap { change in
-            change.status == .enqueued ? change.handler.flatMap { handler in change.stepID.map { (handler: handler, stepID: $0) } } : nil
+            change.status == .enqueued && !startedAtOnce.contains(change.stepID ?? "")
+                ? change.handler.flatMap { handler in change.stepID.map { (handler: handler, stepID: $0) } } : nil
         }
         let retries = changes.compactMap { change in
             change.status == .waitingForRetry ? change.retryAt.flatMap { at in change.stepID.map { (stepID: $0, at: at) } } : nil

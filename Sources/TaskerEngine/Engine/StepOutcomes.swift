@@ -63,7 +63,9 @@ extension TaskEngine {
         var dependencyResults: [String: Google_Protobuf_Struct] = [:]
         for name in step.dependsOn {
             if let dependency = task.index(named: name) {
-                dependencyResults[name] = Rows.object(task.steps[dependency].storedResults) ?? Google_Protobuf_Struct()
+                // Results recorded in this same transaction are not stored yet.
+                let results = task.steps[dependency].results ?? task.steps[dependency].storedResults
+                dependencyResults[name] = Rows.object(results) ?? Google_Protobuf_Struct()
             }
         }
         return StartedStep(
@@ -88,6 +90,18 @@ extension TaskEngine {
     public func finishSteps(
         _ outcomes: [(stepID: String, attempt: Int32, outcome: StepOutcome)]
     ) async throws(EngineError) -> [Result<Bool, EngineError>] {
+        try await finishSteps(outcomes, startingInto: [], node: nil).answers
+    }
+
+    /// As `finishSteps`, and the steps the outcomes make ready are started in the same
+    /// transaction, into the free worker slots the caller holds (`slots`: each the handlers it
+    /// takes and how many), owned by `node`: one commit takes a step from its dependency's
+    /// result to its worker, without a round through the queue. Each started step comes back
+    /// with the index of the slots it took; the others are ENQUEUED as usual.
+    public func finishSteps(
+        _ outcomes: [(stepID: String, attempt: Int32, outcome: StepOutcome)],
+        startingInto slots: [(handlers: Set<String>, count: Int)], node: String?
+    ) async throws(EngineError) -> (answers: [Result<Bool, EngineError>], started: [(step: StartedStep, slots: Int)]) {
         var answers: [Result<Bool, EngineError>] = Array(repeating: .success(false), count: outcomes.count)
         var prepared: [(index: Int, stepID: String, attempt: Int32, outcome: StepOutcome, results: String?,
                         notes: [(type: String, stepName: String, json: String)])] = []
@@ -109,10 +123,13 @@ extension TaskEngine {
             }
         }
         let ready = prepared
-        guard !ready.isEmpty else { return answers }
-        let recorded = try await transaction { connection, changes -> [Int] in
+        guard !ready.isEmpty else { return (answers, []) }
+        let (recorded, started) = try await transaction { connection, changes -> ([Int], [(step: StartedStep, slots: Int)]) in
             var recorded: [Int] = []
+            var started: [(step: StartedStep, slots: Int)] = []
+            var free = slots
             for var task in try LockedTask.lock(tasksOf: ready.map(\.stepID), connection) {
+                task.node = node
                 for item in ready {
                     guard let index = task.index(of: item.stepID), task.steps[index].machine.status == .inProgress,
                           task.steps[index].machine.attempts == item.attempt
@@ -122,15 +139,23 @@ extension TaskEngine {
                         task.annotate(stepName: note.stepName.isEmpty ? task.steps[index].name : note.stepName, type: note.type, json: note.json)
                     }
                     task.enqueueReady()
+                    for index in task.steps.indices where task.steps[index].machine.status == .enqueued && task.steps[index].queued {
+                        let handler = task.steps[index].handler
+                        guard let slot = free.firstIndex(where: { $0.count > 0 && $0.handlers.contains(handler) }),
+                              (try? task.apply(.start, to: index)) != nil
+                        else { continue }
+                        free[slot].count -= 1
+                        started.append((Self.assignment(of: index, in: task), slot))
+                    }
                     task.settle()
                     recorded.append(item.index)
                 }
                 changes.append(contentsOf: try task.write(connection))
             }
-            return recorded
+            return (recorded, started)
         }
         for index in recorded { answers[index] = .success(true) }
-        return answers
+        return (answers, started)
     }
 
     private static func record(
