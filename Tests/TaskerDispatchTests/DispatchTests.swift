@@ -4,7 +4,9 @@ import SwiftProtobuf
 import TaskerDispatch
 import TaskerEngine
 import TaskerProto
+import TaskerDev
 import TaskerQueue
+import TaskerServer
 import TaskerRPC
 import TaskerWorker
 import Testing
@@ -148,6 +150,56 @@ let diamond = template("diamond", [step("a"), step("b", dependsOn: ["a"]), step(
         for id in ids { #expect(try await harness.finished(id).status == .complete) }
         #expect(concurrency.withLockedValue { $0.most } == 2)
         await harness.stop()
+    }
+
+    @Test func aStoppingWorkerFinishesWhatItHoldsAndTakesNothingNew() async throws {
+        let harness = try await DispatchHarness()
+        try await harness.register(template("pair", [step("long"), step("after", dependsOn: ["long"])]))
+        let holding = NIOLockedValueBox(false)
+        let draining = try await harness.worker(name: "leaving") { worker in
+            worker.handle("long") { _ in
+                holding.withLockedValue { $0 = true }
+                try await Task.sleep(for: .milliseconds(600))
+                return results(#"{"done": true}"#)
+            }
+            worker.handle("after") { _ in results(#"{"by": "leaving"}"#) }
+        }
+        let task = try await harness.submit("pair")
+        try await eventually("the long step started") { holding.withLockedValue { $0 } }
+        let stopping = Task { await draining.stop() }
+        try await harness.worker(name: "staying") { $0.handle("after") { _ in results(#"{"by": "staying"}"#) } }
+        let done = try await harness.finished(task.taskID)
+        await stopping.value
+        #expect(done.status == .complete)
+        let long = done.steps.first { $0.name == "long" }!
+        #expect(long.attempts == 1 && long.results.fields["done"]?.boolValue == true, "its result arrived before it left")
+        #expect(done.steps.first { $0.name == "after" }?.results.fields["by"]?.stringValue == "staying", "nothing new went to it")
+        await harness.stop()
+    }
+
+    @Test func aWorkerReconnectsAfterItsServerRestarts() async throws {
+        let redis = try PrivateRedis()
+        let database = try PrivatePostgres.shared().createDatabase()
+        var settings = TaskerNode.Settings(databaseURL: database, redisURL: redis.url)
+        settings.port = LocalPort.free()
+        settings.dispatch = DispatchHarness.fast
+        var node = try await TaskerNode.start(settings)
+        let worker = Worker(host: "127.0.0.1", port: settings.port, configuration: .init(templates: [diamond], reconnectBackoff: (0.05, 0.2)))
+        for handler in ["a", "b", "c", "d"] { worker.handle(handler) { _ in StepOutput() } }
+        let running = Task { try await worker.run() }
+        try await eventually("registered") { worker.isConnected }
+        await node.shutdown()
+        try await eventually("the worker noticed") { !worker.isConnected }
+        node = try await TaskerNode.start(settings)
+        try await eventually("registered again") { worker.isConnected }
+        let task = try await node.engine.submitTask(.with { $0.name = "diamond" }).task
+        try await eventually("the task completed on the reconnected worker") {
+            try await node.engine.getTask(task.taskID).status == .complete
+        }
+        await worker.stop()
+        _ = await running.result
+        await node.shutdown()
+        redis.stop()
     }
 
     @Test func aWorkerOnOneNodeRunsStepsOfTasksSubmittedToAnother() async throws {

@@ -145,3 +145,20 @@ def test_kill_9_of_the_worker_holding_a_step_runs_it_on_the_other(stub, tasker, 
         slow.stop()
         if rescuer is not None:
             rescuer.stop()
+
+
+def test_a_worker_on_one_server_runs_tasks_submitted_to_another(tasker, postgres, redis):
+    other = Service([binary("tasker"), "serve", "--port", "{port}", "--database-url", postgres.url,
+                     "--redis-url", redis.url])
+    worker = PythonWorker(tasker, "py-node-a")
+    try:
+        with grpc.insecure_channel("127.0.0.1:%d" % other.port) as channel:
+            stub_b = tasker_pb2_grpc.TaskerStub(channel)
+            wait_registered(stub_b)
+            task_id = submit(stub_b, 3).task_id
+            task = finished(stub_b, task_id)
+            assert task.status == tasker_pb2.TASK_STATUS_COMPLETE
+            assert next(s for s in task.steps if s.name == "total").results["by"] == "py-node-a"
+    finally:
+        worker.stop()
+        other.stop()
