@@ -32,7 +32,7 @@ public actor Dispatcher: StepChangeObserver {
     private var stopping = false
     /// Results dropped by fencing: for a step or attempt the worker does not hold.
     public private(set) var fencedResults = 0
-    private var pendingResults: [(stepID: String, attempt: Int32, outcome: StepOutcome, done: CheckedContinuation<Void, Never>)] = []
+    private var pendingResults: [(stepID: String, attempt: Int32, outcome: StepOutcome)] = []
     private var resultRecorders = 0
 
     public init(engine: TaskEngine, queue: StepQueue, nodeName: String = "", configuration: DispatchConfiguration = .init()) {
@@ -65,6 +65,11 @@ public actor Dispatcher: StepChangeObserver {
 
     /// Stops the loops and ends every worker's stream; their running attempts fail as lost.
     public func stop() async {
+        // Results already received are recorded before the node goes.
+        let deadline = Self.now() + 10
+        while (resultRecorders > 0 || !pendingResults.isEmpty) && Self.now() < deadline {
+            try? await Task.sleep(for: .milliseconds(10))
+        }
         stopping = true
         capacityWaiter?.resume()
         capacityWaiter = nil
@@ -132,12 +137,13 @@ public actor Dispatcher: StepChangeObserver {
         case nil:
             outcome = .failure(message: "the worker sent a result with neither success nor failure", retryable: true, backoffRequestSeconds: 0)
         }
-        await withCheckedContinuation { continuation in
-            pendingResults.append((result.stepID, result.attempt, outcome, continuation))
-            if resultRecorders < Self.resultRecorderLimit {
-                resultRecorders += 1
-                Task { await self.recordResults() }
-            }
+        // Not awaited: the worker's stream goes on to its next message while this one waits
+        // for a transaction, so results from one worker are recorded together. What waits is
+        // bounded by the slots of the workers here.
+        pendingResults.append((result.stepID, result.attempt, outcome))
+        if resultRecorders < Self.resultRecorderLimit {
+            resultRecorders += 1
+            Task { await self.recordResults() }
         }
     }
 
@@ -146,7 +152,7 @@ public actor Dispatcher: StepChangeObserver {
     static let resultRecorderLimit = 4
 
     /// Records the results that arrived, all that are waiting in one transaction: while one
-    /// batch commits, the next gathers. Each worker's stream waits for its own result.
+    /// batch commits, the next gathers.
     private func recordResults() async {
         while !pendingResults.isEmpty {
             let batch = pendingResults
@@ -183,7 +189,6 @@ public actor Dispatcher: StepChangeObserver {
             for (slot, count) in unused.enumerated() {
                 for _ in 0..<max(count, 0) { workers[held[slot].workerID]?.session.unreserve() }
             }
-            for item in batch { item.done.resume() }
             wakeFetcher()
         }
         resultRecorders -= 1
