@@ -49,7 +49,7 @@ import Testing
         } catch let error as RedisError {
             guard case .unavailable = error else { Issue.record("unavailable expected, got \(error)"); return }
         }
-        #expect(Date().timeIntervalSince(started) < 5)
+        #expect(Date().timeIntervalSince(started) < 10, "refused, not left hanging")
         await lane.shutdown()
     }
 }
