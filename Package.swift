@@ -133,10 +133,11 @@ let package = Package(
                 "TaskerDispatch", "TaskerEngine", "TaskerProto", "TaskerQueue", "TaskerRPC", "TaskerServer", "TaskerStore",
                 "TaskerWorker", "TaskerDev",
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
             ]),
         .testTarget(
             name: "TaskerQueueTests",
-            dependencies: ["TaskerQueue", "TaskerDev"]),
+            dependencies: ["TaskerQueue", "TaskerDev", .product(name: "NIOPosix", package: "swift-nio")]),
         .testTarget(
             name: "TaskerStoreTests",
             dependencies: ["TaskerStore", "TaskerDev"]),

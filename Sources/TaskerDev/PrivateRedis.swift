@@ -15,12 +15,26 @@ public final class PrivateRedis: @unchecked Sendable {
     /// `redis://127.0.0.1:PORT`
     public var url: String { "redis://127.0.0.1:\(port)" }
 
-    public init(port: Int? = nil) throws {
+    /// Starts a server on `port`, or on a free port (another, should a process take the one
+    /// chosen before the server binds it).
+    public convenience init(port: Int? = nil) throws {
+        var attempt = 0
+        while true {
+            do {
+                try self.init(exactly: port ?? LocalPort.free())
+                return
+            } catch let failure as Failure where port == nil && attempt < 4 && failure.description.contains("exited at start") {
+                attempt += 1
+            }
+        }
+    }
+
+    private init(exactly port: Int) throws {
         guard let executable = ["/usr/bin/redis-server", "/usr/local/bin/redis-server"]
             .first(where: { FileManager.default.isExecutableFile(atPath: $0) })
         else { throw Failure(description: "no redis-server: install the redis-server package") }
         self.executable = executable
-        self.port = port ?? LocalPort.free()
+        self.port = port
         root = FileManager.default.temporaryDirectory.appendingPathComponent("tasker-redis-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: root, withIntermediateDirectories: true)
         try start()

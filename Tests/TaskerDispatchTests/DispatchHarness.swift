@@ -1,5 +1,6 @@
 import Foundation
 import NIOConcurrencyHelpers
+import NIOPosix
 import SwiftProtobuf
 import TaskerDev
 import TaskerDispatch
@@ -32,8 +33,8 @@ final class DispatchHarness: Sendable {
     }
 
     init(nodes count: Int = 1, dispatch: DispatchConfiguration = DispatchHarness.fast) async throws {
-        redis = try PrivateRedis()
-        databaseURL = try PrivatePostgres.shared().createDatabase()
+        redis = try await blocking { try PrivateRedis() }
+        databaseURL = try await blocking { try PrivatePostgres.shared().createDatabase() }
         var nodes: [TaskerNode] = []
         for index in 0..<count {
             var settings = TaskerNode.Settings(databaseURL: databaseURL, redisURL: redis.url)
@@ -54,7 +55,7 @@ final class DispatchHarness: Sendable {
         }
         await client.close()
         for node in nodes { await node.shutdown() }
-        redis.stop()
+        _ = try? await blocking { [redis] in redis.stop() }
     }
 
     /// Starts a worker on node `node` with `configure` adding its handlers.
@@ -156,4 +157,10 @@ func eventually(_ what: String, within seconds: Double = 15, _ condition: () asy
         try await Task.sleep(for: .milliseconds(20))
     }
     Issue.record("\(what): not within \(seconds) s")
+}
+
+/// Runs blocking set-up (starting or stopping a server, initdb) on a thread of NIO's pool, not
+/// on one of the few threads every test's async code shares.
+func blocking<Result: Sendable>(_ body: @escaping @Sendable () throws -> Result) async throws -> Result {
+    try await NIOThreadPool.singleton.runIfActive(body)
 }

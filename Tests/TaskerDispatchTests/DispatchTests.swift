@@ -178,8 +178,8 @@ let diamond = template("diamond", [step("a"), step("b", dependsOn: ["a"]), step(
     }
 
     @Test func aWorkerReconnectsAfterItsServerRestarts() async throws {
-        let redis = try PrivateRedis()
-        let database = try PrivatePostgres.shared().createDatabase()
+        let redis = try await blocking { try PrivateRedis() }
+        let database = try await blocking { try PrivatePostgres.shared().createDatabase() }
         var settings = TaskerNode.Settings(databaseURL: database, redisURL: redis.url)
         settings.dispatch = DispatchHarness.fast
         // A port of its own: one that a connection of a test running alongside may take
@@ -210,7 +210,7 @@ let diamond = template("diamond", [step("a"), step("b", dependsOn: ["a"]), step(
         await worker.stop()
         _ = await running.result
         await node.shutdown()
-        redis.stop()
+        _ = try? await blocking { redis.stop() }
     }
 
     @Test func aWorkerOnOneNodeRunsStepsOfTasksSubmittedToAnother() async throws {

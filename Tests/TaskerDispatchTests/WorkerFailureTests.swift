@@ -198,10 +198,10 @@ struct RawWorker {
         try flush.run()
         flush.waitUntilExit()
         for _ in 0..<15 { ids.append(try await harness.submit("diamond").taskID) }
-        lane.stop()
+        try await blocking { lane.stop() }
         for _ in 0..<5 { ids.append(try await harness.submit("diamond").taskID) }
         try await Task.sleep(for: .milliseconds(300))
-        try lane.start()
+        try await blocking { try lane.start() }
         for id in ids {
             let task = try await harness.finished(id, within: 60)
             #expect(task.status == .complete)

@@ -1,4 +1,5 @@
 import Foundation
+import NIOPosix
 import TaskerDev
 import Testing
 
@@ -15,7 +16,7 @@ import Testing
     }
 
     @Test func commandsPipelinesAndErrorReplies() async throws {
-        let redis = try PrivateRedis()
+        let redis = try await blocking { try PrivateRedis() }
         let lane = RedisLane(url: try RedisURL(parsing: redis.url))
         #expect(try await lane.command(["SET", "greeting", "héllo wörld"]) == .status("OK"))
         #expect(try await lane.command(["GET", "greeting"]).string == "héllo wörld")
@@ -30,12 +31,12 @@ import Testing
     }
 
     @Test func unavailableWhileDownAndConnectedAgainAfterARestart() async throws {
-        let redis = try PrivateRedis()
+        let redis = try await blocking { try PrivateRedis() }
         let lane = RedisLane(url: try RedisURL(parsing: redis.url), timeoutSeconds: 2)
         #expect(try await lane.command(["PING"]) == .status("PONG"))
-        redis.stop()
+        try await blocking { redis.stop() }
         await #expect(throws: RedisError.self) { try await lane.command(["PING"]) }
-        try redis.start()
+        try await blocking { try redis.start() }
         #expect(try await lane.command(["PING"]) == .status("PONG"))
         await lane.shutdown()
     }
@@ -52,4 +53,10 @@ import Testing
         #expect(Date().timeIntervalSince(started) < 10, "refused, not left hanging")
         await lane.shutdown()
     }
+}
+
+/// Runs blocking set-up (starting or stopping a server, initdb) on a thread of NIO's pool, not
+/// on one of the few threads every test's async code shares.
+func blocking<Result: Sendable>(_ body: @escaping @Sendable () throws -> Result) async throws -> Result {
+    try await NIOThreadPool.singleton.runIfActive(body)
 }

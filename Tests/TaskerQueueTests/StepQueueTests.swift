@@ -1,5 +1,6 @@
 import Foundation
 import NIOConcurrencyHelpers
+import NIOPosix
 import TaskerDev
 import Testing
 
@@ -7,7 +8,7 @@ import Testing
 
 @Suite(.timeLimit(.minutes(2))) struct StepQueueTests {
     @Test func stepsGoThroughTheirHandlersStreamsOnceEach() async throws {
-        let redis = try PrivateRedis()
+        let redis = try await blocking { try PrivateRedis() }
         let url = try RedisURL(parsing: redis.url)
         let nodeA = StepQueue(url: url, consumer: "a", readBlockMilliseconds: 100)
         let nodeB = StepQueue(url: url, consumer: "b", readBlockMilliseconds: 100)
@@ -29,7 +30,7 @@ import Testing
     }
 
     @Test func aFlushedRedisIsNoticedAndReadsCarryOn() async throws {
-        let redis = try PrivateRedis()
+        let redis = try await blocking { try PrivateRedis() }
         let url = try RedisURL(parsing: redis.url)
         let queue = StepQueue(url: url, consumer: "a", readBlockMilliseconds: 100)
         try await queue.enqueue([("pay", "s1")])
@@ -45,7 +46,7 @@ import Testing
     }
 
     @Test func abandonedDeliveriesAreDropped() async throws {
-        let redis = try PrivateRedis()
+        let redis = try await blocking { try PrivateRedis() }
         let url = try RedisURL(parsing: redis.url)
         let queue = StepQueue(url: url, consumer: "a", readBlockMilliseconds: 100)
         try await queue.enqueue([("pay", "s1"), ("pay", "s2")])
@@ -58,7 +59,7 @@ import Testing
     }
 
     @Test func dueRetriesAreTakenOnceInDueOrder() async throws {
-        let redis = try PrivateRedis()
+        let redis = try await blocking { try PrivateRedis() }
         let queue = StepQueue(url: try RedisURL(parsing: redis.url), consumer: "a")
         try await queue.scheduleRetries([("late", 2000), ("early", 1000), ("later", 3000)])
         #expect(try await queue.takeDueRetries(now: 999).isEmpty)
@@ -69,14 +70,14 @@ import Testing
     }
 
     @Test func signalsReachEverySubscriberAndSurviveARestart() async throws {
-        let redis = try PrivateRedis()
+        let redis = try await blocking { try PrivateRedis() }
         let url = try RedisURL(parsing: redis.url)
         let queue = StepQueue(url: url, consumer: "a")
         let seen = NIOLockedValueBox<[String]>([])
         let subscription = SignalSubscription(url: url) { signal in seen.withLockedValue { $0.append(signal) } }
         try await eventually { try await queue.publish("one"); return seen.withLockedValue { $0.contains("one") } }
-        redis.stop()
-        try redis.start()
+        try await blocking { redis.stop() }
+        try await blocking { try redis.start() }
         try await eventually { try? await queue.publish("two"); return seen.withLockedValue { $0.contains("two") } }
         await subscription.cancel()
         await queue.shutdown()
