@@ -240,6 +240,10 @@ public actor Dispatcher: StepChangeObserver {
 
     private func fetchLoop() async {
         while !stopping, !Task.isCancelled {
+            // Entries read earlier that found no free slot (held for a result's transaction,
+            // say) go first: what is wanted from the queue counts them as taken, so without
+            // this they would wait for a read that is never made.
+            if !buffered.isEmpty { await dispatchBuffered() }
             let wanted = wantedByHandler()
             if wanted.isEmpty {
                 await waitForCapacity()
