@@ -42,7 +42,7 @@ public final class PrivatePostgres: @unchecked Sendable {
                 asPostgres: asRoot)
         }
 
-        self.port = port ?? Self.freePort()
+        self.port = port ?? LocalPort.free()
         var arguments = [
             "-D", dataDirectory.path, "-p", String(self.port), "-k", socketDirectory.path,
             "-c", "listen_addresses=127.0.0.1", "-c", "max_connections=200",
@@ -117,9 +117,6 @@ public final class PrivatePostgres: @unchecked Sendable {
         }
         throw Failure(description: "no PostgreSQL server under \(base): install the postgresql package")
     }
-
-    /// A port nothing listens on now.
-    public static func freePort() -> Int { LocalPort.free() }
 
     @discardableResult
     static func run(_ executable: String, _ arguments: [String], asPostgres: Bool = false, tolerateFailure: Bool = false) throws -> String {

@@ -125,7 +125,7 @@ import Testing
     }
 
     @Test func unreachableServerIsUnavailable() async throws {
-        let pool = PostgresPool(url: "postgres://tasker@127.0.0.1:\(PrivatePostgres.freePort())/tasker?connect_timeout=2", size: 1)
+        let pool = PostgresPool(url: "postgres://tasker@127.0.0.1:\(LocalPort.free())/tasker?connect_timeout=2", size: 1)
         await #expect(throws: PostgresError.self) { try await pool.withConnection { try $0.query("SELECT 1") } }
         await pool.shutdown()
     }

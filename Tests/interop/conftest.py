@@ -39,6 +39,17 @@ def wait_for_port(port, process, timeout=20.0):
     raise RuntimeError("nothing listened on port %d within %.0fs" % (port, timeout))
 
 
+def terminate(process, grace=10):
+    """Stops a process we started: SIGTERM, then SIGKILL after `grace` seconds."""
+    if process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(timeout=grace)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
 class Service:
     """A server process started for a test, stopped by its own pid."""
 
@@ -53,13 +64,7 @@ class Service:
         return self.process.pid
 
     def stop(self):
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        terminate(self.process)
 
     def alive(self):
         return self.process.poll() is None
@@ -156,13 +161,7 @@ class PrivateRedis:
     def stop(self):
         import shutil
 
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        terminate(self.process)
         shutil.rmtree(self.root, ignore_errors=True)
 
 

@@ -7,9 +7,22 @@ public struct QueuedStepRecord: Sendable, Equatable {
     public let stepID: String
     public let handler: String
     public let queuedAt: Double
+
+    /// From a row with step_id, handler and queued_at (epoch seconds).
+    init?(_ row: PostgresRow) {
+        guard let id = row["step_id"], let handler = row["handler"], let at = row.double("queued_at") else { return nil }
+        stepID = id
+        self.handler = handler
+        queuedAt = at
+    }
 }
 
 extension TaskEngine {
+    /// A running attempt from a row with step_id and attempts.
+    private static func runningAttempt(_ row: PostgresRow) -> (stepID: String, attempt: Int32)? {
+        row["step_id"].map { ($0, Int32(row.int("attempts") ?? 0)) }
+    }
+
     /// Records that `node` is alive (and when it started, the first time).
     public func heartbeat(node: String, name: String) async throws(EngineError) {
         try await read { connection in
@@ -40,7 +53,7 @@ extension TaskEngine {
                     SELECT 1 FROM tasker_nodes n WHERE n.node_id = s.node_id AND n.seen_at > now() - make_interval(secs => $1::float8))
                 LIMIT 1000
                 """, [String(seconds)]
-            ).compactMap { row in row["step_id"].map { ($0, Int32(row.int("attempts") ?? 0)) } }
+            ).compactMap(Self.runningAttempt)
         }
         var failed = 0
         for (stepID, attempt) in lost {
@@ -88,7 +101,7 @@ extension TaskEngine {
                 SELECT step_id::text AS step_id, attempts FROM steps
                 WHERE node_id = $1::uuid AND status = \(StepStatus.inProgress.rawValue) AND last_attempted_at < to_timestamp($2::float8)
                 """, [node, String(cutoff)]
-            ).compactMap { row in row["step_id"].map { ($0, Int32(row.int("attempts") ?? 0)) } }
+            ).compactMap(Self.runningAttempt)
         }
     }
 
@@ -100,10 +113,7 @@ extension TaskEngine {
                 SELECT step_id::text AS step_id, handler, extract(epoch FROM queued_at)::text AS queued_at FROM steps
                 WHERE status = \(StepStatus.enqueued.rawValue) AND queued_at < to_timestamp($1::float8) ORDER BY queued_at LIMIT $2
                 """, [String(cutoff), String(limit)]
-            ).compactMap { row in
-                guard let id = row["step_id"], let handler = row["handler"], let at = row.double("queued_at") else { return nil }
-                return QueuedStepRecord(stepID: id, handler: handler, queuedAt: at)
-            }
+            ).compactMap(QueuedStepRecord.init)
         }
     }
 
@@ -118,10 +128,7 @@ extension TaskEngine {
                 UPDATE steps SET queued_at = now() WHERE step_id = ANY($1::uuid[]) AND status = $2
                 RETURNING step_id::text AS step_id, handler, extract(epoch FROM queued_at)::text AS queued_at
                 """, [PostgresArrayLiteral.of(stepIDs), String(StepStatus.enqueued.rawValue)]
-            ).compactMap { row in
-                guard let id = row["step_id"], let handler = row["handler"], let at = row.double("queued_at") else { return nil }
-                return QueuedStepRecord(stepID: id, handler: handler, queuedAt: at)
-            }
+            ).compactMap(QueuedStepRecord.init)
         }
     }
 
