@@ -7,6 +7,7 @@ import TaskerProto
 import TaskerDev
 import TaskerQueue
 import TaskerServer
+import TaskerStore
 import TaskerRPC
 import TaskerWorker
 import Testing
@@ -221,6 +222,63 @@ let diamond = template("diamond", [step("a"), step("b", dependsOn: ["a"]), step(
         }
         let task = try await harness.submit("diamond", on: 1)
         #expect(try await harness.finished(task.taskID).status == .complete)
+        await harness.stop()
+    }
+
+    /// Many tasks over two nodes and workers with few slots, so results often find every slot
+    /// held and unblocked steps go through the queue: afterwards every step ran exactly once,
+    /// and nothing is left in Postgres, in Redis or in either node.
+    @Test(.timeLimit(.minutes(5))) func aLongRunLeavesNothingBehind() async throws {
+        let harness = try await DispatchHarness(nodes: 2)
+        try await harness.register(diamond)
+        for node in 0..<2 {
+            for index in 0..<2 {
+                try await harness.worker(on: node, name: "w\(node)\(index)", slots: 3 + index * 5) { worker in
+                    for handler in ["a", "b", "c", "d"] { worker.handle(handler) { _ in StepOutput() } }
+                }
+            }
+        }
+        let count = 1200
+        let next = NIOLockedValueBox(0)
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for caller in 0..<16 {
+                group.addTask {
+                    while next.withLockedValue({ counter -> Bool in counter += 1; return counter <= count }) {
+                        _ = try await harness.submit("diamond", on: caller % 2)
+                    }
+                }
+            }
+            try await group.waitForAll()
+        }
+        let pool = PostgresPool(url: harness.databaseURL, size: 1)
+        func number(_ sql: String) async throws -> Int {
+            try await pool.withConnection { try $0.query(sql, [])[0].int("n")! }
+        }
+        try await eventually("every task complete", within: 240) {
+            try await number("SELECT count(*) AS n FROM tasks WHERE status <> \(TaskStatus.complete.rawValue)") == 0
+        }
+        #expect(try await number("SELECT count(*) AS n FROM tasks") == count)
+        #expect(try await number("SELECT count(*) AS n FROM steps WHERE status <> \(StepStatus.complete.rawValue) OR attempts <> 1") == 0)
+        let runs = """
+            SELECT count(*) AS n FROM (
+                SELECT step_id FROM step_transitions WHERE step_id IS NOT NULL GROUP BY step_id
+                HAVING count(*) FILTER (WHERE status = \(StepStatus.complete.rawValue)) <> 1
+                    OR count(*) FILTER (WHERE status = \(StepStatus.inProgress.rawValue)) <> 1) AS odd
+            """
+        #expect(try await number(runs) == 0, "each step started once and completed once")
+        for node in harness.nodes {
+            try await eventually("node \(node.dispatcher!.nodeID) idle") { await node.dispatcher!.load == Dispatcher.Load() }
+        }
+        let lane = RedisLane(url: try RedisURL(parsing: harness.redis.url))
+        for handler in ["a", "b", "c", "d"] {
+            let key = StepQueue.streamKey(handler)
+            guard try await lane.command(["EXISTS", key]).integer == 1 else { continue }
+            #expect(try await lane.command(["XLEN", key]).integer == 0, "stream of \(handler) empty")
+            let pending = try await lane.command(["XPENDING", key, StepQueue.group]).array.first?.integer
+            #expect(pending == 0, "nothing of \(handler) delivered and unacknowledged")
+        }
+        await lane.shutdown()
+        await pool.shutdown()
         await harness.stop()
     }
 }

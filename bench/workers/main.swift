@@ -1,7 +1,7 @@
 // Workers end to end: `tasker serve` (a release build, its own process) on a private Postgres
 // with durable commits and a private Redis; no-op handlers in Swift SDK workers over loopback.
 //
-//   swift build -c release --product tasker --product tasker-bench-workers
+//   swift build -c release --product tasker && swift build -c release --product tasker-bench-workers
 //   .build/release/tasker-bench-workers [--tasks 10000] [--latency-tasks 200]
 //
 // (a) a linear task of 4 steps, one at a time: submit → COMPLETE seen by GetTask (polled

@@ -86,6 +86,27 @@ public actor Dispatcher: StepChangeObserver {
 
     public var connectedWorkers: Int { workers.count }
 
+    /// What this node holds right now: attempts sent to its workers and not yet answered,
+    /// slots promised to steps being started, entries read from the queue and not yet sent,
+    /// and results not yet recorded. All are zero once the node is idle.
+    public struct Load: Equatable, Sendable {
+        public var inFlight = 0
+        public var reserved = 0
+        public var buffered = 0
+        public var unrecordedResults = 0
+
+        public init() {}
+    }
+
+    public var load: Load {
+        var load = Load()
+        load.inFlight = workers.values.reduce(0) { $0 + $1.session.inFlight.count }
+        load.reserved = workers.values.reduce(0) { $0 + $1.session.reserved }
+        load.buffered = buffered.count
+        load.unrecordedResults = pendingResults.count + resultRecorders
+        return load
+    }
+
     // MARK: Worker sessions
 
     /// A worker registered: its templates are registered, and it is sent WorkerRegistered.
@@ -445,6 +466,8 @@ public actor Dispatcher: StepChangeObserver {
             try await engine.enqueueDueRetries(limit: 500)
             try await failOrphanedAttempts()
             try await requeueLostSteps()
+        } catch is CancellationError {
+            // The node is stopping.
         } catch {
             logger.warning("sweep incomplete", metadata: ["error": .string("\(error)")])
         }

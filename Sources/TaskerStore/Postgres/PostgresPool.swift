@@ -50,7 +50,11 @@ public final class PostgresPool: Sendable {
     /// `genericPlans`: the transaction's prepared statements use their generic plan rather
     /// than being planned again for each execution's values, for statements whose every
     /// condition is on an index whatever the values (planning was a fifth of the database's
-    /// time on the step paths).
+    /// time on the step paths). Such a plan is made once and kept until the table's
+    /// statistics change; made while a new table is still small, it would scan the whole
+    /// table for as long as autovacuum has not analyzed it (a minute or more, in which a
+    /// busy node writes tens of thousands of rows), so these plans are made with sequential
+    /// scans priced out.
     public func transaction<Result: Sendable>(
         flushCommit: Bool = true,
         genericPlans: Bool = false,
@@ -62,7 +66,7 @@ public final class PostgresPool: Sendable {
             } else {
                 try connection.execute(script: "BEGIN"
                     + (flushCommit ? "" : "; SET LOCAL synchronous_commit TO OFF")
-                    + (genericPlans ? "; SET LOCAL plan_cache_mode TO force_generic_plan" : ""))
+                    + (genericPlans ? "; SET LOCAL plan_cache_mode TO force_generic_plan; SET LOCAL enable_seqscan TO off" : ""))
             }
             do {
                 let result = try body(connection)
