@@ -14,6 +14,8 @@ public final class TaskerNode: Sendable {
     public let dispatcher: Dispatcher?
     private let pool: PostgresPool
     private let queue: StepQueue?
+    public let hub: UpdateHub
+    private let relay: UpdateRelay?
 
     public struct Settings: Sendable {
         public var host = "127.0.0.1"
@@ -23,6 +25,10 @@ public final class TaskerNode: Sendable {
         public var redisURL: String?
         public var name = ProcessInfo.processInfo.hostName
         public var dispatch = DispatchConfiguration()
+        /// Updates a StreamStepUpdates watcher may have waiting before it is cut off.
+        public var watcherBuffer = 4096
+        /// How long a watcher of one task hears nothing before the stored history is read.
+        public var watcherQuietInterval: Duration = .seconds(2)
 
         public init(databaseURL: String, redisURL: String? = nil) {
             self.databaseURL = databaseURL
@@ -30,7 +36,11 @@ public final class TaskerNode: Sendable {
         }
     }
 
-    private init(server: RPCServer, engine: TaskEngine, dispatcher: Dispatcher?, pool: PostgresPool, queue: StepQueue?) {
+    private init(
+        server: RPCServer, engine: TaskEngine, dispatcher: Dispatcher?, pool: PostgresPool, queue: StepQueue?, hub: UpdateHub, relay: UpdateRelay?
+    ) {
+        self.hub = hub
+        self.relay = relay
         self.server = server
         self.engine = engine
         self.dispatcher = dispatcher
@@ -50,11 +60,21 @@ public final class TaskerNode: Sendable {
             throw error
         }
         let engine = TaskEngine(pool: pool)
-        var services: [any RPCService] = [TaskerService(engine: engine), try TaskerService.reflection(withWorkers: redis != nil)]
+        let hub = UpdateHub(bufferLimit: settings.watcherBuffer)
+        engine.observe(hub)
+        var services: [any RPCService] = [
+            TaskerService(engine: engine, hub: hub, quietInterval: settings.watcherQuietInterval),
+            try TaskerService.reflection(withWorkers: redis != nil),
+        ]
         var queue: StepQueue?
         var dispatcher: Dispatcher?
+        var relay: UpdateRelay?
         if let redis {
-            let steps = StepQueue(url: redis, consumer: UUID().uuidString.lowercased())
+            let nodeID = UUID().uuidString.lowercased()
+            let updates = UpdateRelay(url: redis, nodeID: nodeID, hub: hub, logger: logger)
+            await updates.waitUntilListening()
+            relay = updates
+            let steps = StepQueue(url: redis, consumer: nodeID)
             let node = Dispatcher(engine: engine, queue: steps, nodeName: settings.name, configuration: settings.dispatch)
             await node.start()
             services.append(WorkersService(dispatcher: node))
@@ -64,9 +84,10 @@ public final class TaskerNode: Sendable {
         do {
             let server = try await RPCServer.start(
                 configuration: .init(host: settings.host, port: settings.port), services: services, logger: logger)
-            return TaskerNode(server: server, engine: engine, dispatcher: dispatcher, pool: pool, queue: queue)
+            return TaskerNode(server: server, engine: engine, dispatcher: dispatcher, pool: pool, queue: queue, hub: hub, relay: relay)
         } catch {
             await dispatcher?.stop()
+            await relay?.shutdown()
             await queue?.shutdown()
             await pool.shutdown()
             throw error
@@ -77,7 +98,10 @@ public final class TaskerNode: Sendable {
     /// lets the other calls finish, then closes the connections.
     public func shutdown() async {
         await dispatcher?.stop()
+        // Watchers are told to resume elsewhere rather than keep the server from stopping.
+        hub.closeAll()
         await server.shutdownGracefully()
+        await relay?.shutdown()
         await queue?.shutdown()
         await pool.shutdown()
     }

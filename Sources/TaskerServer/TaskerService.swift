@@ -6,9 +6,20 @@ import TaskerRPC
 /// `tasker.v1.Tasker` bound to the engine: requests in, engine errors out as gRPC statuses.
 public struct TaskerService: RPCService {
     let engine: TaskEngine
+    let updates: StepUpdateStream
 
-    public init(engine: TaskEngine) {
+    /// `hub`: where the engine's transitions (and other nodes', through a relay) reach the
+    /// watchers of StreamStepUpdates; without one, a hub of this service's own follows the
+    /// engine. `quietInterval`: how long a watcher of one task hears nothing before the
+    /// stored history is read for what pub/sub may have lost.
+    public init(engine: TaskEngine, hub: UpdateHub? = nil, quietInterval: Duration = .seconds(2)) {
         self.engine = engine
+        let watched = hub ?? {
+            let own = UpdateHub()
+            engine.observe(own)
+            return own
+        }()
+        updates = StepUpdateStream(engine: engine, hub: watched, quietInterval: quietInterval)
     }
 
     /// Server reflection over the tasker.v1 files (and the health service's).
@@ -64,6 +75,10 @@ public struct TaskerService: RPCService {
             try await Self.mapped {
                 try await engine.resolveStep(taskID: request.taskID, stepName: request.stepName, results: request.results, reason: request.reason)
             }
+        }
+        router.registerServerStreaming(prefix + "StreamStepUpdates") {
+            (request: Tasker_V1_StreamStepUpdatesRequest, writer: ResponseWriter<Tasker_V1_StepUpdate>, _) in
+            try await updates.serve(request, writer)
         }
     }
 

@@ -32,7 +32,10 @@ final class DispatchHarness: Sendable {
         return configuration
     }
 
-    init(nodes count: Int = 1, dispatch: DispatchConfiguration = DispatchHarness.fast) async throws {
+    init(
+        nodes count: Int = 1, dispatch: DispatchConfiguration = DispatchHarness.fast,
+        configure: (inout TaskerNode.Settings) -> Void = { _ in }
+    ) async throws {
         redis = try await blocking { try PrivateRedis() }
         databaseURL = try await blocking { try PrivatePostgres.shared().createDatabase() }
         var nodes: [TaskerNode] = []
@@ -42,6 +45,7 @@ final class DispatchHarness: Sendable {
             settings.databaseConnections = 6
             settings.name = "node-\(index)"
             settings.dispatch = dispatch
+            configure(&settings)
             nodes.append(try await TaskerNode.start(settings))
         }
         self.nodes = nodes

@@ -55,6 +55,7 @@ public actor Dispatcher: StepChangeObserver {
             guard let self else { return }
             Task { await self.handle(signal: signal) }
         }
+        await signals?.waitUntilSubscribed()
         loops = [
             Task { await self.fetchLoop() },
             Task { await self.repeating(every: self.configuration.retryPollInterval) { await $0.takeDueRetries() } },

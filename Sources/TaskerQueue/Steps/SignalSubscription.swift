@@ -1,25 +1,28 @@
 import Foundation
 import NIOConcurrencyHelpers
 
-/// Signals published by any node (`StepQueue.publish`), delivered to `onSignal` on a thread of
-/// the subscription's own. Pub/sub keeps nothing: a signal sent while this node is not
+/// Messages published by any node on a channel (signals, `StepQueue.publish`, by default),
+/// delivered to `onSignal` on a thread of the subscription's own. Pub/sub keeps nothing: a signal sent while this node is not
 /// subscribed (Redis restarting, say) is missed, so signals only ever hurry along what the
 /// sweeper would do anyway.
 public final class SignalSubscription: Sendable {
     private let lane: RedisLane
     private let stopped = NIOLockedValueBox(false)
+    private let subscribed = NIOLockedValueBox(false)
 
-    public init(url: RedisURL, onSignal: @escaping @Sendable (String) -> Void) {
+    public init(url: RedisURL, channel: String = StepQueue.signalsChannel, onSignal: @escaping @Sendable (String) -> Void) {
         lane = RedisLane(url: url, timeoutSeconds: 0.5)
         let stopped = self.stopped
+        let everSubscribed = self.subscribed
         Task { [lane] in
             _ = try? await lane.run { connection in
                 var subscribed = false
                 while !stopped.withLockedValue({ $0 }) {
                     do {
                         if !subscribed || !connection.isConnected {
-                            try connection.command(["SUBSCRIBE", StepQueue.signalsChannel])
+                            try connection.command(["SUBSCRIBE", channel])
                             subscribed = true
+                            everSubscribed.withLockedValue { $0 = true }
                         }
                         guard let push = try connection.nextPush() else { continue }
                         let parts = push.array
@@ -32,6 +35,16 @@ public final class SignalSubscription: Sendable {
                     }
                 }
             }
+        }
+    }
+
+    /// Returns once Redis has confirmed the subscription (messages published from then on
+    /// arrive), or after `seconds` when it has not (Redis is down: the subscription goes on
+    /// trying).
+    public func waitUntilSubscribed(seconds: Double = 5) async {
+        let deadline = ContinuousClock.now + .milliseconds(Int(seconds * 1000))
+        while !subscribed.withLockedValue({ $0 }), ContinuousClock.now < deadline {
+            try? await Task.sleep(for: .milliseconds(5))
         }
     }
 

@@ -1,0 +1,145 @@
+import Foundation
+import NIOConcurrencyHelpers
+import TaskerProto
+
+/// Hands every transition this node learns of (its own, once committed, and other nodes',
+/// through a relay) to the watchers subscribed here. Each watcher has a bounded buffer: one
+/// that falls further behind is cut off rather than held in memory without end.
+public final class UpdateHub: StepChangeObserver, Sendable {
+    /// Updates a watcher may have waiting before it is cut off.
+    public let bufferLimit: Int
+
+    private struct Watchers {
+        var byTask: [String: [Int: UpdateSubscription]] = [:]
+        var everyTask: [Int: UpdateSubscription] = [:]
+        var nextID = 0
+        var count: Int { everyTask.count + byTask.values.reduce(0) { $0 + $1.count } }
+    }
+
+    private let watchers = NIOLockedValueBox(Watchers())
+    private let relay = NIOLockedValueBox<(@Sendable ([Tasker_V1_StepUpdate]) -> Void)?>(nil)
+
+    public init(bufferLimit: Int = 4096) {
+        self.bufferLimit = max(bufferLimit, 1)
+    }
+
+    /// Where this node's own updates go besides its watchers (other nodes' hubs).
+    public func relay(to forward: @escaping @Sendable ([Tasker_V1_StepUpdate]) -> Void) {
+        relay.withLockedValue { $0 = forward }
+    }
+
+    public var watcherCount: Int { watchers.withLockedValue { $0.count } }
+
+    /// Ends every watcher's updates (the node is stopping); each is told why.
+    public func closeAll() {
+        let all = watchers.withLockedValue { watchers in
+            watchers.everyTask.values + watchers.byTask.values.flatMap(\.values)
+        }
+        for subscription in all { subscription.end(.serverStopping) }
+    }
+
+    /// Starts following one task's updates (or every task's, with nil) from now on.
+    public func subscribe(taskID: String?) -> UpdateSubscription {
+        let (stream, continuation) = AsyncStream.makeStream(of: Tasker_V1_StepUpdate.self, bufferingPolicy: .bufferingOldest(bufferLimit))
+        let subscription = watchers.withLockedValue { watchers -> UpdateSubscription in
+            let id = watchers.nextID
+            watchers.nextID += 1
+            let subscription = UpdateSubscription(id: id, taskID: taskID, updates: stream, continuation: continuation)
+            if let taskID {
+                watchers.byTask[taskID, default: [:]][id] = subscription
+            } else {
+                watchers.everyTask[id] = subscription
+            }
+            return subscription
+        }
+        continuation.onTermination = { [weak self] _ in self?.remove(subscription) }
+        return subscription
+    }
+
+    private func remove(_ subscription: UpdateSubscription) {
+        watchers.withLockedValue { watchers in
+            if let taskID = subscription.taskID {
+                watchers.byTask[taskID]?[subscription.id] = nil
+                if watchers.byTask[taskID]?.isEmpty == true { watchers.byTask[taskID] = nil }
+            } else {
+                watchers.everyTask[subscription.id] = nil
+            }
+        }
+    }
+
+    public func stepsChanged(_ changes: [StepChange]) async {
+        let now = Date().timeIntervalSince1970
+        let forward = relay.withLockedValue { $0 }
+        // Made into messages only when someone may watch them.
+        guard forward != nil || watcherCount > 0 else { return }
+        let updates = changes.map { $0.update(occurredAt: now) }
+        deliver(updates)
+        forward?(updates)
+    }
+
+    /// Gives each update to the watchers of its task and of every task.
+    public func deliver(_ updates: [Tasker_V1_StepUpdate]) {
+        var overflowed: [UpdateSubscription] = []
+        watchers.withLockedValue { watchers in
+            guard watchers.count > 0 else { return }
+            for update in updates {
+                for subscription in watchers.everyTask.values where !subscription.offer(update) {
+                    overflowed.append(subscription)
+                }
+                for subscription in (watchers.byTask[update.taskID]?.values).map(Array.init) ?? [] where !subscription.offer(update) {
+                    overflowed.append(subscription)
+                }
+            }
+        }
+        // Finishing runs the stream's termination handler, which takes the lock.
+        for subscription in overflowed { subscription.end(.fellBehind) }
+    }
+}
+
+/// One watcher's updates as they arrive, until it stops watching or is cut off for falling
+/// behind.
+public final class UpdateSubscription: Sendable {
+    let id: Int
+    public let taskID: String?
+    public let updates: AsyncStream<Tasker_V1_StepUpdate>
+    private let continuation: AsyncStream<Tasker_V1_StepUpdate>.Continuation
+    private let ending = NIOLockedValueBox<Ending?>(nil)
+
+    public enum Ending: Sendable, Equatable {
+        /// More updates than the hub's buffer were waiting for the watcher.
+        case fellBehind
+        case serverStopping
+    }
+
+    init(id: Int, taskID: String?, updates: AsyncStream<Tasker_V1_StepUpdate>, continuation: AsyncStream<Tasker_V1_StepUpdate>.Continuation) {
+        self.id = id
+        self.taskID = taskID
+        self.updates = updates
+        self.continuation = continuation
+    }
+
+    /// Why the updates ended, when the hub ended them.
+    public var ended: Ending? { ending.withLockedValue { $0 } }
+
+    /// False when the buffer is full.
+    func offer(_ update: Tasker_V1_StepUpdate) -> Bool {
+        if case .dropped = continuation.yield(update) { return false }
+        return true
+    }
+
+    /// Wakes the watcher with an update of sequence 0 (no real update has it), so it can
+    /// look about after a quiet spell.
+    public func tick() {
+        continuation.yield(Tasker_V1_StepUpdate())
+    }
+
+    func end(_ reason: Ending) {
+        ending.withLockedValue { $0 = $0 ?? reason }
+        continuation.finish()
+    }
+
+    /// Stops watching.
+    public func cancel() {
+        continuation.finish()
+    }
+}
