@@ -8,6 +8,7 @@ let package = Package(
         .library(name: "TaskerRPC", targets: ["TaskerRPC"]),
         .library(name: "TaskerProto", targets: ["TaskerProto"]),
         .library(name: "TaskerWorker", targets: ["TaskerWorker"]),
+        .library(name: "TaskerClient", targets: ["TaskerClient"]),
         .executable(name: "tasker", targets: ["tasker"]),
         .executable(name: "tasker-interop-server", targets: ["tasker-interop-server"]),
         .executable(name: "tasker-interop-client", targets: ["tasker-interop-client"]),
@@ -65,6 +66,12 @@ let package = Package(
                 "TaskerEngine", "TaskerProto", "TaskerQueue",
                 .product(name: "SwiftProtobuf", package: "swift-protobuf"),
                 .product(name: "Logging", package: "swift-log"),
+            ]),
+        .target(
+            name: "TaskerClient",
+            dependencies: [
+                "TaskerProto", "TaskerRPC",
+                .product(name: "SwiftProtobuf", package: "swift-protobuf"),
             ]),
         .target(
             name: "TaskerWorker",

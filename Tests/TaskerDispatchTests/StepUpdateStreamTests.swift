@@ -3,6 +3,7 @@ import NIOConcurrencyHelpers
 import SwiftProtobuf
 import TaskerEngine
 import TaskerProto
+import TaskerQueue
 import TaskerRPC
 import TaskerServer
 import TaskerWorker
@@ -222,6 +223,43 @@ func oneToN(_ n: UInt64) -> [UInt64] { Array(1...n) }
             #expect(!sequences.isEmpty && sequences == Array(sequences[0]...sequences.last!), "task \(id) in order with no gap")
         }
         try await eventually("no watcher left") { harness.nodes[0].hub.watcherCount == 0 }
+        await harness.stop()
+    }
+
+    @Test func updatesAreRelayedOnlyWhileAnotherNodeHasWatchers() async throws {
+        let harness = try await DispatchHarness(nodes: 2)
+        try await harness.register(diamond)
+        try await harness.worker(on: 0) { worker in
+            for handler in ["a", "b", "c", "d"] { worker.handle(handler) { _ in StepOutput() } }
+        }
+        let lane = RedisLane(url: try RedisURL(parsing: harness.redis.url))
+        func publishes() async throws -> Int {
+            let stats = try await lane.command(["INFO", "commandstats"]).string ?? ""
+            guard let line = stats.split(separator: "\r\n").first(where: { $0.hasPrefix("cmdstat_publish:") }),
+                  let calls = line.split(separator: ",").first?.split(separator: "=").last
+            else { return 0 }
+            return Int(calls) ?? 0
+        }
+        let quiet = try await harness.submit("diamond").taskID
+        #expect(try await harness.finished(quiet).status == .complete)
+        #expect(try await publishes() == 0, "nobody watches: nothing is made or sent")
+
+        let (client, call) = try await harness.openWatch("", on: 1)
+        try await eventually("node 1 said it has a watcher") { (try await lane.command(["ZCARD", "tasker:watching"]).integer ?? 0) > 0 }
+        // Node 0 learns of it within a quarter of a second.
+        try await Task.sleep(for: .milliseconds(600))
+        let watched = try await harness.submit("diamond").taskID
+        #expect(try await harness.finished(watched).status == .complete)
+        try await eventually("node 0's updates reached node 1") { try await publishes() > 0 }
+        var seen: [Tasker_V1_StepUpdate] = []
+        for try await update in call.responses {
+            seen.append(update)
+            if update.taskID == watched, update.taskStatus == .complete { break }
+        }
+        #expect(seen.filter { $0.taskID == watched }.map(\.sequence) == oneToN(try await harness.lastSequence(watched)))
+        call.cancel()
+        await client.close()
+        await lane.shutdown()
         await harness.stop()
     }
 }

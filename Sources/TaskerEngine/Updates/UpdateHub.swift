@@ -17,15 +17,15 @@ public final class UpdateHub: StepChangeObserver, Sendable {
     }
 
     private let watchers = NIOLockedValueBox(Watchers())
-    private let relay = NIOLockedValueBox<(@Sendable ([Tasker_V1_StepUpdate]) -> Void)?>(nil)
+    private let forwarder = NIOLockedValueBox<(any UpdateForwarder)?>(nil)
 
     public init(bufferLimit: Int = 4096) {
         self.bufferLimit = max(bufferLimit, 1)
     }
 
-    /// Where this node's own updates go besides its watchers (other nodes' hubs).
-    public func relay(to forward: @escaping @Sendable ([Tasker_V1_StepUpdate]) -> Void) {
-        relay.withLockedValue { $0 = forward }
+    /// Where this node's own updates go besides its watchers: to other nodes' hubs.
+    public func relay(to forwarder: any UpdateForwarder) {
+        self.forwarder.withLockedValue { $0 = forwarder }
     }
 
     public var watcherCount: Int { watchers.withLockedValue { $0.count } }
@@ -53,6 +53,7 @@ public final class UpdateHub: StepChangeObserver, Sendable {
             return subscription
         }
         continuation.onTermination = { [weak self] _ in self?.remove(subscription) }
+        forwarder.withLockedValue { $0 }?.watcherSubscribed()
         return subscription
     }
 
@@ -69,12 +70,13 @@ public final class UpdateHub: StepChangeObserver, Sendable {
 
     public func stepsChanged(_ changes: [StepChange]) async {
         let now = Date().timeIntervalSince1970
-        let forward = relay.withLockedValue { $0 }
-        // Made into messages only when someone may watch them.
-        guard forward != nil || watcherCount > 0 else { return }
+        let forwarder = forwarder.withLockedValue { $0 }
+        let forwarding = forwarder?.othersWatching == true
+        // Made into messages only when someone watches, here or on another node.
+        guard forwarding || watcherCount > 0 else { return }
         let updates = changes.map { $0.update(occurredAt: now) }
         deliver(updates)
-        forward?(updates)
+        if forwarding { forwarder?.forward(updates) }
     }
 
     /// Gives each update to the watchers of its task and of every task.
@@ -94,6 +96,15 @@ public final class UpdateHub: StepChangeObserver, Sendable {
         // Finishing runs the stream's termination handler, which takes the lock.
         for subscription in overflowed { subscription.end(.fellBehind) }
     }
+}
+
+/// Carries a node's own updates to the other nodes' hubs.
+public protocol UpdateForwarder: Sendable {
+    /// Whether any other node has watchers now: updates are made and sent only then.
+    var othersWatching: Bool { get }
+    func forward(_ updates: [Tasker_V1_StepUpdate])
+    /// A watcher subscribed on this node: other nodes should start sending.
+    func watcherSubscribed()
 }
 
 /// One watcher's updates as they arrive, until it stops watching or is cut off for falling

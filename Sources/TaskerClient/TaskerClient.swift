@@ -1,0 +1,116 @@
+import Foundation
+import SwiftProtobuf
+import TaskerProto
+import TaskerRPC
+
+/// A typed client of `tasker.v1.Tasker`: templates, tasks, and the live updates of steps.
+/// A refusal by the server is thrown as `RPCError`, with the status code and message of
+/// DESIGN §2.
+///
+///     let tasker = TaskerClient(host: "127.0.0.1", port: 7420)
+///     let task = try await tasker.submit("checkout", context: ["cart_id": 17]).task
+///     for try await update in tasker.updates(of: task.taskID) { print(update.stepName, update.status) }
+public final class TaskerClient: Sendable {
+    private let rpc: RPCClient
+    private static let prefix = "/tasker.v1.Tasker/"
+
+    public init(host: String, port: Int) {
+        rpc = RPCClient(host: host, port: port)
+    }
+
+    public func close() async {
+        await rpc.close()
+    }
+
+    private func call<Request: SwiftProtobuf.Message, Response: SwiftProtobuf.Message>(
+        _ method: String, _ request: Request, as: Response.Type = Response.self
+    ) async throws -> Response {
+        try await rpc.unary(Self.prefix + method, request, as: Response.self)
+    }
+
+    // MARK: Templates
+
+    public func register(_ template: Tasker_V1_TaskTemplate) async throws -> Tasker_V1_RegisterTaskTemplateResponse {
+        try await call("RegisterTaskTemplate", Tasker_V1_RegisterTaskTemplateRequest.with { $0.template = template })
+    }
+
+    public func templates() async throws -> [Tasker_V1_TaskTemplate] {
+        let response: Tasker_V1_ListTaskTemplatesResponse = try await call("ListTaskTemplates", Tasker_V1_ListTaskTemplatesRequest())
+        return response.templates
+    }
+
+    // MARK: Tasks
+
+    public func submit(_ request: Tasker_V1_SubmitTaskRequest) async throws -> Tasker_V1_SubmitTaskResponse {
+        try await call("SubmitTask", request)
+    }
+
+    /// Submits a task of the newest version of the template `name`.
+    public func submit(_ name: String, context: Google_Protobuf_Struct = .init(), reason: String = "") async throws -> Tasker_V1_SubmitTaskResponse {
+        try await submit(.with {
+            $0.name = name
+            $0.context = context
+            $0.reason = reason
+        })
+    }
+
+    public func task(_ id: String) async throws -> Tasker_V1_Task {
+        try await call("GetTask", Tasker_V1_GetTaskRequest.with { $0.taskID = id })
+    }
+
+    public func tasks(_ request: Tasker_V1_ListTasksRequest = .init()) async throws -> Tasker_V1_ListTasksResponse {
+        try await call("ListTasks", request)
+    }
+
+    public func cancel(_ id: String, reason: String = "") async throws -> Tasker_V1_Task {
+        try await call("CancelTask", Tasker_V1_CancelTaskRequest.with {
+            $0.taskID = id
+            $0.reason = reason
+        })
+    }
+
+    public func retry(_ id: String, step: String) async throws -> Tasker_V1_Task {
+        try await call("RetryStep", Tasker_V1_RetryStepRequest.with {
+            $0.taskID = id
+            $0.stepName = step
+        })
+    }
+
+    public func resolve(_ id: String, step: String, results: Google_Protobuf_Struct = .init(), reason: String = "") async throws -> Tasker_V1_Task {
+        try await call("ResolveStep", Tasker_V1_ResolveStepRequest.with {
+            $0.taskID = id
+            $0.stepName = step
+            $0.results = results
+            $0.reason = reason
+        })
+    }
+
+    // MARK: Updates
+
+    /// The task's updates after `sequence`, then live, until the update that finishes the
+    /// task; with no task id, every task's updates from now on, without end.
+    public func updates(of taskID: String, after sequence: UInt64 = 0) -> AsyncThrowingStream<Tasker_V1_StepUpdate, any Error> {
+        let rpc = self.rpc
+        return AsyncThrowingStream { continuation in
+            let reader = Task {
+                do {
+                    let call = try await rpc.serverStreaming(
+                        Self.prefix + "StreamStepUpdates",
+                        Tasker_V1_StreamStepUpdatesRequest.with {
+                            $0.taskID = taskID
+                            $0.afterSequence = sequence
+                        }, as: Tasker_V1_StepUpdate.self)
+                    try await withTaskCancellationHandler {
+                        for try await update in call.responses { continuation.yield(update) }
+                    } onCancel: {
+                        call.cancel()
+                    }
+                    continuation.finish()
+                } catch {
+                    continuation.finish(throwing: error)
+                }
+            }
+            continuation.onTermination = { _ in reader.cancel() }
+        }
+    }
+}
