@@ -18,6 +18,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-protobuf.git", from: "1.39.0"),
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
         .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
+        .package(url: "https://github.com/jpsim/Yams.git", from: "5.0.1"),
     ],
     targets: [
         .systemLibrary(
@@ -119,10 +120,19 @@ let package = Package(
         .executableTarget(
             name: "tasker",
             dependencies: [
-                "TaskerRPC", "TaskerServer", "TaskerEngine", "TaskerStore",
+                "TaskerRPC", "TaskerServer", "TaskerEngine", "TaskerStore", "TaskerClient", "TaskerDev", "TaskerProto",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+                .product(name: "Yams", package: "Yams"),
                 .product(name: "Logging", package: "swift-log"),
             ]),
+        .executableTarget(
+            name: "tasker-example-ecommerce",
+            dependencies: [
+                "TaskerProto", "TaskerWorker",
+                .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+            ],
+            path: "examples/ecommerce-worker"),
         .executableTarget(
             name: "tasker-bench-workers",
             dependencies: [

@@ -1,9 +1,10 @@
 import Foundation
 
-/// A program started as a child with every signal unblocked and at its default action.
-/// Foundation's Process passes on the signal mask of the thread that starts it, and the
-/// threads of Swift's concurrency runtime block nearly every signal, so a server started from
-/// one would never see the SIGTERM that asks it to stop.
+/// A program started as a child with every signal unblocked and at its default action, in a
+/// process group of its own. Foundation's Process passes on the signal mask of the thread
+/// that starts it, and the threads of Swift's concurrency runtime block nearly every signal,
+/// so a server started from one would never see the SIGTERM that asks it to stop. The group
+/// of its own keeps a terminal's Ctrl-C for the parent, which stops its children in order.
 public final class ChildProcess: @unchecked Sendable {
     public struct Failure: Error, CustomStringConvertible {
         public let description: String
@@ -13,15 +14,17 @@ public final class ChildProcess: @unchecked Sendable {
     private let lock = NSLock()
     private var exitStatus: Int32?
 
-    /// Starts `executable`; its standard output and error go to `log` (appended), or nowhere.
-    public init(executable: String, arguments: [String], log: String? = nil) throws {
+    /// Starts `executable`; its standard output and error go to `log` (appended), to this
+    /// process's own (`inheritOutput`), or nowhere.
+    public init(executable: String, arguments: [String], log: String? = nil, inheritOutput: Bool = false) throws {
         var actions = posix_spawn_file_actions_t()
         posix_spawn_file_actions_init(&actions)
         defer { posix_spawn_file_actions_destroy(&actions) }
-        let output = log ?? "/dev/null"
         posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
-        posix_spawn_file_actions_addopen(&actions, 1, output, O_WRONLY | O_CREAT | O_APPEND, 0o644)
-        posix_spawn_file_actions_adddup2(&actions, 1, 2)
+        if !inheritOutput {
+            posix_spawn_file_actions_addopen(&actions, 1, log ?? "/dev/null", O_WRONLY | O_CREAT | O_APPEND, 0o644)
+            posix_spawn_file_actions_adddup2(&actions, 1, 2)
+        }
         // Nothing else of this process's: a pipe another thread is reading must not stay open
         // in a long-lived server, or that reader never sees its end.
         Self.closeInheritedDescriptors(&actions)
@@ -35,7 +38,8 @@ public final class ChildProcess: @unchecked Sendable {
         var all = sigset_t()
         sigfillset(&all)
         posix_spawnattr_setsigdefault(&attributes, &all)
-        posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF))
+        posix_spawnattr_setpgroup(&attributes, 0)
+        posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETPGROUP))
 
         let argv = ([executable] + arguments).map { strdup($0) } + [nil]
         defer { for argument in argv { free(argument) } }
@@ -79,6 +83,16 @@ public final class ChildProcess: @unchecked Sendable {
             return false
         }
         return true
+    }
+
+    /// The exit status once the child has exited (128 + the signal's number when one ended it).
+    public var exitCode: Int32? {
+        guard !isRunning else { return nil }
+        lock.lock()
+        defer { lock.unlock() }
+        guard let status = exitStatus else { return nil }
+        let signal = status & 0x7F
+        return signal == 0 ? (status >> 8) & 0xFF : 128 + signal
     }
 
     public func signal(_ signal: Int32) {

@@ -1,7 +1,8 @@
 import Foundation
 
 /// A PostgreSQL server of our own: initdb into a fresh data folder, started on a free port,
-/// stopped by its pid and the folder removed. Tests use it, and `tasker dev` will.
+/// stopped by its pid and the folder removed (unless it was given one to keep). Tests use it,
+/// and `tasker dev`.
 ///
 /// Postgres refuses to run as root; as root the server runs as the `postgres` user (runuser),
 /// in a folder that user owns.
@@ -15,7 +16,7 @@ public final class PrivatePostgres: @unchecked Sendable {
     /// The folder of the server's programs (initdb, postgres, createdb, pg_isready).
     private let binaries: String
     private let root: URL
-    private let process: Process
+    private let process: ChildProcess
     private let ownsRoot: Bool
 
     /// `postgres://tasker@127.0.0.1:PORT/tasker`
@@ -50,20 +51,13 @@ public final class PrivatePostgres: @unchecked Sendable {
         for (name, value) in settings.sorted(by: { $0.key < $1.key }) {
             arguments += ["-c", "\(name)=\(value)"]
         }
-        process = Process()
-        if asRoot {
-            process.executableURL = URL(fileURLWithPath: "/usr/sbin/runuser")
-            process.arguments = ["-u", "postgres", "--", binaries + "/postgres"] + arguments
-        } else {
-            process.executableURL = URL(fileURLWithPath: binaries + "/postgres")
-            process.arguments = arguments
-        }
         let log = root.appendingPathComponent("postgres.log")
-        FileManager.default.createFile(atPath: log.path, contents: nil)
-        let handle = try FileHandle(forWritingTo: log)
-        process.standardOutput = handle
-        process.standardError = handle
-        try process.run()
+        if asRoot {
+            process = try ChildProcess(
+                executable: "/usr/sbin/runuser", arguments: ["-u", "postgres", "--", binaries + "/postgres"] + arguments, log: log.path)
+        } else {
+            process = try ChildProcess(executable: binaries + "/postgres", arguments: arguments, log: log.path)
+        }
         try waitUntilAccepting(log: log)
         try Self.run(binaries + "/createdb", ["-h", "127.0.0.1", "-p", String(self.port), "-U", "tasker", "tasker"], tolerateFailure: true)
     }
@@ -80,17 +74,17 @@ public final class PrivatePostgres: @unchecked Sendable {
             let pidFile = dataDirectory.appendingPathComponent("postmaster.pid")
             let postmaster = (try? String(contentsOf: pidFile, encoding: .utf8))?
                 .split(separator: "\n").first.flatMap { Int32($0) }
-            kill(postmaster ?? process.processIdentifier, SIGINT)
-            let deadline = Date().addingTimeInterval(30)
-            while process.isRunning, Date() < deadline { usleep(20_000) }
-            if process.isRunning {
+            kill(postmaster ?? process.pid, SIGINT)
+            if !process.waitForExit(seconds: 30) {
                 if let postmaster { kill(postmaster, SIGKILL) }
-                kill(process.processIdentifier, SIGKILL)
-                while process.isRunning { usleep(20_000) }
+                process.stop(signal: SIGKILL, grace: 5)
             }
         }
         if ownsRoot { try? FileManager.default.removeItem(at: root) }
     }
+
+    /// The server's process (runuser's, when running as root), while it runs.
+    public var pid: Int32? { process.isRunning ? process.pid : nil }
 
     private func waitUntilAccepting(log: URL) throws {
         let deadline = Date().addingTimeInterval(30)

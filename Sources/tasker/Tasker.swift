@@ -7,7 +7,16 @@ struct Tasker: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "tasker",
         abstract: "Runs multi-step tasks reliably.",
-        subcommands: [Serve.self, Health.self])
+        discussion: """
+            Exit codes: 0 done (a watched task COMPLETE); 1 the task ended in ERROR or was \
+            cancelled; 2 the server cannot be reached; 3 no such task or template; 4 the server \
+            refused the request (invalid, or not possible in the task's state); 64 a bad command \
+            line; 65 input that cannot be read (a malformed JSON context, a bad template file).
+            """,
+        subcommands: [
+            Serve.self, Dev.self, Submit.self, Get.self, List.self, Watch.self, Cancel.self, Retry.self, Resolve.self,
+            Templates.self, Health.self,
+        ])
 }
 
 /// The address of a server, `host:port`, from `--server` or `TASKER_SERVER`.
