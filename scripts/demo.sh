@@ -1,30 +1,69 @@
 #!/usr/bin/env bash
-# The main job: builds tasker, starts a server, shows its health check answering over gRPC,
-# then stops it gracefully.
+# The main job: `tasker dev` (a private Postgres and Redis, started and stopped by it), the
+# Swift e-commerce example worker (which registers the order_checkout template), a few orders
+# submitted (one whose payment fails twice before it goes through), and `tasker watch` showing
+# that one live. Everything started here is stopped at the end, or on Ctrl-C.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 
 scripts/install-deps.sh --system-only
 swift build --product tasker
-tasker=$(swift build --show-bin-path)/tasker
+swift build --product tasker-example-ecommerce
+bin=$(swift build --show-bin-path)
+tasker="$bin/tasker"
 
 port=${TASKER_PORT:-7420}
-echo "== starting: tasker serve --port $port"
-"$tasker" serve --port "$port" &
-server=$!
-trap 'kill "$server" 2>/dev/null || true; wait "$server" 2>/dev/null || true' EXIT
+export TASKER_SERVER="127.0.0.1:$port"
+data="$root/.tasker"
+log="$data/demo"
+mkdir -p "$log"
 
+dev="" worker=""
+stop() {
+  [ -n "$worker" ] && kill -TERM "$worker" 2>/dev/null && wait "$worker" 2>/dev/null || true
+  [ -n "$dev" ] && kill -TERM "$dev" 2>/dev/null && wait "$dev" 2>/dev/null || true
+}
+trap stop EXIT
+
+echo "== tasker dev --port $port   (Postgres data in .tasker/postgres; log in .tasker/demo/dev.log)"
+"$tasker" dev --port "$port" --data "$data" >"$log/dev.log" 2>&1 &
+dev=$!
+for _ in $(seq 1 300); do
+  "$tasker" health --timeout 1 >/dev/null 2>&1 && break
+  kill -0 "$dev" 2>/dev/null || { cat "$log/dev.log"; echo "tasker dev did not start"; exit 1; }
+  sleep 0.2
+done
+"$tasker" health
+
+echo "== the e-commerce worker connects and registers its template"
+"$bin/tasker-example-ecommerce" >"$log/worker.log" 2>&1 &
+worker=$!
 for _ in $(seq 1 100); do
-  "$tasker" health --server "127.0.0.1:$port" --timeout 1 >/dev/null 2>&1 && break
+  "$tasker" templates list 2>/dev/null | grep -q order_checkout && break
   sleep 0.1
 done
-echo "== grpc.health.v1.Health/Check"
-"$tasker" health --server "127.0.0.1:$port"
-echo "== a service the server does not host"
-"$tasker" health --server "127.0.0.1:$port" --service tasker.v1.Tasker || true
-echo "== stopping (SIGTERM: GOAWAY, in-flight calls finish)"
-kill -TERM "$server"
-wait "$server"
+"$tasker" templates list
+
+order() { # cart_id email payment_failures
+  printf '{"cart_id": %s, "email": "%s", "payment_failures": %s, "items": [{"sku": "tea", "price": 4.5, "quantity": 2}, {"sku": "mug", "price": 9, "quantity": 1}]}' "$1" "$2" "$3"
+}
+echo "== submitting four orders"
+for cart in 101 102 103; do
+  "$tasker" submit order_checkout --context "$(order "$cart" "customer$cart@example.com" 0)"
+done
+flaky=$("$tasker" submit order_checkout --json --context "$(order 104 "unlucky@example.com" 2)" \
+  | sed -n 's/.*"task_id": *"\([^"]*\)".*/\1/p' | head -1)
+echo "submitted order_checkout $flaky   (its payment fails twice, then goes through)"
+
+echo "== tasker watch $flaky"
+"$tasker" watch "$flaky"
+
+echo "== tasker list"
+sleep 1
+"$tasker" list --name order_checkout
+
+echo "== stopping the worker (it drains) and tasker dev (server, then Redis, then Postgres)"
+stop
 trap - EXIT
 echo "== done"

@@ -96,6 +96,7 @@ struct TaskView {
         var line = sequence + pad(update.stepName, 22) + " " + pad(CommandOutput.name(update.status), 18)
         if update.attempt > 0 { line += " attempt \(update.attempt)" }
         if update.hasError, !update.error.message.isEmpty { line += "  \(update.error.message)" }
+        while line.hasSuffix(" ") { line.removeLast() }
         return line
     }
 
