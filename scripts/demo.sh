@@ -8,14 +8,17 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 
 scripts/install-deps.sh --system-only
-swift build --product tasker
-swift build --product tasker-example-ecommerce
-bin=$(swift build --show-bin-path)
+# TASKER_BIN_DIR: binaries built already (the test suite's), used as they are.
+if [ -z "${TASKER_BIN_DIR:-}" ]; then
+  swift build --product tasker
+  swift build --product tasker-example-ecommerce
+fi
+bin=${TASKER_BIN_DIR:-$(swift build --show-bin-path)}
 tasker="$bin/tasker"
 
 port=${TASKER_PORT:-7420}
 export TASKER_SERVER="127.0.0.1:$port"
-data="$root/.tasker"
+data=${TASKER_DATA:-$root/.tasker}
 log="$data/demo"
 mkdir -p "$log"
 
@@ -26,7 +29,7 @@ stop() {
 }
 trap stop EXIT
 
-echo "== tasker dev --port $port   (Postgres data in .tasker/postgres; log in .tasker/demo/dev.log)"
+echo "== tasker dev --port $port   (Postgres data in $data/postgres; its log in $log/dev.log)"
 "$tasker" dev --port "$port" --data "$data" >"$log/dev.log" 2>&1 &
 dev=$!
 for _ in $(seq 1 300); do

@@ -34,6 +34,10 @@ public final class PrivatePostgres: @unchecked Sendable {
         let asRoot = getuid() == 0
         if asRoot {
             try Self.run("/bin/chown", ["-R", "postgres:postgres", root.path])
+            guard (try? Self.run("/usr/bin/test", ["-w", root.path], asPostgres: true)) != nil else {
+                throw Failure(description: "the postgres user cannot reach \(root.path): Postgres runs as that user "
+                    + "when started as root, so every folder above it must let others in (chmod o+x), or choose a data folder elsewhere")
+            }
         }
 
         if !FileManager.default.fileExists(atPath: dataDirectory.appendingPathComponent("PG_VERSION").path) {

@@ -86,7 +86,13 @@ enum TemplateFile {
         }
         return try items.enumerated().map { index, item in
             let place = items.count > 1 ? "template \(index + 1) of \(path)" : path
-            guard let object = item as? [String: Any], JSONSerialization.isValidJSONObject(object),
+            guard var object = item as? [String: Any] else {
+                throw CommandFailure("\(place) is not a template (an object with name, version and steps)", code: CommandFailure.badInput)
+            }
+            // `version: 2` in YAML is a number; a version is a string.
+            if let number = object["version"] as? Int { object["version"] = String(number) }
+            if let number = object["version"] as? Double { object["version"] = String(number) }
+            guard JSONSerialization.isValidJSONObject(object),
                   let json = try? JSONSerialization.data(withJSONObject: object)
             else {
                 throw CommandFailure("\(place) is not a template (an object with name, version and steps)", code: CommandFailure.badInput)

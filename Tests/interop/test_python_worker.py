@@ -7,6 +7,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import uuid
 
 import grpc
 import pytest
@@ -162,3 +163,26 @@ def test_a_worker_on_one_server_runs_tasks_submitted_to_another(tasker, postgres
     finally:
         worker.stop()
         other.stop()
+
+
+def test_a_stock_grpc_client_follows_a_tasks_updates_to_its_end(stub, tasker):
+    worker = PythonWorker(tasker, "py-watched", "--fail-until", "2")
+    try:
+        wait_registered(stub)
+        task_id = submit(stub, 3).task_id
+        updates = list(stub.StreamStepUpdates(tasker_pb2.StreamStepUpdatesRequest(task_id=task_id), timeout=60))
+        assert [u.sequence for u in updates] == list(range(1, len(updates) + 1))
+        assert updates[-1].task_status == tasker_pb2.TASK_STATUS_COMPLETE
+        retried = [u for u in updates if u.step_name == "eur" and u.status == tasker_pb2.STEP_STATUS_WAITING_FOR_RETRY]
+        assert retried and "rate service busy" in retried[0].error.message
+        # Resuming after a sequence gives the rest, and a finished task's stream ends at once.
+        rest = list(stub.StreamStepUpdates(tasker_pb2.StreamStepUpdatesRequest(task_id=task_id, after_sequence=5), timeout=30))
+        assert [u.sequence for u in rest] == list(range(6, len(updates) + 1))
+        with pytest.raises(grpc.RpcError) as unknown:
+            list(stub.StreamStepUpdates(tasker_pb2.StreamStepUpdatesRequest(task_id=str(uuid.uuid4())), timeout=10))
+        assert unknown.value.code() == grpc.StatusCode.NOT_FOUND
+        with pytest.raises(grpc.RpcError) as past:
+            list(stub.StreamStepUpdates(tasker_pb2.StreamStepUpdatesRequest(task_id=task_id, after_sequence=999), timeout=10))
+        assert past.value.code() == grpc.StatusCode.OUT_OF_RANGE and "999" in past.value.details()
+    finally:
+        worker.stop()

@@ -99,40 +99,48 @@ private struct TaskWatch {
     var order: UpdateOrder
     let engine: TaskEngine
     let writer: ResponseWriter<Tasker_V1_StepUpdate>
+    /// Whether the last update sent finished the task. An earlier one in the history may
+    /// have too (an ERROR later retried, say): the stream ends only on the newest.
+    private var finished = false
 
-    /// Sends the stored updates after the last one sent, up to `through`; true when the task
-    /// finished with the last of them.
+    init(id: String, order: UpdateOrder, engine: TaskEngine, writer: ResponseWriter<Tasker_V1_StepUpdate>) {
+        self.id = id
+        self.order = order
+        self.engine = engine
+        self.writer = writer
+    }
+
+    /// Sends the stored updates after the last one sent, up to `through`; true when the
+    /// newest of them finished the task.
     mutating func catchUp(through: UInt64) async throws -> Bool {
         while let expected = order.expected(id), expected <= through {
             let batch = try await TaskerService.mapped { [id, engine] in
                 try await engine.history(of: id, after: expected - 1, through: through, limit: 500)
             }
-            for update in batch {
-                if try await send(update) { return true }
-            }
-            if batch.count < 500 { return false }
+            for update in batch { try await send(update) }
+            if batch.count < 500 { break }
         }
-        return false
+        return finished
     }
 
-    /// A live update; true when it (or one read before it) finished the task.
+    /// A live update; true when it finished the task.
     mutating func receive(_ update: Tasker_V1_StepUpdate) async throws -> Bool {
         switch order.admit(update) {
         case .duplicate:
             return false
         case .gap(_, let before):
-            if try await catchUp(through: before - 1) { return true }
-            guard order.admit(update) == .deliver else { return false }
-            return try await send(update)
+            _ = try await catchUp(through: before - 1)
+            try await send(update)
         case .deliver:
-            return try await send(update)
+            try await send(update)
         }
+        return finished
     }
 
-    private mutating func send(_ update: Tasker_V1_StepUpdate) async throws -> Bool {
-        guard order.admit(update) == .deliver else { return false }
+    private mutating func send(_ update: Tasker_V1_StepUpdate) async throws {
+        guard order.admit(update) == .deliver else { return }
         try await writer.write(update)
         order.delivered(update)
-        return TaskStatusRule.isFinished(update.taskStatus)
+        finished = TaskStatusRule.isFinished(update.taskStatus)
     }
 }

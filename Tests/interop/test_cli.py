@@ -1,0 +1,281 @@
+"""The `tasker` command line against a real server (Postgres, Redis, the Swift e-commerce
+example worker), `tasker dev`'s lifecycle, and the README's main job (scripts/demo.sh)."""
+import json
+import os
+import shutil
+import signal
+import subprocess
+import tempfile
+import time
+import uuid
+
+import pytest
+
+from conftest import ROOT, Service, binary, free_port, terminate
+
+
+
+@pytest.fixture(scope="module")
+def server(postgres, redis):
+    service = Service([binary("tasker"), "serve", "--port", "{port}", "--database-url", postgres.url, "--redis-url", redis.url])
+    yield service
+    service.stop()
+
+
+def cli(server, *args, timeout=90):
+    env = dict(os.environ, TASKER_SERVER="127.0.0.1:%d" % server.port)
+    return subprocess.run([binary("tasker")] + list(args), capture_output=True, text=True, timeout=timeout, env=env)
+
+
+@pytest.fixture(scope="module")
+def shop(server):
+    process = subprocess.Popen(
+        [binary("tasker-example-ecommerce"), "--server", "127.0.0.1:%d" % server.port],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 30
+    while "order_checkout" not in cli(server, "templates", "list").stdout:
+        assert time.time() < deadline, "the e-commerce worker did not register its template"
+        time.sleep(0.1)
+    yield process
+    terminate(process)
+
+
+def order(failures):
+    return json.dumps({"cart_id": 1, "email": "ada@example.com", "payment_failures": failures,
+                       "items": [{"sku": "tea", "price": 4.5, "quantity": 2}]})
+
+
+def submit(server, name, context):
+    out = cli(server, "submit", name, "--context", context, "--json")
+    assert out.returncode == 0, out.stderr
+    return json.loads(out.stdout)["task"]["task_id"]
+
+
+def write(folder, name, text):
+    path = os.path.join(folder, name)
+    with open(path, "w") as handle:
+        handle.write(text)
+    return path
+
+
+def test_templates_apply_from_yaml_and_json_and_list(server, tmp_path):
+    yaml = write(tmp_path, "t.yaml", """
+templates:
+  - name: cli-greet
+    version: "1"
+    steps:
+      - {name: hello, handler: hello}
+      - name: shout
+        handler: shout
+        depends_on: [hello]
+        retry_limit: 5
+  - name: cli-single
+    version: 2
+    steps: [{name: only, handler: only}]
+""")
+    first = cli(server, "templates", "apply", yaml)
+    assert first.returncode == 0, first.stderr
+    assert first.stdout.splitlines() == ["registered cli-greet 1 (2 steps)", "registered cli-single 2 (1 steps)"]
+    again = cli(server, "templates", "apply", yaml)
+    assert again.stdout.splitlines()[0] == "unchanged cli-greet 1 (2 steps)"
+
+    as_json = write(tmp_path, "t.json", json.dumps({"name": "cli-json", "version": "1", "steps": [{"name": "a", "handler": "a"}]}))
+    assert cli(server, "templates", "apply", as_json).returncode == 0
+    listed = cli(server, "templates", "list")
+    assert "cli-greet 1  hello  shout←hello" in listed.stdout and "cli-json 1" in listed.stdout
+    templates = json.loads(cli(server, "templates", "list", "--json").stdout)["templates"]
+    shout = next(t for t in templates if t["name"] == "cli-greet")["steps"][1]
+    assert shout["depends_on"] == ["hello"] and shout["retry_limit"] == 5
+
+
+def test_templates_apply_refuses_bad_files_with_what_is_wrong(server, tmp_path):
+    missing = cli(server, "templates", "apply", str(tmp_path / "nope.yaml"))
+    assert missing.returncode == 65 and "cannot read the template file" in missing.stderr
+    broken = cli(server, "templates", "apply", write(tmp_path, "broken.yaml", "name: [unclosed\n"))
+    assert broken.returncode == 65 and "not valid YAML or JSON" in broken.stderr
+    unknown = cli(server, "templates", "apply", write(tmp_path, "unknown.yaml", "name: x\nversion: '1'\nstepz: []\n"))
+    assert unknown.returncode == 65 and "does not match tasker.v1.TaskTemplate" in unknown.stderr
+    cycle = write(tmp_path, "cycle.yaml", """
+name: cli-cycle
+version: "1"
+steps:
+  - {name: a, handler: a, depends_on: [b]}
+  - {name: b, handler: b, depends_on: [a]}
+""")
+    refused = cli(server, "templates", "apply", cycle)
+    assert refused.returncode == 4 and "INVALID_ARGUMENT" in refused.stderr and "cycle" in refused.stderr
+
+
+def test_submit_get_and_list(server, shop, tmp_path):
+    context = write(tmp_path, "order.json", order(0))
+    out = cli(server, "submit", "order_checkout", "--context", "@" + context, "--tag", "cli")
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.startswith("submitted order_checkout ")
+    task_id = out.stdout.split()[-1]
+    assert cli(server, "watch", task_id).returncode == 0
+    shown = cli(server, "get", task_id)
+    assert shown.returncode == 0 and "COMPLETE" in shown.stdout.splitlines()[0]
+    assert any(line.strip().startswith("create_order") and "COMPLETE" in line for line in shown.stdout.splitlines())
+    task = json.loads(cli(server, "get", task_id, "--json").stdout)
+    assert task["status"] == "TASK_STATUS_COMPLETE" and task["context"]["email"] == "ada@example.com"
+    listed = cli(server, "list", "--tag", "cli", "--status", "complete")
+    assert listed.returncode == 0 and task_id in listed.stdout
+    assert task_id not in cli(server, "list", "--tag", "cli", "--status", "error").stdout
+
+
+def test_bad_input_gets_a_message_and_an_exit_code(server, shop):
+    malformed = cli(server, "submit", "order_checkout", "--context", '{"cart_id": 1,')
+    assert malformed.returncode == 65 and "the context is not valid JSON" in malformed.stderr
+    not_object = cli(server, "submit", "order_checkout", "--context", "[1, 2]")
+    assert not_object.returncode == 65 and "must be a JSON object" in not_object.stderr and "an array" in not_object.stderr
+    schema = cli(server, "submit", "order_checkout", "--context", '{"cart_id": 1}')
+    assert schema.returncode == 4 and "INVALID_ARGUMENT" in schema.stderr
+    no_template = cli(server, "submit", "no_such_template")
+    assert no_template.returncode == 3 and "no_such_template" in no_template.stderr
+    unknown = str(uuid.uuid4())
+    for command in (["get", unknown], ["watch", unknown], ["cancel", unknown]):
+        out = cli(server, *command)
+        assert out.returncode == 3 and "no task" in out.stderr, (command, out.stderr)
+    malformed_id = cli(server, "get", "order-17")
+    assert malformed_id.returncode == 4 and "order-17" in malformed_id.stderr
+    usage = cli(server, "list", "--status", "sideways")
+    assert usage.returncode == 64
+    away = subprocess.run([binary("tasker"), "get", unknown, "--server", "127.0.0.1:%d" % free_port()],
+                          capture_output=True, text=True, timeout=30)
+    assert away.returncode == 2 and "cannot reach the server" in away.stderr
+
+
+def test_watch_follows_retries_and_says_how_the_task_ended(server, shop):
+    task_id = submit(server, "order_checkout", order(2))
+    watched = cli(server, "watch", task_id)
+    assert watched.returncode == 0, watched.stderr
+    lines = watched.stdout.splitlines()
+    updates = [line for line in lines if line[:4].strip().isdigit()]
+    assert [int(line[:4]) for line in updates] == list(range(1, len(updates) + 1))
+    assert any("process_payment" in line and "WAITING_FOR_RETRY" in line and "payment gateway timed out" in line for line in updates)
+    assert updates[-1].split()[-1] == "COMPLETE"
+    assert any("process_payment" in line and "attempts 3/4" in line for line in lines)
+
+    as_json = [json.loads(line) for line in cli(server, "watch", task_id, "--json").stdout.splitlines()]
+    assert as_json[-1]["status"] == "TASK_STATUS_COMPLETE" and as_json[0]["sequence"] == "1"
+
+    doomed = submit(server, "order_checkout", order(9))
+    failed = cli(server, "watch", doomed)
+    assert failed.returncode == 1 and "ERROR" in failed.stderr
+    assert cli(server, "retry", doomed, "create_order").returncode == 4, "only a step in ERROR is retried"
+    resolved = cli(server, "resolve", doomed, "process_payment", "--results", '{"payment_id": "by-hand"}', "--reason", "paid by phone")
+    assert resolved.returncode == 0, resolved.stderr
+    assert cli(server, "watch", doomed).returncode == 0
+    task = json.loads(cli(server, "get", doomed, "--json").stdout)
+    create = next(s for s in task["steps"] if s["name"] == "create_order")
+    assert create["results"]["payment_id"] == "by-hand"
+
+
+def test_cancel_and_retry(server, shop):
+    task_id = submit(server, "order_checkout", order(0))
+    cancelled = cli(server, "cancel", task_id, "--reason", "customer changed their mind")
+    assert cancelled.returncode == 0 and "CANCELLED" in cancelled.stdout.splitlines()[0]
+    assert cli(server, "watch", task_id).returncode == 1
+    again = cli(server, "cancel", task_id)
+    assert again.returncode == 4 and "FAILED_PRECONDITION" in again.stderr
+
+    doomed = submit(server, "order_checkout", order(4))
+    assert cli(server, "watch", doomed).returncode == 1
+    # The failures are counted by attempt: after a retry resets them, attempts 1–4 fail again.
+    retried = cli(server, "retry", doomed, "process_payment")
+    assert retried.returncode == 0 and "IN_PROGRESS" in retried.stdout.splitlines()[0]
+    assert cli(server, "watch", doomed).returncode == 1
+
+
+def processes_mentioning(text):
+    found = []
+    for pid in os.listdir("/proc"):
+        if not pid.isdigit():
+            continue
+        try:
+            with open("/proc/%s/cmdline" % pid, "rb") as handle:
+                if text.encode() in handle.read():
+                    found.append(int(pid))
+        except OSError:
+            pass
+    return found
+
+
+def dev_folder():
+    folder = tempfile.mkdtemp(prefix="tasker-dev-test-")
+    # Postgres runs as the postgres user when the tests run as root: it must reach the folder.
+    os.chmod(folder, 0o755)
+    return folder
+
+
+def start_dev(folder):
+    port = free_port()
+    env = dict(os.environ, TASKER_SERVER="127.0.0.1:%d" % port)
+    process = subprocess.Popen([binary("tasker"), "dev", "--port", str(port), "--data", folder],
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
+    deadline = time.time() + 60
+    while subprocess.run([binary("tasker"), "health", "--timeout", "1"], env=env, capture_output=True).returncode != 0:
+        assert process.poll() is None, process.stdout.read()
+        assert time.time() < deadline, "tasker dev did not serve within 60 s"
+        time.sleep(0.2)
+    return process, env
+
+
+def children_of(pid):
+    out = subprocess.run(["pgrep", "-P", str(pid)], capture_output=True, text=True)
+    return [int(p) for p in out.stdout.split()]
+
+
+@pytest.mark.parametrize("stop_signal", [signal.SIGTERM, signal.SIGINT])
+def test_dev_serves_then_leaves_nothing_running(stop_signal):
+    folder = dev_folder()
+    process, env = start_dev(folder)
+    try:
+        template = write(folder, "t.yaml", "name: dev-check\nversion: '1'\nsteps: [{name: a, handler: a}]\n")
+        assert subprocess.run([binary("tasker"), "templates", "apply", template], env=env, capture_output=True).returncode == 0
+        out = subprocess.run([binary("tasker"), "submit", "dev-check"], env=env, capture_output=True, text=True)
+        assert out.returncode == 0, out.stderr
+        started = children_of(process.pid)
+        assert len(started) == 3, "Postgres (runuser or postgres), Redis and the server: %s" % started
+        assert processes_mentioning(folder), "the private Postgres keeps its data in the folder"
+        process.send_signal(stop_signal)
+        assert process.wait(timeout=60) == 0
+        time.sleep(0.5)
+        assert processes_mentioning(folder) == []
+        assert [pid for pid in started if os.path.exists("/proc/%d" % pid) and open("/proc/%d/stat" % pid).read().split()[2] != "Z"] == []
+        # The data stays: a second start finds the task of the first.
+        process, env = start_dev(folder)
+        listed = subprocess.run([binary("tasker"), "list", "--name", "dev-check"], env=env, capture_output=True, text=True)
+        assert len(listed.stdout.splitlines()) == 1
+    finally:
+        terminate(process, grace=60)
+        assert processes_mentioning(folder) == []
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def test_dev_stops_postgres_and_redis_when_its_server_crashes():
+    folder = dev_folder()
+    process, _ = start_dev(folder)
+    try:
+        server = [pid for pid in children_of(process.pid) if open("/proc/%d/cmdline" % pid, "rb").read().split(b"\0")[1:2] == [b"serve"]]
+        assert len(server) == 1
+        os.kill(server[0], signal.SIGKILL)
+        assert process.wait(timeout=60) == 1
+        time.sleep(0.5)
+        assert processes_mentioning(folder) == []
+        assert "the server exited" in process.stdout.read()
+    finally:
+        terminate(process, grace=60)
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def test_the_readme_main_job_runs_to_the_end():
+    data = dev_folder()
+    env = dict(os.environ, TASKER_PORT=str(free_port()), TASKER_DATA=data,
+               TASKER_BIN_DIR=os.path.dirname(binary("tasker")))
+    out = subprocess.run([os.path.join(ROOT, "scripts", "demo.sh")], capture_output=True, text=True, timeout=900, env=env)
+    assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
+    assert "process_payment        WAITING_FOR_RETRY  attempt 2  payment gateway timed out (attempt 2)" in out.stdout
+    assert "  task COMPLETE" in out.stdout and out.stdout.rstrip().endswith("== done")
+    assert processes_mentioning(data) == []
+    shutil.rmtree(data, ignore_errors=True)
