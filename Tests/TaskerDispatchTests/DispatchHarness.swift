@@ -32,6 +32,16 @@ final class DispatchHarness: Sendable {
         return configuration
     }
 
+    /// `fast`, but a worker may be silent for 3 s and a node for 10 before it counts as lost:
+    /// for tests whose workers send no heartbeats, or that must not lose one to a loaded
+    /// machine (a lost worker's steps run again, which they would count).
+    static var patient: DispatchConfiguration {
+        var configuration = fast
+        configuration.heartbeatInterval = 1
+        configuration.nodeTimeout = 10
+        return configuration
+    }
+
     init(
         nodes count: Int = 1, dispatch: DispatchConfiguration = DispatchHarness.fast,
         configure: (inout TaskerNode.Settings) -> Void = { _ in }

@@ -279,3 +279,12 @@ def test_the_readme_main_job_runs_to_the_end():
     assert "  task COMPLETE" in out.stdout and out.stdout.rstrip().endswith("== done")
     assert processes_mentioning(data) == []
     shutil.rmtree(data, ignore_errors=True)
+
+
+def test_the_readme_tour_template_runs_on_the_example_worker(server, shop):
+    applied = cli(server, "templates", "apply", os.path.join(ROOT, "examples", "templates", "quick_order.yaml"))
+    assert applied.returncode == 0, applied.stderr
+    task_id = submit(server, "quick_order", order(1))
+    watched = cli(server, "watch", task_id)
+    assert watched.returncode == 0, watched.stderr
+    assert "send_confirmation      COMPLETE" in watched.stdout

@@ -2,12 +2,14 @@
 // with durable commits and a private Redis; no-op handlers in Swift SDK workers over loopback.
 //
 //   swift build -c release --product tasker && swift build -c release --product tasker-bench-workers
-//   .build/release/tasker-bench-workers [--tasks 10000] [--latency-tasks 200]
+//   .build/release/tasker-bench-workers [--tasks 10000] [--latency-tasks 200] [--watchers 0]
 //
 // (a) a linear task of 4 steps, one at a time: submit → COMPLETE seen by GetTask (polled
 //     every millisecond), p50 and p99;
 // (b) 10,000 diamond tasks (4 steps) submitted by 32 callers while 4 workers × 32 slots run
-//     them: steps per second from the first submit until every task is COMPLETE.
+//     them: steps per second from the first submit until every task is COMPLETE; with
+//     --watchers N, N StreamStepUpdates calls follow every task meanwhile, each on its own
+//     connection, and the updates each received are counted.
 import Foundation
 import NIOConcurrencyHelpers
 import SwiftProtobuf
@@ -42,6 +44,7 @@ func percentile(_ sorted: [Double], _ p: Double) -> Double {
 
 let taskCount = option("--tasks", 10000)
 let latencyTasks = option("--latency-tasks", 200)
+let watcherCount = option("--watchers", 0)
 let executable = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("tasker").path
 
 let postgres = try PrivatePostgres()
@@ -97,7 +100,19 @@ for round in 0..<(latencyTasks + 10) {
 }
 latencies.sort()
 
-// (b) many diamonds at once.
+// (b) many diamonds at once, with watchers of every task if asked.
+let received = NIOLockedValueBox([Int](repeating: 0, count: watcherCount))
+var watchers: [(RPCClient, Task<Void, Never>)] = []
+for index in 0..<watcherCount {
+    let watcherClient = RPCClient(host: "127.0.0.1", port: port)
+    let call = try await watcherClient.serverStreaming(
+        "/tasker.v1.Tasker/StreamStepUpdates", Tasker_V1_StreamStepUpdatesRequest(), as: Tasker_V1_StepUpdate.self)
+    watchers.append((watcherClient, Task {
+        do {
+            for try await _ in call.responses { received.withLockedValue { $0[index] += 1 } }
+        } catch {}
+    }))
+}
 completed.withLockedValue { $0 = 0 }
 let started = DispatchTime.now().uptimeNanoseconds
 let next = NIOLockedValueBox(0)
@@ -123,6 +138,13 @@ while true {
     try await Task.sleep(for: .milliseconds(5))
 }
 let elapsed = Double(DispatchTime.now().uptimeNanoseconds - started) / 1e9
+if watcherCount > 0 {
+    try await Task.sleep(for: .seconds(1))
+    for (watcherClient, reading) in watchers {
+        reading.cancel()
+        await watcherClient.close()
+    }
+}
 
 print("| measurement | value |")
 print("|---|---:|")
@@ -131,6 +153,11 @@ print(String(format: "| (a) p99 | %.2f ms |", percentile(latencies, 0.99)))
 print(String(format: "| (b) %d diamond tasks: all submitted after | %.1f s |", taskCount, submitted))
 print(String(format: "| (b) all COMPLETE after | %.1f s |", elapsed))
 print(String(format: "| (b) steps/s | %.0f |", Double(taskCount * 4) / elapsed))
+if watcherCount > 0 {
+    let counts = received.withLockedValue { $0 }
+    print("| (b) watchers of every task | \(watcherCount) |")
+    print("| (b) updates received by each watcher, fewest and most | \(counts.min()!), \(counts.max()!) |")
+}
 
 for (worker, running) in workers {
     await worker.stop()
