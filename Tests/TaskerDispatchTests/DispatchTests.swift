@@ -229,7 +229,7 @@ let diamond = template("diamond", [step("a"), step("b", dependsOn: ["a"]), step(
     /// held and unblocked steps go through the queue: afterwards every step ran exactly once,
     /// and nothing is left in Postgres, in Redis or in either node.
     @Test(.timeLimit(.minutes(5))) func aLongRunLeavesNothingBehind() async throws {
-        let harness = try await DispatchHarness(nodes: 2, dispatch: .patient)
+        let harness = try await DispatchHarness(nodes: 2, dispatch: DispatchHarness.patient)
         try await harness.register(diamond)
         for node in 0..<2 {
             for index in 0..<2 {

@@ -57,7 +57,7 @@ struct RawWorker {
 
 @Suite(.timeLimit(.minutes(3))) struct WorkerFailureTests {
     @Test func badRegistrationsAreRefusedWithTheirStatus() async throws {
-        let harness = try await DispatchHarness(dispatch: .patient)
+        let harness = try await DispatchHarness(dispatch: DispatchHarness.patient)
         var notFirst = try await RawWorker(port: harness.nodes[0].server.port)
         try await notFirst.send(.with { $0.heartbeat = .init() })
         let refused = await notFirst.ending()
@@ -84,7 +84,7 @@ struct RawWorker {
     }
 
     @Test func staleDuplicateAndGarbageResultsChangeNothingAndTheStreamSurvives() async throws {
-        let harness = try await DispatchHarness(dispatch: .patient)
+        let harness = try await DispatchHarness(dispatch: DispatchHarness.patient)
         try await harness.register(template("pair", [step("first"), step("second", dependsOn: ["first"])]))
         var worker = try await RawWorker(port: harness.nodes[0].server.port)
         _ = try await worker.register(["first", "second"])
