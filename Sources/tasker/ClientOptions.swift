@@ -30,6 +30,11 @@ struct ClientOptions: ParsableArguments {
     func print(_ message: any SwiftProtobuf.Message) {
         Swift.print(CommandOutput.json(message))
     }
+
+    /// A task as JSON or as text.
+    func show(_ task: Tasker_V1_Task) {
+        if json { print(task) } else { Swift.print(CommandOutput.describe(task)) }
+    }
 }
 
 /// An error shown to a person, with the exit code of Tasker's discussion.

@@ -17,14 +17,17 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "Address to bind.")
     var host: String = "127.0.0.1"
 
-    @Option(help: "Postgres, e.g. postgres://user@host:5432/db (env TASKER_DATABASE_URL). Without it only the health service runs.")
-    var databaseURL: String? = ProcessInfoLite.environment("TASKER_DATABASE_URL")
+    @Option(name: .customLong("database-url"), help: "Postgres, e.g. postgres://user@host:5432/db (env TASKER_DATABASE_URL). Without it only the health service runs.")
+    var databaseURLOption: String?
 
     @Option(help: "Postgres connections in the pool.")
     var databaseConnections: Int = 8
 
-    @Option(help: "Redis, e.g. redis://127.0.0.1:6379 (env TASKER_REDIS_URL). With it, workers connect here (tasker.v1.Workers).")
-    var redisURL: String? = ProcessInfoLite.environment("TASKER_REDIS_URL")
+    @Option(name: .customLong("redis-url"), help: "Redis, e.g. redis://127.0.0.1:6379 (env TASKER_REDIS_URL). With it, workers connect here (tasker.v1.Workers).")
+    var redisURLOption: String?
+
+    var databaseURL: String? { databaseURLOption ?? ProcessInfoLite.environment("TASKER_DATABASE_URL") }
+    var redisURL: String? { redisURLOption ?? ProcessInfoLite.environment("TASKER_REDIS_URL") }
 
     func run() async throws {
         var logger = Logger(label: "tasker")

@@ -64,7 +64,7 @@ struct Get: AsyncParsableCommand {
     func run() async throws {
         try await reporting {
             let task = try await client.withClient { try await $0.task(id) }
-            if client.json { client.print(task) } else { print(CommandOutput.describe(task)) }
+            client.show(task)
         }
     }
 }
@@ -137,7 +137,7 @@ struct Cancel: AsyncParsableCommand {
     func run() async throws {
         try await reporting {
             let task = try await client.withClient { try await $0.cancel(id, reason: reason) }
-            if client.json { client.print(task) } else { print(CommandOutput.describe(task)) }
+            client.show(task)
         }
     }
 }
@@ -156,7 +156,7 @@ struct Retry: AsyncParsableCommand {
     func run() async throws {
         try await reporting {
             let task = try await client.withClient { try await $0.retry(id, step: step) }
-            if client.json { client.print(task) } else { print(CommandOutput.describe(task)) }
+            client.show(task)
         }
     }
 }
@@ -182,7 +182,7 @@ struct Resolve: AsyncParsableCommand {
         try await reporting {
             let results = try CommandInput.object(self.results, what: "results")
             let task = try await client.withClient { try await $0.resolve(id, step: step, results: results, reason: reason) }
-            if client.json { client.print(task) } else { print(CommandOutput.describe(task)) }
+            client.show(task)
         }
     }
 }

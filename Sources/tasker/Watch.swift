@@ -59,11 +59,7 @@ struct TaskWatcher {
             }
             return try await tasker.task(id)
         }
-        if options.json {
-            options.print(final)
-        } else {
-            print(CommandOutput.describe(final))
-        }
+        options.show(final)
         guard final.status == .complete || final.status == .resolvedManually else {
             throw CommandFailure("task \(final.taskID) ended \(CommandOutput.name(final.status))", code: CommandFailure.taskFailed)
         }

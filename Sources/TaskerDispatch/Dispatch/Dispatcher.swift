@@ -386,7 +386,7 @@ public actor Dispatcher: StepChangeObserver {
         message.assignment.dependencyResults = started.dependencyResults
         if started.timeoutSeconds > 0 {
             message.assignment.deadline = Google_Protobuf_Timestamp(
-                timeIntervalSince1970: Self.now() + Double(started.timeoutSeconds))
+                roundingTimeIntervalSince1970: Self.now() + Double(started.timeoutSeconds), rule: .toNearestOrAwayFromZero)
             let seconds = Int(started.timeoutSeconds)
             Task {
                 try? await Task.sleep(for: .seconds(seconds))
