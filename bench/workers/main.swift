@@ -102,12 +102,12 @@ latencies.sort()
 
 // (b) many diamonds at once, with watchers of every task if asked.
 let received = NIOLockedValueBox([Int](repeating: 0, count: watcherCount))
-var watchers: [(RPCClient, Task<Void, Never>)] = []
+var watchers: [(RPCClient, ClientCall<Tasker_V1_StreamStepUpdatesRequest, Tasker_V1_StepUpdate>, Task<Void, Never>)] = []
 for index in 0..<watcherCount {
     let watcherClient = RPCClient(host: "127.0.0.1", port: port)
     let call = try await watcherClient.serverStreaming(
         "/tasker.v1.Tasker/StreamStepUpdates", Tasker_V1_StreamStepUpdatesRequest(), as: Tasker_V1_StepUpdate.self)
-    watchers.append((watcherClient, Task {
+    watchers.append((watcherClient, call, Task {
         do {
             for try await _ in call.responses { received.withLockedValue { $0[index] += 1 } }
         } catch {}
@@ -140,8 +140,10 @@ while true {
 let elapsed = Double(DispatchTime.now().uptimeNanoseconds - started) / 1e9
 if watcherCount > 0 {
     try await Task.sleep(for: .seconds(1))
-    for (watcherClient, reading) in watchers {
-        reading.cancel()
+    // A stream of every task never ends by itself: the client ends it.
+    for (watcherClient, call, reading) in watchers {
+        call.cancel()
+        await reading.value
         await watcherClient.close()
     }
 }
