@@ -288,3 +288,16 @@ def test_the_readme_tour_template_runs_on_the_example_worker(server, shop):
     watched = cli(server, "watch", task_id)
     assert watched.returncode == 0, watched.stderr
     assert "send_confirmation      COMPLETE" in watched.stdout
+
+
+def test_watch_on_a_terminal_draws_a_progress_bar_and_a_line_per_step(server, shop):
+    task_id = submit(server, "order_checkout", order(1))
+    env = dict(os.environ, TASKER_SERVER="127.0.0.1:%d" % server.port)
+    # `script` gives the command a pseudo-terminal, as a person's shell would.
+    out = subprocess.run(["script", "-qec", "%s watch %s" % (binary("tasker"), task_id), "/dev/null"],
+                         capture_output=True, text=True, timeout=90, env=env)
+    assert out.returncode == 0, out.stdout
+    assert "\x1b[2K" in out.stdout and "\x1b[6F" in out.stdout, "lines cleared and redrawn in place"
+    assert "█" * 24 + "] 5/5  COMPLETE" in out.stdout
+    assert "░" in out.stdout, "the bar was drawn before it filled"
+    assert "process_payment        WAITING_FOR_RETRY  attempts 1/4  payment gateway timed out (attempt 1)" in out.stdout
