@@ -23,7 +23,7 @@ final class DispatchHarness: Sendable {
 
     static var fast: DispatchConfiguration {
         var configuration = DispatchConfiguration()
-        configuration.heartbeatInterval = 0.2
+        configuration.heartbeatInterval = 0.5
         configuration.sweepInterval = 0.3
         configuration.nodeTimeout = 2
         configuration.queueGrace = 0.5

@@ -163,7 +163,7 @@ struct RawWorker {
         try await harness.register(template("once", [step("work", backoff: 0.1)]))
         var silent = try await RawWorker(port: harness.nodes[0].server.port)
         let registered = try await silent.register(["work"])
-        #expect(registered.heartbeatIntervalMs == 200)
+        #expect(registered.heartbeatIntervalMs == 500)
         let task = try await harness.submit("once")
         _ = try await silent.assignment()
         let started = Date()
