@@ -34,6 +34,13 @@ public actor Dispatcher: StepChangeObserver {
     public private(set) var fencedResults = 0
     private var pendingResults: [(stepID: String, attempt: Int32, outcome: StepOutcome)] = []
     private var resultRecorders = 0
+    /// Transactions starting steps for workers here whose attempts are not yet in a worker's
+    /// hands: the sweeper waits for those it saw before judging an attempt orphaned.
+    private var startsUnderway: Set<Int> = []
+    private var nextStart = 0
+    /// Attempts whose results were accepted and are not yet committed ("step/attempt"): no
+    /// worker holds them any more, but they are not orphans.
+    private var unrecorded: Set<String> = []
 
     public init(engine: TaskEngine, queue: StepQueue, nodeName: String = "", configuration: DispatchConfiguration = .init()) {
         self.engine = engine
@@ -163,6 +170,7 @@ public actor Dispatcher: StepChangeObserver {
         // for a transaction, so results from one worker are recorded together. What waits is
         // bounded by the slots of the workers here.
         pendingResults.append((result.stepID, result.attempt, outcome))
+        unrecorded.insert("\(result.stepID)/\(result.attempt)")
         if resultRecorders < Self.resultRecorderLimit {
             resultRecorders += 1
             Task { await self.recordResults() }
@@ -185,6 +193,8 @@ public actor Dispatcher: StepChangeObserver {
             let node = nodeID
             // Slots held for the steps these results unblock, started in the same transaction.
             let held = holdSlots(upTo: batch.count * 2)
+            let underway = beginStart()
+            defer { startsUnderway.remove(underway) }
             let slots = held.map { (handlers: $0.handlers, count: $0.count) }
             // Not a child of any stream's handler: recorded whatever becomes of the streams.
             let started = await Task { () -> [(step: StartedStep, slots: Int)] in
@@ -204,6 +214,7 @@ public actor Dispatcher: StepChangeObserver {
                     return []
                 }
             }.value
+            for item in batch { unrecorded.remove("\(item.stepID)/\(item.attempt)") }
             var unused = held.map(\.count)
             for (step, slot) in started {
                 unused[slot] -= 1
@@ -326,6 +337,8 @@ public actor Dispatcher: StepChangeObserver {
         let engine = self.engine
         let node = nodeID
         let ids = starting.map(\.entry.stepID)
+        let underway = beginStart()
+        defer { startsUnderway.remove(underway) }
         let started: [String: StartedStep]
         do {
             started = try await Task { try await engine.startSteps(ids, node: node) }.value
@@ -356,6 +369,12 @@ public actor Dispatcher: StepChangeObserver {
             // Unacknowledged entries are dropped later as abandoned; their steps have moved on.
             logger.warning("acknowledge failed", metadata: ["error": .string("\(error)")])
         }
+    }
+
+    private func beginStart() -> Int {
+        nextStart += 1
+        startsUnderway.insert(nextStart)
+        return nextStart
     }
 
     /// The worker with the most free slots for the handler, with one slot promised.
@@ -478,9 +497,19 @@ public actor Dispatcher: StepChangeObserver {
     /// a start whose answer never came back): failed, retryably, so they run again. The grace
     /// covers a start whose assignment is still on its way.
     private func failOrphanedAttempts() async throws {
-        let held = Set(workers.values.flatMap { $0.session.inFlight.map { "\($0.key)/\($0.value)" } })
-        for attempt in try await engine.stepsInProgress(node: nodeID, startedBefore: Self.now() - max(configuration.queueGrace, 2))
-        where !held.contains("\(attempt.stepID)/\(attempt.attempt)") {
+        // An attempt's start time is its transaction's beginning: a start transaction slowed
+        // past the grace must reach its worker before the attempt is judged. Those begun
+        // later started after the cutoff and are not read.
+        let before = startsUnderway
+        let attempts = try await engine.stepsInProgress(node: nodeID, startedBefore: Self.now() - max(configuration.queueGrace, 2))
+        guard !attempts.isEmpty else { return }
+        let deadline = Self.now() + 30
+        while !startsUnderway.isDisjoint(with: before) {
+            guard Self.now() < deadline, !Task.isCancelled else { return }
+            try await Task.sleep(for: .milliseconds(10))
+        }
+        let held = Set(workers.values.flatMap { $0.session.inFlight.map { "\($0.key)/\($0.value)" } }).union(unrecorded)
+        for attempt in attempts where !held.contains("\(attempt.stepID)/\(attempt.attempt)") {
             _ = try await engine.finishStep(
                 attempt.stepID, attempt: attempt.attempt,
                 outcome: .failure(message: "the attempt was lost on its way to or from the worker", retryable: true, backoffRequestSeconds: 0))

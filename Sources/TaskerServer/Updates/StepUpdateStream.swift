@@ -53,7 +53,10 @@ struct StepUpdateStream {
             quietSince = ContinuousClock.now
             if try await watch.receive(update) { return }
         }
-        try ended(subscription, resume: "call again with after_sequence = \(watch.order.expected(id).map { $0 - 1 } ?? request.afterSequence) to resume")
+        let resume = "call again with after_sequence = \(watch.order.expected(id).map { $0 - 1 } ?? request.afterSequence) to resume"
+        try ended(subscription, resume: resume)
+        // Only the update that finishes the task ends the stream OK.
+        throw RPCError(Task.isCancelled ? .cancelled : .unavailable, "the updates stopped before the task finished; \(resume)")
     }
 
     /// The error a watcher whose updates the hub ended is given.
