@@ -138,16 +138,17 @@ let diamond = template("diamond", [step("a"), step("b", dependsOn: ["a"]), step(
         let harness = try await DispatchHarness()
         try await harness.register(template("nap", [step("nap")]))
         let concurrency = NIOLockedValueBox((now: 0, most: 0))
+        // All ten wait in the queue before the worker comes, so it is offered more than it may take.
+        var ids: [String] = []
+        for _ in 0..<10 { ids.append(try await harness.submit("nap").taskID) }
         try await harness.worker(slots: 2) { worker in
             worker.handle("nap") { _ in
                 concurrency.withLockedValue { $0.now += 1; $0.most = max($0.most, $0.now) }
-                try await Task.sleep(for: .milliseconds(100))
+                try await Task.sleep(for: .milliseconds(200))
                 concurrency.withLockedValue { $0.now -= 1 }
                 return StepOutput()
             }
         }
-        var ids: [String] = []
-        for _ in 0..<10 { ids.append(try await harness.submit("nap").taskID) }
         for id in ids { #expect(try await harness.finished(id).status == .complete) }
         #expect(concurrency.withLockedValue { $0.most } == 2)
         await harness.stop()
