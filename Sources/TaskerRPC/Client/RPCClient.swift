@@ -18,6 +18,12 @@ public final class RPCClient: Sendable {
         /// Bytes of unread responses a stream may hold before its window stops opening.
         public var streamReceiveBufferSize: Int = 1 << 20
         public var connectTimeout: TimeAmount = .seconds(10)
+        /// Bytes of responses the server may send on a stream before this side returns
+        /// window (HTTP/2 SETTINGS_INITIAL_WINDOW_SIZE): what an unread stream can hold in flight.
+        public var streamWindowSize: UInt32 {
+            get { http2.initialStreamWindow }
+            set { http2.initialStreamWindow = max(newValue, 1 << 10) }
+        }
         var http2 = HTTP2Settings(maxConcurrentStreams: 100)
 
         public init() {}
