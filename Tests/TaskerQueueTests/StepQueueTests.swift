@@ -74,7 +74,7 @@ import Testing
         let url = try RedisURL(parsing: redis.url)
         let queue = StepQueue(url: url, consumer: "a")
         let seen = NIOLockedValueBox<[String]>([])
-        let subscription = SignalSubscription(url: url) { signal in seen.withLockedValue { $0.append(signal) } }
+        let subscription = ChannelSubscription(url: url) { signal in seen.withLockedValue { $0.append(signal) } }
         try await eventually { try await queue.publish("one"); return seen.withLockedValue { $0.contains("one") } }
         try await blocking { redis.stop() }
         try await blocking { try redis.start() }

@@ -28,7 +28,7 @@ public actor Dispatcher: StepChangeObserver {
     private var buffered: [QueuedStep] = []
     private var capacityWaiter: CheckedContinuation<Void, Never>?
     private var loops: [Task<Void, Never>] = []
-    private var signals: SignalSubscription?
+    private var signals: ChannelSubscription?
     private var stopping = false
     /// Results dropped by fencing: for a step or attempt the worker does not hold.
     public private(set) var fencedResults = 0
@@ -38,8 +38,8 @@ public actor Dispatcher: StepChangeObserver {
     /// hands: the sweeper waits for those it saw before judging an attempt orphaned.
     private var startsUnderway: Set<Int> = []
     private var nextStart = 0
-    /// Attempts whose results were accepted and are not yet committed ("step/attempt"): no
-    /// worker holds them any more, but they are not orphans.
+    /// Attempts whose results were accepted and are not yet committed: no worker holds them
+    /// any more, but they are not orphans.
     private var unrecorded: Set<String> = []
 
     public init(engine: TaskEngine, queue: StepQueue, nodeName: String = "", configuration: DispatchConfiguration = .init()) {
@@ -58,7 +58,7 @@ public actor Dispatcher: StepChangeObserver {
     public func start() async {
         engine.observe(self)
         try? await engine.heartbeat(node: nodeID, name: nodeName)
-        signals = SignalSubscription(url: queue.url) { [weak self] signal in
+        signals = ChannelSubscription(url: queue.url) { [weak self] signal in
             guard let self else { return }
             Task { await self.handle(signal: signal) }
         }
@@ -111,7 +111,7 @@ public actor Dispatcher: StepChangeObserver {
         load.inFlight = workers.values.reduce(0) { $0 + $1.session.inFlight.count }
         load.reserved = workers.values.reduce(0) { $0 + $1.session.reserved }
         load.buffered = buffered.count
-        load.unrecordedResults = pendingResults.count + resultRecorders
+        load.unrecordedResults = unrecorded.count
         return load
     }
 
@@ -170,7 +170,7 @@ public actor Dispatcher: StepChangeObserver {
         // for a transaction, so results from one worker are recorded together. What waits is
         // bounded by the slots of the workers here.
         pendingResults.append((result.stepID, result.attempt, outcome))
-        unrecorded.insert("\(result.stepID)/\(result.attempt)")
+        unrecorded.insert(Self.key(result.stepID, result.attempt))
         if resultRecorders < Self.resultRecorderLimit {
             resultRecorders += 1
             Task { await self.recordResults() }
@@ -214,7 +214,7 @@ public actor Dispatcher: StepChangeObserver {
                     return []
                 }
             }.value
-            for item in batch { unrecorded.remove("\(item.stepID)/\(item.attempt)") }
+            for item in batch { unrecorded.remove(Self.key(item.stepID, item.attempt)) }
             var unused = held.map(\.count)
             for (step, slot) in started {
                 unused[slot] -= 1
@@ -371,6 +371,9 @@ public actor Dispatcher: StepChangeObserver {
         }
     }
 
+    /// One attempt of one step, as a set member.
+    private static func key(_ stepID: String, _ attempt: Int32) -> String { "\(stepID)/\(attempt)" }
+
     private func beginStart() -> Int {
         nextStart += 1
         startsUnderway.insert(nextStart)
@@ -508,8 +511,8 @@ public actor Dispatcher: StepChangeObserver {
             guard Self.now() < deadline, !Task.isCancelled else { return }
             try await Task.sleep(for: .milliseconds(10))
         }
-        let held = Set(workers.values.flatMap { $0.session.inFlight.map { "\($0.key)/\($0.value)" } }).union(unrecorded)
-        for attempt in attempts where !held.contains("\(attempt.stepID)/\(attempt.attempt)") {
+        let held = Set(workers.values.flatMap { $0.session.inFlight.map { Self.key($0.key, $0.value) } }).union(unrecorded)
+        for attempt in attempts where !held.contains(Self.key(attempt.stepID, attempt.attempt)) {
             _ = try await engine.finishStep(
                 attempt.stepID, attempt: attempt.attempt,
                 outcome: .failure(message: "the attempt was lost on its way to or from the worker", retryable: true, backoffRequestSeconds: 0))

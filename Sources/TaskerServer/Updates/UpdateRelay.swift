@@ -26,7 +26,7 @@ public final class UpdateRelay: UpdateForwarder, Sendable {
     private let lane: RedisLane
     private let outgoing: AsyncStream<[Tasker_V1_StepUpdate]>.Continuation
     private let loops: [Task<Void, Never>]
-    private let subscription: SignalSubscription
+    private let subscription: ChannelSubscription
     private let others = NIOLockedValueBox(false)
     private let announce: AsyncStream<Void>.Continuation
 
@@ -76,7 +76,7 @@ public final class UpdateRelay: UpdateForwarder, Sendable {
                 }
             },
         ]
-        subscription = SignalSubscription(url: url, channel: Self.channel) { message in
+        subscription = ChannelSubscription(url: url, channel: Self.channel) { message in
             guard let space = message.firstIndex(of: " "), message[..<space] != nodeID,
                   let payload = Data(base64Encoded: String(message[message.index(after: space)...])),
                   let updates = try? Self.decode(payload)

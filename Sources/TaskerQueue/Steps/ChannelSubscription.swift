@@ -1,16 +1,17 @@
 import Foundation
 import NIOConcurrencyHelpers
 
-/// Messages published by any node on a channel (signals, `StepQueue.publish`, by default),
-/// delivered to `onSignal` on a thread of the subscription's own. Pub/sub keeps nothing: a signal sent while this node is not
-/// subscribed (Redis restarting, say) is missed, so signals only ever hurry along what the
-/// sweeper would do anyway.
-public final class SignalSubscription: Sendable {
+/// The messages any node publishes on one pub/sub channel (by default the signals of
+/// `StepQueue.publish`; step updates have a channel of their own), delivered to `onMessage` on a
+/// thread of the subscription's own. Pub/sub keeps nothing: a message sent while this node is
+/// not subscribed (Redis restarting, say) is missed, so what travels here only ever hurries
+/// along what the sweeper, or the stored history, would do anyway.
+public final class ChannelSubscription: Sendable {
     private let lane: RedisLane
     private let stopped = NIOLockedValueBox(false)
     private let subscribed = NIOLockedValueBox(false)
 
-    public init(url: RedisURL, channel: String = StepQueue.signalsChannel, onSignal: @escaping @Sendable (String) -> Void) {
+    public init(url: RedisURL, channel: String = StepQueue.signalsChannel, onMessage: @escaping @Sendable (String) -> Void) {
         lane = RedisLane(url: url, timeoutSeconds: 0.5)
         let stopped = self.stopped
         let everSubscribed = self.subscribed
@@ -26,8 +27,8 @@ public final class SignalSubscription: Sendable {
                         }
                         guard let push = try connection.nextPush() else { continue }
                         let parts = push.array
-                        if parts.count == 3, parts[0].string == "message", let signal = parts[2].string {
-                            onSignal(signal)
+                        if parts.count == 3, parts[0].string == "message", let message = parts[2].string {
+                            onMessage(message)
                         }
                     } catch {
                         subscribed = false
