@@ -14,6 +14,8 @@ public final class UpdateHub: StepChangeObserver, Sendable {
         var everyTask: [Int: UpdateSubscription] = [:]
         var nextID = 0
         var count: Int { everyTask.count + byTask.values.reduce(0) { $0 + $1.count } }
+        /// A task with no watcher left has no entry, so this needs no count.
+        var isEmpty: Bool { everyTask.isEmpty && byTask.isEmpty }
     }
 
     private let watchers = NIOLockedValueBox(Watchers())
@@ -72,9 +74,13 @@ public final class UpdateHub: StepChangeObserver, Sendable {
         let now = Date().timeIntervalSince1970
         let forwarder = forwarder.withLockedValue { $0 }
         let forwarding = forwarder?.othersWatching == true
-        // Made into messages only when someone watches, here or on another node.
-        guard forwarding || watcherCount > 0 else { return }
-        let updates = changes.map { $0.update(occurredAt: now) }
+        // Made into messages only when someone watches them: any task's, when another node
+        // has watchers; here, only the watched tasks'.
+        let watched = forwarding ? changes : watchers.withLockedValue { watchers in
+            watchers.everyTask.isEmpty ? changes.filter { watchers.byTask[$0.taskID] != nil } : changes
+        }
+        guard !watched.isEmpty else { return }
+        let updates = watched.map { $0.update(occurredAt: now) }
         deliver(updates)
         if forwarding { forwarder?.forward(updates) }
     }
@@ -83,12 +89,13 @@ public final class UpdateHub: StepChangeObserver, Sendable {
     public func deliver(_ updates: [Tasker_V1_StepUpdate]) {
         var overflowed: [UpdateSubscription] = []
         watchers.withLockedValue { watchers in
-            guard watchers.count > 0 else { return }
+            guard !watchers.isEmpty else { return }
             for update in updates {
                 for subscription in watchers.everyTask.values where !subscription.offer(update) {
                     overflowed.append(subscription)
                 }
-                for subscription in (watchers.byTask[update.taskID]?.values).map(Array.init) ?? [] where !subscription.offer(update) {
+                guard let forTask = watchers.byTask[update.taskID] else { continue }
+                for subscription in forTask.values where !subscription.offer(update) {
                     overflowed.append(subscription)
                 }
             }
