@@ -13,7 +13,8 @@ struct StepUpdateStream {
     /// for updates that pub/sub lost.
     let quietInterval: Duration
 
-    private static let page = 500
+    /// Stored updates read at a time.
+    static let page = 500
 
     func serve(_ request: Tasker_V1_StreamStepUpdatesRequest, _ writer: ResponseWriter<Tasker_V1_StepUpdate>) async throws {
         if request.taskID.isEmpty {
@@ -30,10 +31,10 @@ struct StepUpdateStream {
         guard request.afterSequence <= progress.lastSequence else {
             throw RPCError(.outOfRange, "after_sequence \(request.afterSequence) is past task \(id)'s newest update, \(progress.lastSequence)")
         }
-        var watch = TaskWatch(id: id, order: UpdateOrder(task: id, after: request.afterSequence), engine: engine, writer: writer)
+        var sender = OrderedSender(order: UpdateOrder(task: id, after: request.afterSequence), engine: engine, writer: writer)
         if request.afterSequence == progress.lastSequence {
             if TaskStatusRule.isFinished(progress.status) { return }
-        } else if try await watch.catchUp(through: .max) {
+        } else if try await sender.catchUp(id, through: .max) {
             return
         }
         let ticker = Task { [quietInterval] in
@@ -47,13 +48,13 @@ struct StepUpdateStream {
         for await update in subscription.updates {
             if update.sequence == 0 {
                 // A tick: after a quiet spell, look for what pub/sub may have lost.
-                if ContinuousClock.now - quietSince >= quietInterval, try await watch.catchUp(through: .max) { return }
+                if ContinuousClock.now - quietSince >= quietInterval, try await sender.catchUp(id, through: .max) { return }
                 continue
             }
             quietSince = ContinuousClock.now
-            if try await watch.receive(update) { return }
+            if try await sender.receive(update) { return }
         }
-        let resume = "call again with after_sequence = \(watch.order.expected(id).map { $0 - 1 } ?? request.afterSequence) to resume"
+        let resume = "call again with after_sequence = \(sender.order.expected(id).map { $0 - 1 } ?? request.afterSequence) to resume"
         try ended(subscription, resume: resume)
         // Only the update that finishes the task ends the stream OK.
         throw RPCError(Task.isCancelled ? .cancelled : .unavailable, "the updates stopped before the task finished; \(resume)")
@@ -74,65 +75,51 @@ struct StepUpdateStream {
     private func followEveryTask(_ writer: ResponseWriter<Tasker_V1_StepUpdate>) async throws {
         let subscription = hub.subscribe(taskID: nil)
         defer { subscription.cancel() }
-        var order = UpdateOrder(everyTask: 10_000)
+        var sender = OrderedSender(order: UpdateOrder(everyTask: 10_000), engine: engine, writer: writer)
         for await update in subscription.updates where update.sequence > 0 {
-            switch order.admit(update) {
-            case .duplicate:
-                continue
-            case .gap(let after, let before):
-                for missing in try await TaskerService.mapped({ try await engine.history(of: update.taskID, after: after, through: before - 1, limit: Int(min(before - after, 10_000))) })
-                where order.admit(missing) == .deliver {
-                    try await writer.write(missing)
-                    order.delivered(missing)
-                }
-                guard order.admit(update) == .deliver else { continue }
-            case .deliver:
-                break
-            }
-            try await writer.write(update)
-            order.delivered(update)
+            // Whether it finished its task does not matter here: other tasks go on.
+            _ = try await sender.receive(update)
         }
         try ended(subscription, resume: "watch each task of interest with its last sequence seen to resume without a gap")
     }
 }
 
-/// The updates of one watched task sent so far, and the sending.
-private struct TaskWatch {
-    let id: String
-    var order: UpdateOrder
+/// What one watcher has been sent, and the sending: each task's updates in order, with the
+/// stored history read for any gap.
+private struct OrderedSender {
+    private(set) var order: UpdateOrder
     let engine: TaskEngine
     let writer: ResponseWriter<Tasker_V1_StepUpdate>
-    /// Whether the last update sent finished the task. An earlier one in the history may
-    /// have too (an ERROR later retried, say): the stream ends only on the newest.
+    /// Whether the last update sent finished its task. An earlier one in the history may
+    /// have too (an ERROR later retried, say): a task's stream ends only on the newest.
     private var finished = false
 
-    init(id: String, order: UpdateOrder, engine: TaskEngine, writer: ResponseWriter<Tasker_V1_StepUpdate>) {
-        self.id = id
+    init(order: UpdateOrder, engine: TaskEngine, writer: ResponseWriter<Tasker_V1_StepUpdate>) {
         self.order = order
         self.engine = engine
         self.writer = writer
     }
 
-    /// Sends the stored updates after the last one sent, up to `through`; true when the
-    /// newest of them finished the task.
-    mutating func catchUp(through: UInt64) async throws -> Bool {
-        while let expected = order.expected(id), expected <= through {
-            let batch = try await TaskerService.mapped { [id, engine] in
-                try await engine.history(of: id, after: expected - 1, through: through, limit: 500)
+    /// Sends the task's stored updates after the last one sent, up to `through`; true when
+    /// the newest of them finished the task.
+    mutating func catchUp(_ taskID: String, through: UInt64) async throws -> Bool {
+        while let expected = order.expected(taskID), expected <= through {
+            let batch = try await TaskerService.mapped { [engine] in
+                try await engine.history(of: taskID, after: expected - 1, through: through, limit: StepUpdateStream.page)
             }
             for update in batch { try await send(update) }
-            if batch.count < 500 { break }
+            if batch.count < StepUpdateStream.page { break }
         }
         return finished
     }
 
-    /// A live update; true when it finished the task.
+    /// A live update, after any that were missed before it; true when it finished its task.
     mutating func receive(_ update: Tasker_V1_StepUpdate) async throws -> Bool {
         switch order.admit(update) {
         case .duplicate:
             return false
         case .gap(_, let before):
-            _ = try await catchUp(through: before - 1)
+            _ = try await catchUp(update.taskID, through: before - 1)
             try await send(update)
         case .deliver:
             try await send(update)
