@@ -34,9 +34,17 @@ public final class TaskerClient: Sendable {
         try await call("RegisterTaskTemplate", Tasker_V1_RegisterTaskTemplateRequest.with { $0.template = template })
     }
 
+    /// Every registered template, read page by page.
     public func templates() async throws -> [Tasker_V1_TaskTemplate] {
-        let response: Tasker_V1_ListTaskTemplatesResponse = try await call("ListTaskTemplates", Tasker_V1_ListTaskTemplatesRequest())
-        return response.templates
+        var templates: [Tasker_V1_TaskTemplate] = []
+        var token = ""
+        repeat {
+            let response: Tasker_V1_ListTaskTemplatesResponse = try await call(
+                "ListTaskTemplates", Tasker_V1_ListTaskTemplatesRequest.with { $0.pageToken = token })
+            templates += response.templates
+            token = response.nextPageToken
+        } while !token.isEmpty
+        return templates
     }
 
     // MARK: Tasks

@@ -42,12 +42,8 @@ public struct TaskerService: RPCService {
             }
         }
         router.registerUnary(prefix + "ListTaskTemplates") {
-            (_: Tasker_V1_ListTaskTemplatesRequest, _) -> Tasker_V1_ListTaskTemplatesResponse in
-            try await Self.mapped {
-                var response = Tasker_V1_ListTaskTemplatesResponse()
-                response.templates = try await engine.listTemplates()
-                return response
-            }
+            (request: Tasker_V1_ListTaskTemplatesRequest, _) -> Tasker_V1_ListTaskTemplatesResponse in
+            try await Self.mapped { try await engine.listTemplates(request) }
         }
         router.registerUnary(prefix + "SubmitTask") {
             (request: Tasker_V1_SubmitTaskRequest, _) -> Tasker_V1_SubmitTaskResponse in

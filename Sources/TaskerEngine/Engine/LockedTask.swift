@@ -122,6 +122,22 @@ struct LockedTask {
         self.lastSequence = lastSequence
     }
 
+    /// The bytes of the context and every step's results as they will stand, with step
+    /// `index`'s results `size` bytes: what InputLimits.taskBytes bounds.
+    func storedBytes(withResults size: Int, of index: Int) -> Int {
+        var total = (contextJSON?.utf8.count ?? 0) + size
+        for other in steps.indices where other != index {
+            total += (steps[other].results ?? steps[other].storedResults)?.utf8.count ?? 0
+        }
+        return total
+    }
+
+    /// The annotations the task has, stored and about to be.
+    func annotationCount(_ connection: PostgresConnection) throws -> Int {
+        let stored = try connection.query("SELECT count(*) AS count FROM annotations WHERE task_id = $1", [taskID])
+        return (stored.first?.int("count") ?? 0) + annotations.count
+    }
+
     func index(of stepID: String) -> Int? {
         steps.firstIndex { $0.stepID == stepID }
     }

@@ -10,9 +10,14 @@ enum Rows {
         return Google_Protobuf_Timestamp(roundingTimeIntervalSince1970: seconds, rule: .toNearestOrAwayFromZero)
     }
 
-    static func object(_ json: String?) -> Google_Protobuf_Struct? {
+    /// A stored JSON object; nil for NULL. Unreadable JSON is an error, never an empty object.
+    static func object(_ json: String?) throws(EngineError) -> Google_Protobuf_Struct? {
         guard let json else { return nil }
-        return try? Google_Protobuf_Struct(jsonString: json)
+        do {
+            return try StoredJSON.object(json)
+        } catch {
+            throw .internal("\(error)")
+        }
     }
 
     static func strings(_ json: String?) -> [String] {
@@ -28,8 +33,8 @@ enum Rows {
         }
     }
 
-    static func stepError(_ json: String?) -> Tasker_V1_StepError? {
-        guard let object = object(json) else { return nil }
+    static func stepError(_ json: String?) throws(EngineError) -> Tasker_V1_StepError? {
+        guard let object = try object(json) else { return nil }
         var error = Tasker_V1_StepError()
         error.message = object.fields["message"]?.stringValue ?? ""
         error.retryable = object.fields["retryable"]?.boolValue ?? false
@@ -56,13 +61,13 @@ enum Rows {
         array_to_json(s.depends_on)::text AS depends_on
         """
 
-    static func task(_ row: PostgresRow) -> Tasker_V1_Task {
+    static func task(_ row: PostgresRow) throws(EngineError) -> Tasker_V1_Task {
         var task = Tasker_V1_Task()
         task.taskID = row["task_id"] ?? ""
         task.name = row["name"] ?? ""
         task.version = row["version"] ?? ""
         task.status = TaskStatus(rawValue: row.int("status") ?? 0) ?? .unspecified
-        if let context = object(row["context"]) { task.context = context }
+        if let context = try object(row["context"]) { task.context = context }
         task.initiator = row["initiator"] ?? ""
         task.sourceSystem = row["source_system"] ?? ""
         task.reason = row["reason"] ?? ""
@@ -73,7 +78,7 @@ enum Rows {
         return task
     }
 
-    static func step(_ row: PostgresRow) -> Tasker_V1_WorkflowStep {
+    static func step(_ row: PostgresRow) throws(EngineError) -> Tasker_V1_WorkflowStep {
         var step = Tasker_V1_WorkflowStep()
         step.stepID = row["step_id"] ?? ""
         step.name = row["name"] ?? ""
@@ -84,8 +89,8 @@ enum Rows {
         step.retryLimit = Int32(row.int("retry_limit") ?? 0)
         step.retryable = row.bool("retryable") ?? true
         step.skippable = row.bool("skippable") ?? false
-        if let results = object(row["results"]) { step.results = results }
-        if let error = stepError(row["last_error"]) { step.lastError = error }
+        if let results = try object(row["results"]) { step.results = results }
+        if let error = try stepError(row["last_error"]) { step.lastError = error }
         if let at = timestamp(row["next_attempt_at"]) { step.nextAttemptAt = at }
         if let at = timestamp(row["last_attempted_at"]) { step.lastAttemptedAt = at }
         if let at = timestamp(row["completed_at"]) { step.completedAt = at }

@@ -50,7 +50,7 @@ extension TaskEngine {
                 for id in ids {
                     guard let index = task.index(of: id), (try? task.apply(.start, to: index)) != nil else { continue }
                     task.settle()
-                    started[id] = Self.assignment(of: index, in: task)
+                    started[id] = try Self.assignment(of: index, in: task)
                 }
                 changes.append(contentsOf: try task.write(connection))
             }
@@ -58,19 +58,19 @@ extension TaskEngine {
         }
     }
 
-    private static func assignment(of index: Int, in task: LockedTask) -> StartedStep {
+    private static func assignment(of index: Int, in task: LockedTask) throws(EngineError) -> StartedStep {
         let step = task.steps[index]
         var dependencyResults: [String: Google_Protobuf_Struct] = [:]
         for name in step.dependsOn {
             if let dependency = task.index(named: name) {
                 // Results recorded in this same transaction are not stored yet.
                 let results = task.steps[dependency].results ?? task.steps[dependency].storedResults
-                dependencyResults[name] = Rows.object(results) ?? Google_Protobuf_Struct()
+                dependencyResults[name] = try Rows.object(results) ?? Google_Protobuf_Struct()
             }
         }
         return StartedStep(
             stepID: step.stepID, taskID: task.taskID, taskName: task.taskName, stepName: step.name, handler: step.handler,
-            attempt: step.machine.attempts, context: Rows.object(task.contextJSON) ?? Google_Protobuf_Struct(),
+            attempt: step.machine.attempts, context: try Rows.object(task.contextJSON) ?? Google_Protobuf_Struct(),
             dependencyResults: dependencyResults, timeoutSeconds: step.timeoutSeconds)
     }
 
@@ -108,54 +108,135 @@ extension TaskEngine {
         for (index, item) in outcomes.enumerated() {
             do throws(EngineError) {
                 let id = try Self.stepID(item.stepID)
-                var results: String?
-                var notes: [(type: String, stepName: String, json: String)] = []
-                if case .success(let values, let annotations) = item.outcome {
-                    results = try Rows.json(values)
-                    for note in annotations {
-                        guard !note.type.isEmpty else { throw .invalidArgument("an annotation has no type") }
-                        notes.append((note.type, note.stepName, try Rows.json(note.annotation)))
-                    }
-                }
-                prepared.append((index, id, item.attempt, item.outcome, results, notes))
+                let checked = try Self.checked(item.outcome)
+                prepared.append((index, id, item.attempt, checked.outcome, checked.results, checked.notes))
             } catch {
                 answers[index] = .failure(error)
             }
         }
         let ready = prepared
         guard !ready.isEmpty else { return (answers, []) }
-        let (recorded, started) = try await transaction { connection, changes -> ([Int], [(step: StartedStep, slots: Int)]) in
-            var recorded: [Int] = []
-            var started: [(step: StartedStep, slots: Int)] = []
-            var free = slots
-            for var task in try LockedTask.lock(tasksOf: ready.map(\.stepID), connection) {
-                task.node = node
-                for item in ready {
-                    guard let index = task.index(of: item.stepID), task.steps[index].machine.status == .inProgress,
-                          task.steps[index].machine.attempts == item.attempt
-                    else { continue }
-                    try Self.record(item.outcome, attempt: item.attempt, results: item.results, of: index, in: &task)
-                    for note in item.notes {
-                        task.annotate(stepName: note.stepName.isEmpty ? task.steps[index].name : note.stepName, type: note.type, json: note.json)
-                    }
-                    task.enqueueReady()
-                    for index in task.steps.indices where task.steps[index].machine.status == .enqueued && task.steps[index].queued {
-                        let handler = task.steps[index].handler
-                        guard let slot = free.firstIndex(where: { $0.count > 0 && $0.handlers.contains(handler) }),
-                              (try? task.apply(.start, to: index)) != nil
+        let recordedAndStarted: ([Int], [(step: StartedStep, slots: Int)])
+        do {
+            recordedAndStarted = try await transaction { connection, changes -> ([Int], [(step: StartedStep, slots: Int)]) in
+                var recorded: [Int] = []
+                var started: [(step: StartedStep, slots: Int)] = []
+                var free = slots
+                for var task in try LockedTask.lock(tasksOf: ready.map(\.stepID), connection) {
+                    task.node = node
+                    for item in ready {
+                        guard let index = task.index(of: item.stepID), task.steps[index].machine.status == .inProgress,
+                              task.steps[index].machine.attempts == item.attempt
                         else { continue }
-                        free[slot].count -= 1
-                        started.append((Self.assignment(of: index, in: task), slot))
+                        var outcome = item.outcome
+                        var notes = item.notes
+                        if let results = item.results, let refusal = try Self.overBudget(results, notes: notes.count, of: index, in: task, connection) {
+                            // Results that would make the task too large to read back fail the
+                            // attempt for good: the same results would fail again.
+                            outcome = .failure(message: "the worker's result was refused: \(refusal)", retryable: false, backoffRequestSeconds: 0)
+                            notes = []
+                        }
+                        try Self.record(outcome, attempt: item.attempt, results: item.results, of: index, in: &task)
+                        for note in notes {
+                            task.annotate(stepName: note.stepName.isEmpty ? task.steps[index].name : note.stepName, type: note.type, json: note.json)
+                        }
+                        task.enqueueReady()
+                        for index in task.steps.indices where task.steps[index].machine.status == .enqueued && task.steps[index].queued {
+                            let handler = task.steps[index].handler
+                            guard let slot = free.firstIndex(where: { $0.count > 0 && $0.handlers.contains(handler) }),
+                                  (try? task.apply(.start, to: index)) != nil
+                            else { continue }
+                            free[slot].count -= 1
+                            started.append((try Self.assignment(of: index, in: task), slot))
+                        }
+                        task.settle()
+                        recorded.append(item.index)
                     }
-                    task.settle()
-                    recorded.append(item.index)
+                    changes.append(contentsOf: try task.write(connection))
                 }
-                changes.append(contentsOf: try task.write(connection))
+                return (recorded, started)
             }
-            return (recorded, started)
+        } catch .unavailable(let message) {
+            throw .unavailable(message)
+        } catch {
+            // One outcome the store refused fails the whole transaction: each is recorded
+            // alone then, so that the others are not lost with it. One that fails alone too is
+            // answered with why, and its attempt is failed by the caller.
+            guard ready.count > 1 else {
+                answers[ready[0].index] = .failure(.invalidArgument("it could not be stored: \(error)"))
+                return (answers, [])
+            }
+            for item in ready {
+                let alone = try await finishSteps([(item.stepID, item.attempt, outcomes[item.index].outcome)], startingInto: [], node: node)
+                answers[item.index] = alone.answers[0]
+            }
+            return (answers, [])
         }
+        let (recorded, started) = recordedAndStarted
         for index in recorded { answers[index] = .success(true) }
         return (answers, started)
+    }
+
+    /// A worker's outcome as it will be stored: results and annotations within InputLimits
+    /// (INVALID_ARGUMENT past them), and a failure's message with no NUL byte and cut, visibly,
+    /// at InputLimits.reasonBytes, so that a long stack trace still fails the attempt with
+    /// what it says first.
+    static func checked(_ outcome: StepOutcome) throws(EngineError)
+        -> (outcome: StepOutcome, results: String?, notes: [(type: String, stepName: String, json: String)])
+    {
+        switch outcome {
+        case .success(let values, let annotations):
+            let results = try InputCheck.json(values, "results", limit: InputLimits.resultsBytes)
+            guard annotations.count <= InputLimits.annotationsPerResult else {
+                throw .invalidArgument("the result has \(annotations.count) annotations, over the limit of \(InputLimits.annotationsPerResult)")
+            }
+            var notes: [(type: String, stepName: String, json: String)] = []
+            for (index, note) in annotations.enumerated() {
+                try InputCheck.text(note.type, "annotations[\(index)].type", limit: InputLimits.nameBytes)
+                guard !note.type.isEmpty else { throw .invalidArgument("an annotation has no type") }
+                try InputCheck.text(note.stepName, "annotations[\(index)].step_name", limit: InputLimits.nameBytes)
+                notes.append((note.type, note.stepName,
+                              try InputCheck.json(note.annotation, "annotations[\(index)].annotation", limit: InputLimits.annotationBytes)))
+            }
+            return (outcome, results, notes)
+        case .failure(let message, let retryable, let requested):
+            if let at = InputCheck.nulOffset(message) {
+                throw .invalidArgument("the failure message contains a NUL byte (at byte \(at)), which cannot be stored: \(InputCheck.quoted(message))")
+            }
+            let backoff = min(max(requested, 0), Int32(InputLimits.seconds))
+            return (.failure(message: cut(message, to: InputLimits.reasonBytes), retryable: retryable, backoffRequestSeconds: backoff), nil, [])
+        }
+    }
+
+    /// `text` whole when it fits in `limit` bytes; else as much as fits, on a character
+    /// boundary, and a note of how much there was.
+    static func cut(_ text: String, to limit: Int) -> String {
+        let size = text.utf8.count
+        guard size > limit else { return text }
+        let note = " … [cut: \(size) bytes in all, \(limit) kept]"
+        var kept = ""
+        var bytes = 0
+        for character in text {
+            let length = character.utf8.count
+            guard bytes + length + note.utf8.count <= limit else { break }
+            kept.append(character)
+            bytes += length
+        }
+        return kept + note
+    }
+
+    /// Why results (with `notes` annotations) cannot be added to the task, or nil when they can.
+    private static func overBudget(
+        _ results: String, notes: Int, of index: Int, in task: LockedTask, _ connection: PostgresConnection
+    ) throws -> String? {
+        let total = task.storedBytes(withResults: results.utf8.count, of: index)
+        if total > InputLimits.taskBytes {
+            return "results of \(results.utf8.count) bytes would bring the task's stored JSON to \(total) bytes, over the limit of \(InputLimits.taskBytes)"
+        }
+        if notes > 0, try task.annotationCount(connection) + notes > InputLimits.annotationsPerTask {
+            return "the task would have more than \(InputLimits.annotationsPerTask) annotations, the most it keeps"
+        }
+        return nil
     }
 
     private static func record(
@@ -209,7 +290,7 @@ extension TaskEngine {
     // MARK: Shared steps of a transition
 
     static func stepID(_ text: String) throws(EngineError) -> String {
-        guard let id = UUID(uuidString: text) else { throw .invalidArgument("step_id '\(text)' is not a UUID") }
+        guard let id = UUID(uuidString: text) else { throw .invalidArgument("step_id \(InputCheck.quoted(text)) is not a UUID") }
         return id.uuidString.lowercased()
     }
 }

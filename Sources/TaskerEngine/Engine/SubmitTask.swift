@@ -7,11 +7,10 @@ extension TaskEngine {
     /// Creates a task with all its steps and edges in one transaction. Steps with nothing to
     /// wait for are ENQUEUED at once; bypassed steps start SKIPPED.
     public func submitTask(_ request: Tasker_V1_SubmitTaskRequest) async throws(EngineError) -> (task: Tasker_V1_Task, created: Bool) {
-        guard !request.name.isEmpty else { throw .invalidArgument("name (the template to run) is empty") }
+        let contextJSON = try Self.check(request)
         let known = try await template(name: request.name, version: request.version)
         try validate(request, against: known.validated)
 
-        let contextJSON = try Rows.json(request.context)
         let bypassed = Set(request.bypassSteps)
         var stored = known
         for _ in 0..<3 {
@@ -53,6 +52,22 @@ extension TaskEngine {
         throw .unavailable("template \(request.name) kept changing while the task was being submitted; submit it again")
     }
 
+    /// Checks every field against InputLimits before the template is looked up; returns the
+    /// context as it will be stored.
+    private static func check(_ request: Tasker_V1_SubmitTaskRequest) throws(EngineError) -> String {
+        try InputCheck.text(request.name, "name", limit: InputLimits.nameBytes)
+        guard !request.name.isEmpty else { throw .invalidArgument("name (the template to run) is empty") }
+        try InputCheck.text(request.version, "version", limit: InputLimits.nameBytes)
+        try InputCheck.text(request.initiator, "initiator", limit: InputLimits.labelBytes)
+        try InputCheck.text(request.sourceSystem, "source_system", limit: InputLimits.labelBytes)
+        try InputCheck.text(request.reason, "reason", limit: InputLimits.reasonBytes)
+        try InputCheck.text(request.idempotencyKey, "idempotency_key", limit: InputLimits.labelBytes)
+        // An empty tag could never be listed by (ListTasks takes an empty tag as no filter).
+        try InputCheck.texts(request.tags, "tags", limit: InputLimits.nameBytes, count: InputLimits.tagsPerTask, required: true)
+        try InputCheck.texts(request.bypassSteps, "bypass_steps", limit: InputLimits.nameBytes, count: InputLimits.stepsPerTemplate)
+        return try InputCheck.json(request.context, "context", limit: InputLimits.contextBytes)
+    }
+
     /// Checks the context against the template's schema and the bypassed steps against its steps.
     private func validate(_ request: Tasker_V1_SubmitTaskRequest, against validated: ValidatedTemplate) throws(EngineError) {
         let template = validated.template
@@ -65,9 +80,9 @@ extension TaskEngine {
         }
         for name in request.bypassSteps {
             guard let step = template.steps.first(where: { $0.name == name }) else {
-                throw .invalidArgument("bypass_steps names '\(name)', which is not a step of \(template.name) \(template.version)")
+                throw .invalidArgument("bypass_steps names \(InputCheck.quoted(name)), which is not a step of \(template.name) \(template.version)")
             }
-            guard step.skippable else { throw .invalidArgument("step '\(name)' is not skippable, so it cannot be bypassed") }
+            guard step.skippable else { throw .invalidArgument("step \(InputCheck.quoted(name)) is not skippable, so it cannot be bypassed") }
         }
     }
 

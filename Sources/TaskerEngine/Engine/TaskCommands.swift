@@ -7,6 +7,7 @@ extension TaskEngine {
     /// Cancels a task that has not finished: every step still able to move goes CANCELLED.
     public func cancelTask(_ id: String, reason: String) async throws(EngineError) -> Tasker_V1_Task {
         let taskID = try Self.taskID(id)
+        try InputCheck.text(reason, "reason", limit: InputLimits.reasonBytes)
         return try await transaction { connection, changes in
             guard var task = try LockedTask.lock(taskID, connection) else { throw EngineError.notFound("no task \(taskID)") }
             guard !TaskStatusRule.isFinished(task.status) else {
@@ -31,20 +32,31 @@ extension TaskEngine {
 
     /// Marks a step done by hand; the steps after it run as if it had completed.
     public func resolveStep(taskID id: String, stepName: String, results: Google_Protobuf_Struct, reason: String) async throws(EngineError) -> Tasker_V1_Task {
-        try await manualStepChange(taskID: id, stepName: stepName, event: .resolve, results: try Rows.json(results), reason: reason)
+        try await manualStepChange(
+            taskID: id, stepName: stepName, event: .resolve,
+            results: try InputCheck.json(results, "results", limit: InputLimits.resultsBytes), reason: reason)
     }
 
     private func manualStepChange(
         taskID id: String, stepName: String, event: StepStateMachine.Event, results: String?, reason: String
     ) async throws(EngineError) -> Tasker_V1_Task {
         let taskID = try Self.taskID(id)
+        try InputCheck.text(stepName, "step_name", limit: InputLimits.nameBytes)
+        try InputCheck.text(reason, "reason", limit: InputLimits.reasonBytes)
         return try await transaction { connection, changes in
             guard var task = try LockedTask.lock(taskID, connection) else { throw EngineError.notFound("no task \(taskID)") }
             guard task.status != .cancelled else {
                 throw EngineError.failedPrecondition("task \(taskID) was cancelled")
             }
             guard let index = task.index(named: stepName) else {
-                throw EngineError.notFound("task \(taskID) has no step '\(stepName)'")
+                throw EngineError.notFound("task \(taskID) has no step \(InputCheck.quoted(stepName))")
+            }
+            if let results {
+                let total = task.storedBytes(withResults: results.utf8.count, of: index)
+                guard total <= InputLimits.taskBytes else {
+                    throw EngineError.invalidArgument(
+                        "results of \(results.utf8.count) bytes would bring task \(taskID)'s stored JSON to \(total) bytes, over the limit of \(InputLimits.taskBytes)")
+                }
             }
             let previous = task.steps[index].machine.status
             do {
@@ -52,10 +64,13 @@ extension TaskEngine {
             } catch {
                 switch event {
                 case .retry: throw EngineError.failedPrecondition("step '\(stepName)' is \(previous), not ERROR: only a failed step can be retried")
-                default: throw EngineError.failedPrecondition("step '\(stepName)' has already finished (\(previous))")
+                default: throw EngineError.failedPrecondition("step \(InputCheck.quoted(stepName)) has already finished (\(previous))")
                 }
             }
             if !reason.isEmpty {
+                guard try task.annotationCount(connection) < InputLimits.annotationsPerTask else {
+                    throw EngineError.failedPrecondition("task \(taskID) has \(InputLimits.annotationsPerTask) annotations, the most it keeps; resolve without a reason")
+                }
                 task.annotate(stepName: stepName, type: "resolution", json: try Self.reasonJSON(reason))
             }
             // A task that had stopped on this step moves again.
@@ -73,11 +88,17 @@ extension TaskEngine {
 
     /// Tasks, newest first, filtered; the page token is the id of the last task of the page.
     public func listTasks(_ request: Tasker_V1_ListTasksRequest) async throws(EngineError) -> Tasker_V1_ListTasksResponse {
-        let size = request.pageSize <= 0 ? 50 : min(Int(request.pageSize), 500)
+        guard request.pageSize >= 0 else {
+            throw .invalidArgument("page_size is \(request.pageSize); it must be 0 (the default, \(InputLimits.defaultPageSize)) or more")
+        }
+        let size = request.pageSize == 0 ? InputLimits.defaultPageSize : min(Int(request.pageSize), InputLimits.pageSize)
+        try InputCheck.text(request.name, "name", limit: InputLimits.nameBytes)
+        try InputCheck.text(request.tag, "tag", limit: InputLimits.nameBytes)
+        if case .UNRECOGNIZED(let raw) = request.status { throw .invalidArgument("status \(raw) is not a TaskStatus") }
         var after: String?
         if !request.pageToken.isEmpty {
             guard let id = UUID(uuidString: request.pageToken) else {
-                throw .invalidArgument("page_token '\(request.pageToken)' is not one this server gave out")
+                throw .invalidArgument("page_token \(InputCheck.quoted(request.pageToken)) is not one this server gave out")
             }
             after = id.uuidString.lowercased()
         }
@@ -95,9 +116,14 @@ extension TaskEngine {
                 [request.name, status, request.tag, cursor, String(size + 1)])
         }
         var response = Tasker_V1_ListTasksResponse()
-        let page = rows.values.prefix(size).indices.map { Rows.task(rows[$0]) }
-        response.tasks = page
-        if rows.count > size, let last = page.last {
+        // A page ends early rather than grow past what a client accepts in one message.
+        var bytes = 0
+        for index in rows.values.prefix(size).indices {
+            bytes += rows[index].textBytes
+            if bytes > InputLimits.pageBytes, !response.tasks.isEmpty { break }
+            response.tasks.append(try Rows.task(rows[index]))
+        }
+        if rows.count > response.tasks.count, let last = response.tasks.last {
             response.nextPageToken = last.taskID
         }
         return response

@@ -86,13 +86,53 @@ public final class TaskEngine: Sendable {
         return (validated.template, created)
     }
 
-    public func listTemplates() async throws(EngineError) -> [Tasker_V1_TaskTemplate] {
+    /// Templates in order of name and registration, a page at a time: up to `page_size`, and
+    /// never more than InputLimits.pageBytes. The page token is the registration number of
+    /// the page's last template.
+    public func listTemplates(_ request: Tasker_V1_ListTaskTemplatesRequest) async throws(EngineError) -> Tasker_V1_ListTaskTemplatesResponse {
+        guard request.pageSize >= 0 else {
+            throw .invalidArgument("page_size is \(request.pageSize); it must be 0 (as many as fit) or more")
+        }
+        var after: (name: String, registration: Int)?
+        if !request.pageToken.isEmpty {
+            let parts = request.pageToken.split(separator: "/", maxSplits: 1)
+            guard parts.count == 2, let registration = Int(parts[0]), let name = String(parts[1]).removingPercentEncoding else {
+                throw .invalidArgument("page_token \(InputCheck.quoted(request.pageToken)) is not one this server gave out")
+            }
+            after = (name, registration)
+        }
+        let limit = request.pageSize == 0 ? Int(Int32.max) : Int(request.pageSize)
+        let cursor = after
+        // Read a little past what fits, so that whether there is more is known.
         let rows = try await read { connection in
-            try connection.query("SELECT encode(definition, 'base64') AS definition FROM task_templates ORDER BY name, registration")
+            try connection.query(
+                """
+                SELECT encode(definition, 'base64') AS definition, name, registration FROM task_templates
+                WHERE $1::text IS NULL OR (name, registration) > ($1::text, $2::bigint)
+                ORDER BY name, registration LIMIT $3
+                """, [cursor?.name, cursor.map { String($0.registration) }, String(min(limit, 10_000) + 1)])
         }
-        return rows.compactMap { row in
-            row["definition"].flatMap { Data(base64Encoded: $0, options: .ignoreUnknownCharacters) }.flatMap { try? Tasker_V1_TaskTemplate(serializedBytes: $0) }
+        var response = Tasker_V1_ListTaskTemplatesResponse()
+        var bytes = 0
+        var last: (name: String, registration: String)?
+        for row in rows {
+            guard response.templates.count < limit else { break }
+            bytes += row.textBytes * 3 / 4
+            if bytes > InputLimits.pageBytes, !response.templates.isEmpty { break }
+            guard let encoded = row["definition"], let data = Data(base64Encoded: encoded, options: .ignoreUnknownCharacters) else {
+                throw .internal("template \(row["name"] ?? "") has no readable definition")
+            }
+            do {
+                response.templates.append(try Tasker_V1_TaskTemplate(serializedBytes: data))
+            } catch {
+                throw .internal("template \(row["name"] ?? "")'s stored definition does not decode: \(error)")
+            }
+            last = (row["name"] ?? "", row["registration"] ?? "0")
         }
+        if rows.count > response.templates.count, let last {
+            response.nextPageToken = "\(last.registration)/\(last.name.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? "")"
+        }
+        return response
     }
 
     /// The template of that name and version; an empty version is the newest registered.
@@ -126,9 +166,9 @@ public final class TaskEngine: Sendable {
     // MARK: Reading tasks
 
     /// Parses a task id; INVALID_ARGUMENT when it is not a UUID.
-    static func taskID(_ text: String) throws(EngineError) -> String {
+    public static func taskID(_ text: String) throws(EngineError) -> String {
         guard let id = UUID(uuidString: text) else {
-            throw .invalidArgument("task_id '\(text)' is not a UUID")
+            throw .invalidArgument("task_id \(InputCheck.quoted(text)) is not a UUID")
         }
         return id.uuidString.lowercased()
     }
@@ -146,10 +186,10 @@ public final class TaskEngine: Sendable {
         guard let row = try connection.query("SELECT \(Rows.taskColumns) FROM tasks WHERE task_id = $1", [taskID]).first else {
             return nil
         }
-        var task = Rows.task(row)
+        var task = try Rows.task(row)
         task.steps = try connection.query(
             "SELECT \(Rows.stepColumns) FROM steps s WHERE s.task_id = $1 ORDER BY s.position", [taskID]
-        ).map(Rows.step)
+        ).map { row throws(EngineError) in try Rows.step(row) }
         task.annotations = try connection.query(
             """
             SELECT type, step_name, annotation::text AS annotation, extract(epoch FROM created_at)::text AS created_at
@@ -159,7 +199,7 @@ public final class TaskEngine: Sendable {
             var annotation = Tasker_V1_Annotation()
             annotation.type = row["type"] ?? ""
             annotation.stepName = row["step_name"] ?? ""
-            if let object = Rows.object(row["annotation"]) { annotation.annotation = object }
+            if let object = try Rows.object(row["annotation"]) { annotation.annotation = object }
             if let at = Rows.timestamp(row["created_at"]) { annotation.createdAt = at }
             return annotation
         }

@@ -26,36 +26,51 @@ public enum TemplateValidator {
 
     public static func validate(_ template: Tasker_V1_TaskTemplate) throws(EngineError) -> ValidatedTemplate {
         var template = template
-        guard !template.name.trimmingCharacters(in: .whitespaces).isEmpty else { throw .invalidArgument("the template has no name") }
-        guard !template.version.trimmingCharacters(in: .whitespaces).isEmpty else {
-            throw .invalidArgument("template '\(template.name)' has no version")
+        try InputCheck.text(template.name, "template name", limit: InputLimits.nameBytes)
+        guard !template.name.allSatisfy(\.isWhitespace) else { throw .invalidArgument("the template has no name") }
+        let label = "template \(InputCheck.quoted(template.name))"
+        try InputCheck.text(template.version, "\(label) version", limit: InputLimits.nameBytes)
+        guard !template.version.allSatisfy(\.isWhitespace) else { throw .invalidArgument("\(label) has no version") }
+        try InputCheck.text(template.description_p, "\(label) description", limit: InputLimits.reasonBytes)
+        try InputCheck.text(template.contextSchemaJson, "\(label) context_schema_json", limit: InputLimits.schemaBytes)
+        guard !template.steps.isEmpty else { throw .invalidArgument("\(label) has no steps") }
+        guard template.steps.count <= InputLimits.stepsPerTemplate else {
+            throw .invalidArgument("\(label) has \(template.steps.count) steps, over the limit of \(InputLimits.stepsPerTemplate)")
         }
-        guard !template.steps.isEmpty else { throw .invalidArgument("template '\(template.name)' has no steps") }
+        let dependencies = template.steps.reduce(0) { $0 + $1.dependsOn.count }
+        guard dependencies <= InputLimits.dependenciesPerTemplate else {
+            throw .invalidArgument("\(label) lists \(dependencies) dependencies in all, over the limit of \(InputLimits.dependenciesPerTemplate)")
+        }
 
         var names = Set<String>()
         for index in template.steps.indices {
             let step = template.steps[index]
+            try InputCheck.text(step.name, "step \(index + 1)'s name", limit: InputLimits.nameBytes)
             guard !step.name.isEmpty else { throw .invalidArgument("step \(index + 1) has no name") }
-            guard names.insert(step.name).inserted else { throw .invalidArgument("duplicate step '\(step.name)'") }
-            guard !step.handler.trimmingCharacters(in: .whitespaces).isEmpty else {
-                throw .invalidArgument("step '\(step.name)' has an empty handler")
+            let stepLabel = "step \(InputCheck.quoted(step.name))"
+            guard names.insert(step.name).inserted else { throw .invalidArgument("duplicate \(stepLabel)") }
+            try InputCheck.text(step.handler, "\(stepLabel) handler", limit: InputLimits.nameBytes)
+            guard !step.handler.allSatisfy(\.isWhitespace) else { throw .invalidArgument("\(stepLabel) has an empty handler") }
+            try InputCheck.text(step.description_p, "\(stepLabel) description", limit: InputLimits.stepDescriptionBytes)
+            try InputCheck.text(step.dependentSystem, "\(stepLabel) dependent_system", limit: InputLimits.labelBytes)
+            try InputCheck.texts(step.dependsOn, "\(stepLabel) depends_on", limit: InputLimits.nameBytes, count: InputLimits.dependenciesPerTemplate)
+            guard (0...InputLimits.retryLimit).contains(step.retryLimit) else {
+                throw .invalidArgument("\(stepLabel) has retry_limit \(step.retryLimit); it must be between 0 (the default, 3) and \(InputLimits.retryLimit)")
             }
-            guard step.retryLimit >= 0 else { throw .invalidArgument("step '\(step.name)' has a negative retry_limit") }
-            guard step.timeoutSeconds >= 0 else { throw .invalidArgument("step '\(step.name)' has a negative timeout_seconds") }
-            let backoff = step.backoff
-            guard backoff.baseSeconds >= 0, backoff.maxSeconds >= 0, backoff.baseSeconds.isFinite, backoff.maxSeconds.isFinite else {
-                throw .invalidArgument("step '\(step.name)' has a negative backoff")
+            guard (0...Int32(InputLimits.seconds)).contains(step.timeoutSeconds) else {
+                throw .invalidArgument("\(stepLabel) has timeout_seconds \(step.timeoutSeconds); it must be between 0 (no limit) and \(InputLimits.seconds)")
             }
-            guard (0...1).contains(backoff.jitter) else {
-                throw .invalidArgument("step '\(step.name)' has backoff jitter \(backoff.jitter); it must be between 0 and 1")
-            }
+            let seconds = 0...Double(InputLimits.seconds)
+            try InputCheck.number(step.backoff.baseSeconds, "\(stepLabel) backoff base_seconds", seconds)
+            try InputCheck.number(step.backoff.maxSeconds, "\(stepLabel) backoff max_seconds", seconds)
+            try InputCheck.number(step.backoff.jitter, "\(stepLabel) backoff jitter", 0...1)
             if Set(step.dependsOn).count != step.dependsOn.count {
-                throw .invalidArgument("step '\(step.name)' lists a dependency twice")
+                throw .invalidArgument("\(stepLabel) lists a dependency twice")
             }
         }
         for step in template.steps {
             for dependency in step.dependsOn where !names.contains(dependency) {
-                throw .invalidArgument("step '\(step.name)' depends on unknown step '\(dependency)'")
+                throw .invalidArgument("step \(InputCheck.quoted(step.name)) depends on unknown step \(InputCheck.quoted(dependency))")
             }
         }
         let order = try topologicalOrder(template.steps)
@@ -68,7 +83,7 @@ public enum TemplateValidator {
             if step.backoff.maxSeconds == 0 { step.backoff.maxSeconds = defaultBackoff.max }
             if step.backoff.jitter == 0 { step.backoff.jitter = defaultBackoff.jitter }
             if step.backoff.maxSeconds < step.backoff.baseSeconds {
-                throw .invalidArgument("step '\(step.name)' has backoff max_seconds below base_seconds")
+                throw .invalidArgument("step \(InputCheck.quoted(step.name)) has backoff max_seconds below base_seconds")
             }
             template.steps[index] = step
         }

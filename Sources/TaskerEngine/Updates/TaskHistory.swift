@@ -4,7 +4,7 @@ import TaskerProto
 
 extension StepChange {
     /// The update a watcher is shown for this transition, stamped with when it was learned of.
-    public func update(occurredAt: Double) -> Tasker_V1_StepUpdate {
+    public func update(occurredAt: Double) throws(EngineError) -> Tasker_V1_StepUpdate {
         var update = Tasker_V1_StepUpdate()
         update.sequence = UInt64(sequence)
         update.taskID = taskID
@@ -13,8 +13,8 @@ extension StepChange {
         update.status = status
         update.previousStatus = previous
         update.attempt = attempt
-        if let results = Rows.object(resultsJSON) { update.results = results }
-        if let error = Rows.stepError(errorJSON) { update.error = error }
+        if let results = try Rows.object(resultsJSON) { update.results = results }
+        if let error = try Rows.stepError(errorJSON) { update.error = error }
         update.taskStatus = taskStatus
         update.occurredAt = Google_Protobuf_Timestamp(roundingTimeIntervalSince1970: occurredAt, rule: .toNearestOrAwayFromZero)
         return update
@@ -55,8 +55,8 @@ extension TaskEngine {
                 update.status = StepStatus(rawValue: row.int("status") ?? 0) ?? .unspecified
                 update.previousStatus = StepStatus(rawValue: row.int("previous_status") ?? 0) ?? .unspecified
                 update.attempt = Int32(row.int("attempt") ?? 0)
-                if let results = Rows.object(row["results"]) { update.results = results }
-                if let error = Rows.stepError(row["error"]) { update.error = error }
+                if let results = try Rows.object(row["results"]) { update.results = results }
+                if let error = try Rows.stepError(row["error"]) { update.error = error }
                 update.taskStatus = TaskStatus(rawValue: row.int("task_status") ?? 0) ?? .unspecified
                 if let at = Rows.timestamp(row["occurred_at"]) { update.occurredAt = at }
                 return update

@@ -80,7 +80,9 @@ public final class UpdateHub: StepChangeObserver, Sendable {
             watchers.everyTask.isEmpty ? changes.filter { watchers.byTask[$0.taskID] != nil } : changes
         }
         guard !watched.isEmpty else { return }
-        let updates = watched.map { $0.update(occurredAt: now) }
+        // One that cannot be made is left out: its watchers see the gap and read it from the
+        // store, which reports what is wrong with it.
+        let updates = watched.compactMap { try? $0.update(occurredAt: now) }
         deliver(updates)
         if forwarding { forwarder?.forward(updates) }
     }

@@ -663,6 +663,13 @@ public nonisolated struct Tasker_V1_ListTaskTemplatesRequest: Sendable {
   // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
   // methods supported on all messages.
 
+  /// At most this many templates; 0 means as many as fit in one response (about 3 MiB).
+  /// Negative is INVALID_ARGUMENT.
+  public var pageSize: Int32 = 0
+
+  /// From a previous response's next_page_token.
+  public var pageToken: String = String()
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -673,7 +680,11 @@ public nonisolated struct Tasker_V1_ListTaskTemplatesResponse: Sendable {
   // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
   // methods supported on all messages.
 
+  /// In order of name, then of registration.
   public var templates: [Tasker_V1_TaskTemplate] = []
+
+  /// Empty on the last page.
+  public var nextPageToken: String = String()
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
@@ -768,7 +779,9 @@ public nonisolated struct Tasker_V1_ListTasksRequest: Sendable {
 
   public var tag: String = String()
 
-  /// At most this many tasks; 0 means 50, and more than 500 is 500.
+  /// At most this many tasks; 0 means 50, and more than 500 is 500. Negative is
+  /// INVALID_ARGUMENT. A page also ends early, with a next_page_token, once it holds about
+  /// 3 MiB, so that it always fits a client's 4 MiB message limit.
   public var pageSize: Int32 = 0
 
   /// From a previous response's next_page_token.
@@ -1625,18 +1638,34 @@ nonisolated extension Tasker_V1_RegisterTaskTemplateResponse: SwiftProtobuf.Mess
 
 nonisolated extension Tasker_V1_ListTaskTemplatesRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".ListTaskTemplatesRequest"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap()
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}page_size\0\u{3}page_token\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
-    // Load everything into unknown fields
-    while try decoder.nextFieldNumber() != nil {}
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularInt32Field(value: &self.pageSize) }()
+      case 2: try { try decoder.decodeSingularStringField(value: &self.pageToken) }()
+      default: break
+      }
+    }
   }
 
   public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if self.pageSize != 0 {
+      try visitor.visitSingularInt32Field(value: self.pageSize, fieldNumber: 1)
+    }
+    if !self.pageToken.isEmpty {
+      try visitor.visitSingularStringField(value: self.pageToken, fieldNumber: 2)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
   public static func ==(lhs: Tasker_V1_ListTaskTemplatesRequest, rhs: Tasker_V1_ListTaskTemplatesRequest) -> Bool {
+    if lhs.pageSize != rhs.pageSize {return false}
+    if lhs.pageToken != rhs.pageToken {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -1644,7 +1673,7 @@ nonisolated extension Tasker_V1_ListTaskTemplatesRequest: SwiftProtobuf.Message,
 
 nonisolated extension Tasker_V1_ListTaskTemplatesResponse: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".ListTaskTemplatesResponse"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}templates\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}templates\0\u{3}next_page_token\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -1653,6 +1682,7 @@ nonisolated extension Tasker_V1_ListTaskTemplatesResponse: SwiftProtobuf.Message
       // enabled. https://github.com/apple/swift-protobuf/issues/1034
       switch fieldNumber {
       case 1: try { try decoder.decodeRepeatedMessageField(value: &self.templates) }()
+      case 2: try { try decoder.decodeSingularStringField(value: &self.nextPageToken) }()
       default: break
       }
     }
@@ -1662,11 +1692,15 @@ nonisolated extension Tasker_V1_ListTaskTemplatesResponse: SwiftProtobuf.Message
     if !self.templates.isEmpty {
       try visitor.visitRepeatedMessageField(value: self.templates, fieldNumber: 1)
     }
+    if !self.nextPageToken.isEmpty {
+      try visitor.visitSingularStringField(value: self.nextPageToken, fieldNumber: 2)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
   public static func ==(lhs: Tasker_V1_ListTaskTemplatesResponse, rhs: Tasker_V1_ListTaskTemplatesResponse) -> Bool {
     if lhs.templates != rhs.templates {return false}
+    if lhs.nextPageToken != rhs.nextPageToken {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

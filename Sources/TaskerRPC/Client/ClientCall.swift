@@ -57,7 +57,7 @@ struct RawCall: Sendable {
         if try await responses.next() != nil {
             throw RPCError(.internal, "the server sent more than one response message to a unary call")
         }
-        return UnaryResponse(message: try Response(rpcBytes: bytes), initialMetadata: initial, trailingMetadata: result.trailingMetadata)
+        return UnaryResponse(message: try Response(rpcBytes: bytes, as: .response), initialMetadata: initial, trailingMetadata: result.trailingMetadata)
     }
 }
 
@@ -67,7 +67,7 @@ public struct ClientCall<Request: SwiftProtobuf.Message, Response: SwiftProtobuf
 
     /// The response messages; iterating throws `RPCError` after the last one when the status is
     /// not OK.
-    public var responses: MessageStream<Response> { MessageStream(queue: raw.responses) }
+    public var responses: MessageStream<Response> { MessageStream(queue: raw.responses, side: .response) }
 
     /// Sends a request message; waits while the stream's send buffer is full.
     public func send(_ message: Request) async throws {

@@ -70,6 +70,26 @@ public struct Status: Sendable, Equatable, CustomStringConvertible {
 
     public static let ok = Status(.ok)
 
+    /// The most of a message `grpc-message` carries. Percent-encoded it may triple, and a
+    /// stock client takes 8 KiB of metadata in all (grpcio's default): a longer message would
+    /// leave the call unanswered there.
+    static let sentMessageBytes = 1024
+
+    /// The message as sent: whole when it fits in `sentMessageBytes`, else cut at a
+    /// character and marked.
+    var sentMessage: String {
+        guard message.utf8.count > Self.sentMessageBytes else { return message }
+        let mark = " …"
+        var kept = ""
+        var bytes = mark.utf8.count
+        for character in message {
+            bytes += character.utf8.count
+            guard bytes <= Self.sentMessageBytes else { break }
+            kept.append(character)
+        }
+        return kept + mark
+    }
+
     public var description: String {
         message.isEmpty ? code.description : "\(code): \(message)"
     }

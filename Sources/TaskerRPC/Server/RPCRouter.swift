@@ -44,7 +44,7 @@ public struct RPCRouter: Sendable {
         _ path: String, _ handler: @escaping @Sendable (Request, ServerContext) async throws -> Response
     ) {
         register(path, .unary) { source, call in
-            let request = try Request(rpcBytes: source.singleRequest)
+            let request = try Request(rpcBytes: source.singleRequest, as: .request)
             return try await handler(request, call.context).rpcBytes()
         }
     }
@@ -53,7 +53,7 @@ public struct RPCRouter: Sendable {
         _ path: String, _ handler: @escaping @Sendable (Request, ResponseWriter<Response>, ServerContext) async throws -> Void
     ) {
         register(path, .serverStreaming) { source, call in
-            let request = try Request(rpcBytes: source.singleRequest)
+            let request = try Request(rpcBytes: source.singleRequest, as: .request)
             try await handler(request, ResponseWriter(call: call), call.context)
             return nil
         }
@@ -63,7 +63,7 @@ public struct RPCRouter: Sendable {
         _ path: String, _ handler: @escaping @Sendable (MessageStream<Request>, ServerContext) async throws -> Response
     ) {
         register(path, .clientStreaming) { source, call in
-            return try await handler(MessageStream(queue: source.queue), call.context).rpcBytes()
+            return try await handler(MessageStream(queue: source.queue, side: .request), call.context).rpcBytes()
         }
     }
 
@@ -72,7 +72,7 @@ public struct RPCRouter: Sendable {
         _ handler: @escaping @Sendable (MessageStream<Request>, ResponseWriter<Response>, ServerContext) async throws -> Void
     ) {
         register(path, .bidirectionalStreaming) { source, call in
-            try await handler(MessageStream(queue: source.queue), ResponseWriter(call: call), call.context)
+            try await handler(MessageStream(queue: source.queue, side: .request), ResponseWriter(call: call), call.context)
             return nil
         }
     }
@@ -87,9 +87,14 @@ public struct RPCRouter: Sendable {
     func unimplemented(path: String) -> Status {
         let service = Self.serviceName(of: path)
         if services.contains(service) {
-            return Status(.unimplemented, "method \(path) is not implemented by service \(service)")
+            return Status(.unimplemented, "method \(Self.shown(path)) is not implemented by service \(service)")
         }
-        return Status(.unimplemented, "service \(service.isEmpty ? path : service) is not served here")
+        return Status(.unimplemented, "service \(Self.shown(service.isEmpty ? path : service)) is not served here")
+    }
+
+    /// A caller's path as a message shows it: its first 100 characters.
+    private static func shown(_ text: String) -> String {
+        text.count <= 100 ? text : "\(text.prefix(100))… (\(text.utf8.count) bytes)"
     }
 
     static func serviceName(of path: String) -> String {

@@ -249,7 +249,7 @@ final class ServerConnectionHandler: ChannelDuplexHandler, NGHTTP2SessionDelegat
         headers.add(":status", String(httpStatus))
         headers.add("content-type", "application/grpc")
         headers.add("grpc-status", String(status.code.rawValue))
-        if !status.message.isEmpty { headers.add("grpc-message", PercentEncoding.encode(status.message)) }
+        if !status.message.isEmpty { headers.add("grpc-message", PercentEncoding.encode(status.sentMessage)) }
         if status.code == .unimplemented { headers.add("grpc-accept-encoding", "identity") }
         session.submitResponse(streamID: stream.id, headers: headers, withBody: false)
     }
@@ -442,7 +442,7 @@ final class ServerConnectionHandler: ChannelDuplexHandler, NGHTTP2SessionDelegat
             if let call = stream.call { block.add(call.context.initialMetadata) }
         }
         block.add("grpc-status", String(status.code.rawValue))
-        if !status.message.isEmpty { block.add("grpc-message", PercentEncoding.encode(status.message)) }
+        if !status.message.isEmpty { block.add("grpc-message", PercentEncoding.encode(status.sentMessage)) }
         block.add(trailers)
         switch shape {
         case .trailersOnly:

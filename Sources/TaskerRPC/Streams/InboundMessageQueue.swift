@@ -120,17 +120,19 @@ final class InboundMessageQueue: @unchecked Sendable {
 /// The messages of one side of a call, decoded as they are read.
 public struct MessageStream<Message: SwiftProtobuf.Message>: AsyncSequence, Sendable {
     let queue: InboundMessageQueue
+    let side: MessageSide
 
     public struct AsyncIterator: AsyncIteratorProtocol {
         let queue: InboundMessageQueue
+        let side: MessageSide
 
         public mutating func next() async throws -> Message? {
             guard let bytes = try await queue.next() else { return nil }
-            return try Message(rpcBytes: bytes)
+            return try Message(rpcBytes: bytes, as: side)
         }
     }
 
     public func makeAsyncIterator() -> AsyncIterator {
-        AsyncIterator(queue: queue)
+        AsyncIterator(queue: queue, side: side)
     }
 }

@@ -29,12 +29,18 @@ struct ProtobufBuffer: SwiftProtobufContiguousBytes {
 }
 
 extension SwiftProtobuf.Message {
-    /// Decodes a received message; a malformed one is INTERNAL, as gRPC treats undecodable payloads.
-    init(rpcBytes bytes: ByteBuffer) throws(RPCError) {
+    /// Decodes a received message. A request that does not decode (cut short, a wrong wire
+    /// type, invalid UTF-8 in a string, nested past the decoder's depth limit) is the caller's
+    /// error, INVALID_ARGUMENT; a response that does not decode is INTERNAL, as gRPC has it.
+    /// Either way the message names the type.
+    init(rpcBytes bytes: ByteBuffer, as side: MessageSide) throws(RPCError) {
         do {
             self = try Self(serializedBytes: ProtobufBuffer(bytes))
         } catch {
-            throw RPCError(.internal, "could not decode \(Self.protoMessageName): \(error)")
+            switch side {
+            case .request: throw RPCError(.invalidArgument, "the request is not a valid \(Self.protoMessageName): \(error)")
+            case .response: throw RPCError(.internal, "the response is not a valid \(Self.protoMessageName): \(error)")
+            }
         }
     }
 
@@ -47,4 +53,9 @@ extension SwiftProtobuf.Message {
             throw RPCError(.internal, "could not encode \(Self.protoMessageName): \(error)")
         }
     }
+}
+
+/// Which side of a call a received message is.
+enum MessageSide: Sendable {
+    case request, response
 }

@@ -21,9 +21,7 @@ struct StepUpdateStream {
             try await followEveryTask(writer)
             return
         }
-        guard let id = UUID(uuidString: request.taskID)?.uuidString.lowercased() else {
-            throw RPCError(.invalidArgument, "task_id '\(request.taskID)' is not a UUID")
-        }
+        let id = try await TaskerService.mapped { try TaskEngine.taskID(request.taskID) }
         // Subscribed before the history is read, so nothing committed in between is missed.
         let subscription = hub.subscribe(taskID: id)
         defer { subscription.cancel() }

@@ -42,6 +42,11 @@ public struct PostgresRow: Sendable {
         rows.values[index][position]
     }
 
+    /// The bytes of the row's text: a message made of it is about as large.
+    public var textBytes: Int {
+        rows.values[index].reduce(0) { $0 + ($1?.utf8.count ?? 0) }
+    }
+
     public func int(_ column: String) -> Int? { self[column].flatMap { Int($0) } }
     public func bool(_ column: String) -> Bool? { self[column].map { $0 == "t" } }
     public func double(_ column: String) -> Double? { self[column].flatMap { Double($0) } }

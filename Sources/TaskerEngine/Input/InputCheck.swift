@@ -1,0 +1,122 @@
+import SwiftProtobuf
+
+/// The checks every value a caller or worker sends passes before it reaches Postgres: sizes
+/// (InputLimits), text Postgres cannot hold, and numbers JSON cannot carry. Each refusal names
+/// the field (and, inside a Struct, the path) and shows at most a short prefix of the value.
+///
+/// NUL bytes are refused everywhere: Postgres text and jsonb cannot hold them, and libpq
+/// would cut a value at one, so that two different names or keys would be taken for one.
+public enum InputCheck {
+    /// How much of a caller's value a message shows.
+    static let shownCharacters = 40
+
+    /// `'text'` when short, else its first characters, an ellipsis and the whole size; control
+    /// characters as escapes. Safe for any input in any message.
+    public static func quoted(_ text: String) -> String {
+        var shown = ""
+        var count = 0
+        for scalar in text.unicodeScalars {
+            if count == shownCharacters {
+                return "'\(shown)…' (\(text.utf8.count) bytes)"
+            }
+            shown += scalar.properties.generalCategory == .control ? scalar.escaped(asASCII: true) : String(scalar)
+            count += 1
+        }
+        return "'\(shown)'"
+    }
+
+    /// A string field: no longer than `limit` bytes, no NUL, and not blank when `required`.
+    public static func text(_ value: String, _ field: String, limit: Int, required: Bool = false) throws(EngineError) {
+        let size = value.utf8.count
+        if size > limit {
+            throw .invalidArgument("\(field) is \(size) bytes, over the limit of \(limit): \(quoted(value))")
+        }
+        if let at = nulOffset(value) {
+            throw .invalidArgument("\(field) contains a NUL byte (at byte \(at)), which cannot be stored: \(quoted(value))")
+        }
+        if required, value.allSatisfy(\.isWhitespace) {
+            throw .invalidArgument("\(field) is empty")
+        }
+    }
+
+    /// Each of a list of strings as `text`, and no more than `count` of them.
+    public static func texts(_ values: [String], _ field: String, limit: Int, count: Int, required: Bool = false) throws(EngineError) {
+        if values.count > count {
+            throw .invalidArgument("\(field) has \(values.count) entries, over the limit of \(count)")
+        }
+        for (index, value) in values.enumerated() {
+            try text(value, "\(field)[\(index)]", limit: limit, required: required)
+        }
+    }
+
+    /// A Struct to be stored: checked throughout, then as JSON no larger than `limit` bytes.
+    /// Returns that JSON.
+    public static func json(_ value: Google_Protobuf_Struct, _ field: String, limit: Int) throws(EngineError) -> String {
+        try check(value, path: field, depth: 1)
+        let json = try Rows.json(value)
+        if json.utf8.count > limit {
+            throw .invalidArgument("\(field) is \(json.utf8.count) bytes as JSON, over the limit of \(limit)")
+        }
+        return json
+    }
+
+    /// A number a request carries that must be finite and within `range`.
+    public static func number(_ value: Double, _ field: String, _ range: ClosedRange<Double>) throws(EngineError) {
+        guard value.isFinite else { throw .invalidArgument("\(field) is \(value); it must be a finite number") }
+        guard range.contains(value) else {
+            throw .invalidArgument("\(field) is \(value); it must be between \(range.lowerBound) and \(range.upperBound)")
+        }
+    }
+
+    private static func check(_ object: Google_Protobuf_Struct, path: String, depth: Int) throws(EngineError) {
+        try depthCheck(depth, path)
+        for (key, value) in object.fields {
+            let at = member(path, key)
+            if key.utf8.count > InputLimits.labelBytes {
+                throw .invalidArgument("\(path) has a key of \(key.utf8.count) bytes, over the limit of \(InputLimits.labelBytes): \(quoted(key))")
+            }
+            if nulOffset(key) != nil {
+                throw .invalidArgument("\(path) has a key with a NUL byte, which cannot be stored: \(quoted(key))")
+            }
+            try check(value, path: at, depth: depth)
+        }
+    }
+
+    private static func check(_ value: Google_Protobuf_Value, path: String, depth: Int) throws(EngineError) {
+        switch value.kind {
+        case .numberValue(let number):
+            if !number.isFinite {
+                throw .invalidArgument("\(path) is \(number), which JSON cannot carry; send a finite number (or a string)")
+            }
+        case .stringValue(let text):
+            if let at = nulOffset(text) {
+                throw .invalidArgument("\(path) contains a NUL byte (at byte \(at)), which cannot be stored: \(quoted(text))")
+            }
+        case .structValue(let object):
+            try check(object, path: path, depth: depth + 1)
+        case .listValue(let list):
+            try depthCheck(depth + 1, path)
+            for (index, element) in list.values.enumerated() {
+                try check(element, path: "\(path)[\(index)]", depth: depth + 1)
+            }
+        case .boolValue, .nullValue, nil:
+            break
+        }
+    }
+
+    private static func depthCheck(_ depth: Int, _ path: String) throws(EngineError) {
+        if depth > InputLimits.structDepth {
+            throw .invalidArgument("\(path) is nested \(depth) deep, over the limit of \(InputLimits.structDepth)")
+        }
+    }
+
+    private static func member(_ path: String, _ key: String) -> String {
+        let plain = !key.isEmpty && key.utf8.count <= shownCharacters
+            && key.unicodeScalars.allSatisfy { $0.properties.isAlphabetic || ("0"..."9").contains($0) || $0 == "_" || $0 == "-" }
+        return plain ? "\(path).\(key)" : "\(path)[\(quoted(key))]"
+    }
+
+    static func nulOffset(_ text: String) -> Int? {
+        text.utf8.firstIndex(of: 0).map { text.utf8.distance(from: text.utf8.startIndex, to: $0) }
+    }
+}
