@@ -25,6 +25,7 @@ final class DispatchHarness: Sendable {
         var configuration = DispatchConfiguration()
         configuration.heartbeatInterval = 0.5
         configuration.sweepInterval = 0.3
+        configuration.nodeHeartbeatInterval = 0.3
         configuration.nodeTimeout = 2
         configuration.queueGrace = 0.5
         configuration.retryPollInterval = 0.05

@@ -136,7 +136,7 @@ func oneToN(_ n: UInt64) -> [UInt64] { Array(1...n) }
     }
 
     @Test func aSlowWatcherIsCutOffAndResumesWithoutAGap() async throws {
-        // Results big enough that the updates fill the client's buffer, the stream's
+        // Results big enough (40 × 32 KB, within a task's 1.5 MiB) that the updates fill the client's buffer, the stream's
         // flow-control window (64 KiB here) and the server's send buffer while the watcher
         // reads nothing, and a hub buffer of only 8 updates behind those.
         let harness = try await DispatchHarness { $0.watcherBuffer = 8 }
@@ -147,11 +147,16 @@ func oneToN(_ n: UInt64) -> [UInt64] { Array(1...n) }
             for index in 0..<40 {
                 worker.handle("s\(index)") { _ in
                     while !watching.withLockedValue({ $0 }) { try await Task.sleep(for: .milliseconds(10)) }
-                    return results(#"{"blob": "\#(String(repeating: "x", count: 64_000))"}"#)
+                    return results(#"{"blob": "\#(String(repeating: "x", count: 32_000))"}"#)
                 }
             }
         }
         let id = try await harness.submit("wide").taskID
+        // Every update up to here is history, replayed; none waits in the hub's 8 before the
+        // test sees the watcher subscribed.
+        try await eventually("the worker holds 8 steps") {
+            try await harness.task(id).steps.filter { $0.status == .inProgress }.count == 8
+        }
         var small = RPCClient.Configuration()
         small.streamReceiveBufferSize = 16 << 10
         small.streamWindowSize = 64 << 10

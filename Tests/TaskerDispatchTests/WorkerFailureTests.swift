@@ -169,10 +169,39 @@ struct RawWorker {
         let started = Date()
         let ending = await silent.ending()
         #expect(ending?.code == .unavailable && ending?.message.contains("heartbeat") == true)
-        #expect(Date().timeIntervalSince(started) < 3)
+        // 3 intervals of 0.5 s from its last message (the registration, just before).
+        let after = Date().timeIntervalSince(started)
+        #expect(after >= 1.2 && after < 3, "cut off after \(after) s")
         try await harness.worker(name: "alive") { $0.handle("work") { _ in StepOutput() } }
         #expect(try await harness.finished(task.taskID).status == .complete)
         await silent.close()
+        await harness.stop()
+    }
+
+    /// With the default timings (1 s heartbeats, 3 missed) a frozen worker, its connection
+    /// open and silent, is dropped after 3 s and before 4, and its step has run elsewhere
+    /// within 5 s of the freeze.
+    @Test func aFrozenWorkersStepRunsElsewhereWithinFiveSecondsByDefault() async throws {
+        var timings = DispatchHarness.fast
+        let defaults = DispatchConfiguration()
+        timings.heartbeatInterval = defaults.heartbeatInterval
+        timings.missedHeartbeats = defaults.missedHeartbeats
+        let harness = try await DispatchHarness(dispatch: timings)
+        try await harness.register(template("once", [step("work", backoff: 0.1)]))
+        var frozen = try await RawWorker(port: harness.nodes[0].server.port)
+        _ = try await frozen.register(["work"])
+        let silentSince = Date()
+        let task = try await harness.submit("once")
+        _ = try await frozen.assignment()
+        try await harness.worker(name: "alive") { $0.handle("work") { _ in StepOutput() } }
+        let ending = await frozen.ending()
+        let droppedAfter = Date().timeIntervalSince(silentSince)
+        #expect(ending?.code == .unavailable && ending?.message.contains("heartbeat") == true)
+        #expect(droppedAfter >= 3 && droppedAfter < 4, "dropped after \(droppedAfter) s")
+        let done = try await harness.finished(task.taskID, within: 10)
+        #expect(done.status == .complete && done.steps[0].attempts == 2)
+        #expect(Date().timeIntervalSince(silentSince) < 5)
+        await frozen.close()
         await harness.stop()
     }
 

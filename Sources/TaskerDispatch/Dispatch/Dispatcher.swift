@@ -67,7 +67,11 @@ public actor Dispatcher: StepChangeObserver {
             Task { await self.fetchLoop() },
             Task { await self.repeating(every: self.configuration.retryPollInterval) { await $0.takeDueRetries() } },
             Task { await self.repeating(every: self.configuration.sweepInterval) { await $0.sweep() } },
-            Task { await self.repeating(every: self.configuration.heartbeatInterval) { await $0.dropSilentWorkers() } },
+            // Checked twice an interval, so a silent worker is dropped within half an interval
+            // of its allowance running out.
+            Task { await self.repeating(every: self.configuration.heartbeatInterval / 2) { await $0.dropSilentWorkers() } },
+            // Apart from the sweep, so that a slow sweep never makes this node look lost.
+            Task { await self.repeating(every: self.configuration.nodeHeartbeatInterval) { await $0.keepAlive() } },
         ]
     }
 
@@ -147,7 +151,10 @@ public actor Dispatcher: StepChangeObserver {
     }
 
     public func heartbeat(_ heartbeat: Tasker_V1_Heartbeat, from workerID: String) {
+        let wasDraining = workers[workerID]?.session.draining ?? false
         try? workers[workerID]?.session.heartbeat(draining: heartbeat.draining, now: Self.now())
+        // What was read for it and waits here may have to go elsewhere.
+        if heartbeat.draining, !wasDraining, !buffered.isEmpty { Task { await self.dispatchBuffered() } }
     }
 
     /// A StepResult from a worker: recorded when the worker holds that attempt, dropped
@@ -263,13 +270,15 @@ public actor Dispatcher: StepChangeObserver {
                     outcome: .failure(message: "the worker running this step went away", retryable: true, backoffRequestSeconds: 0))
             }
         }.value
+        if !buffered.isEmpty { await dispatchBuffered() }
     }
 
     private func dropSilentWorkers() async {
-        let allowance = configuration.heartbeatInterval * 3
+        let missed = configuration.missedHeartbeats
+        let allowance = configuration.heartbeatInterval * Double(missed)
         let silent = workers.filter { $0.value.session.isSilent(now: Self.now(), allowance: allowance) }.map(\.key)
         for workerID in silent {
-            workers[workerID]?.outbox.yield(.end("no heartbeat from the worker for 3 intervals of \(configuration.heartbeatInterval) s"))
+            workers[workerID]?.outbox.yield(.end("no heartbeat from the worker for \(missed) intervals of \(configuration.heartbeatInterval) s"))
             await disconnected(workerID)
         }
     }
@@ -330,14 +339,18 @@ public actor Dispatcher: StepChangeObserver {
     private func dispatchBuffered() async {
         var starting: [(entry: QueuedStep, workerID: String)] = []
         var waiting: [QueuedStep] = []
+        var unwanted: [QueuedStep] = []
         for entry in buffered {
             if let workerID = reserveWorker(for: entry.handler) {
                 starting.append((entry, workerID))
-            } else {
+            } else if workers.values.contains(where: { $0.session.takes(entry.handler) }) {
                 waiting.append(entry)
+            } else {
+                unwanted.append(entry)
             }
         }
         buffered = waiting
+        if !unwanted.isEmpty { await handBack(unwanted) }
         guard !starting.isEmpty else { return }
         let engine = self.engine
         let node = nodeID
@@ -373,6 +386,20 @@ public actor Dispatcher: StepChangeObserver {
         } catch {
             // Unacknowledged entries are dropped later as abandoned; their steps have moved on.
             logger.warning("acknowledge failed", metadata: ["error": .string("\(error)")])
+        }
+    }
+
+    /// Entries read for a worker that has since drained or gone, when no other worker here
+    /// takes their handler: they go back to the end of their streams at once, for a node that
+    /// can run them, rather than wait here for the sweeper.
+    private func handBack(_ entries: [QueuedStep]) async {
+        do {
+            try await queue.enqueue(entries.map { (handler: $0.handler, stepID: $0.stepID) })
+            try await queue.acknowledge(entries)
+            logger.debug("handed steps back to the queue", metadata: ["count": .stringConvertible(entries.count)])
+        } catch {
+            // The sweeper puts back what the queue lost.
+            logger.warning("steps not handed back", metadata: ["count": .stringConvertible(entries.count), "error": .string("\(error)")])
         }
     }
 
@@ -482,12 +509,22 @@ public actor Dispatcher: StepChangeObserver {
 
     // MARK: Sweeping
 
-    /// Says this node is alive and puts right what a lost node, a lost queue entry or a lost
-    /// retry left behind, from Postgres.
-    func sweep() async {
+    /// Says this node is alive, and fails the attempts of nodes that have not said so for
+    /// `nodeTimeout`, so that their steps run elsewhere.
+    private func keepAlive() async {
         do {
             try await engine.heartbeat(node: nodeID, name: nodeName)
             try await engine.failStepsOfLostNodes(unseenFor: configuration.nodeTimeout)
+        } catch is CancellationError {
+            // The node is stopping.
+        } catch {
+            logger.warning("node heartbeat failed", metadata: ["error": .string("\(error)")])
+        }
+    }
+
+    /// Puts right what a lost queue entry, a timeout or a lost retry left behind, from Postgres.
+    func sweep() async {
+        do {
             for (stepID, attempt) in try await engine.failTimedOutSteps() {
                 try? await queue.publish("cancel \(stepID) \(attempt)")
             }

@@ -42,6 +42,9 @@ struct WorkerSession {
         lastSeen = now
     }
 
+    /// Whether this worker takes steps of `handler` now (it may have no free slot).
+    func takes(_ handler: String) -> Bool { state == .registered && !draining && handlers.contains(handler) }
+
     var freeSlots: Int { state == .registered && !draining ? max(slots - inFlight.count - reserved, 0) : 0 }
 
     mutating func register(name: String, handlers: [String], slots: Int, now: Double) throws(Refusal) {
