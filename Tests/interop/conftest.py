@@ -70,6 +70,14 @@ class Service:
         return self.process.poll() is None
 
 
+def tasker_serve(postgres, redis=None):
+    """`tasker serve` on the test's own Postgres (and Redis, for workers and updates)."""
+    args = [binary("tasker"), "serve", "--port", "{port}", "--database-url", postgres.url]
+    if redis is not None:
+        args += ["--redis-url", redis.url]
+    return Service(args)
+
+
 @pytest.fixture(scope="module")
 def tasker_interop_server():
     service = Service([binary("tasker-interop-server"), "--port={port}"])

@@ -11,13 +11,13 @@ import uuid
 
 import pytest
 
-from conftest import ROOT, Service, binary, free_port, terminate
+from conftest import ROOT, binary, free_port, terminate, tasker_serve
 
 
 
 @pytest.fixture(scope="module")
 def server(postgres, redis):
-    service = Service([binary("tasker"), "serve", "--port", "{port}", "--database-url", postgres.url, "--redis-url", redis.url])
+    service = tasker_serve(postgres, redis)
     yield service
     service.stop()
 

@@ -13,7 +13,7 @@ import grpc
 import pytest
 from google.protobuf import struct_pb2
 
-from conftest import Service, binary
+from conftest import tasker_serve
 import tasker_protos
 
 tasker_pb2, tasker_pb2_grpc = tasker_protos.load()
@@ -25,8 +25,7 @@ SHORT = 400
 
 @pytest.fixture(scope="module")
 def tasker(postgres, redis):
-    service = Service([binary("tasker"), "serve", "--port", "{port}", "--database-url", postgres.url,
-                       "--redis-url", redis.url])
+    service = tasker_serve(postgres, redis)
     yield service
     service.stop()
 
@@ -342,6 +341,19 @@ def test_list_pages_end_by_size_and_every_task_is_reached(stub):
             break
     assert set(seen) == ids and len(seen) == len(ids)
     assert pages >= 2
+
+
+def test_pages_read_past_a_chunk_of_rows_hold_every_row_once(stub):
+    stub.RegisterTaskTemplate(tasker_pb2.RegisterTaskTemplateRequest(template=tasker_pb2.TaskTemplate(
+        name="many", version="1", steps=[tasker_pb2.StepTemplate(name="a", handler="many.a")])))
+    ids = [stub.SubmitTask(tasker_pb2.SubmitTaskRequest(name="many"), timeout=10).task.task_id for _ in range(120)]
+    whole = stub.ListTasks(tasker_pb2.ListTasksRequest(name="many", page_size=500), timeout=10)
+    assert [t.task_id for t in whole.tasks] == list(reversed(ids)) and not whole.next_page_token
+    first = stub.ListTasks(tasker_pb2.ListTasksRequest(name="many", page_size=100), timeout=10)
+    assert len(first.tasks) == 100 and first.next_page_token
+    rest = stub.ListTasks(tasker_pb2.ListTasksRequest(name="many", page_size=100, page_token=first.next_page_token), timeout=10)
+    assert [t.task_id for t in first.tasks] + [t.task_id for t in rest.tasks] == list(reversed(ids))
+    assert not rest.next_page_token
 
 
 def test_template_listing_pages_end_by_size(stub):

@@ -13,7 +13,7 @@ import grpc
 import pytest
 from google.protobuf import struct_pb2
 
-from conftest import ROOT, Service, binary
+from conftest import ROOT, tasker_serve
 import tasker_protos
 
 tasker_pb2, tasker_pb2_grpc = tasker_protos.load()
@@ -22,8 +22,7 @@ WORKER = os.path.join(ROOT, "examples", "python-worker", "worker.py")
 
 @pytest.fixture(scope="module")
 def tasker(postgres, redis):
-    service = Service([binary("tasker"), "serve", "--port", "{port}", "--database-url", postgres.url,
-                       "--redis-url", redis.url])
+    service = tasker_serve(postgres, redis)
     yield service
     service.stop()
 
@@ -149,8 +148,7 @@ def test_kill_9_of_the_worker_holding_a_step_runs_it_on_the_other(stub, tasker, 
 
 
 def test_a_worker_on_one_server_runs_tasks_submitted_to_another(tasker, postgres, redis):
-    other = Service([binary("tasker"), "serve", "--port", "{port}", "--database-url", postgres.url,
-                     "--redis-url", redis.url])
+    other = tasker_serve(postgres, redis)
     worker = PythonWorker(tasker, "py-node-a")
     try:
         with grpc.insecure_channel("127.0.0.1:%d" % other.port) as channel:

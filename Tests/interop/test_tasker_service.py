@@ -4,7 +4,7 @@ import grpc
 import pytest
 from google.protobuf import struct_pb2
 
-from conftest import Service, binary
+from conftest import tasker_serve
 import tasker_protos
 
 tasker_pb2, tasker_pb2_grpc = tasker_protos.load()
@@ -12,7 +12,7 @@ tasker_pb2, tasker_pb2_grpc = tasker_protos.load()
 
 @pytest.fixture(scope="module")
 def tasker(postgres):
-    service = Service([binary("tasker"), "serve", "--port", "{port}", "--database-url", postgres.url])
+    service = tasker_serve(postgres)
     yield service
     service.stop()
 

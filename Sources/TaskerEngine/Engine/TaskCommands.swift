@@ -104,26 +104,22 @@ extension TaskEngine {
         }
         let cursor = after
         let status: String? = request.status == .unspecified ? nil : String(request.status.rawValue)
-        let rows = try await read { connection in
-            try connection.query(
-                """
-                SELECT \(Rows.taskColumns) FROM tasks
-                WHERE ($1 = '' OR name = $1) AND ($2::smallint IS NULL OR status = $2::smallint)
-                  AND ($3 = '' OR tags @> ARRAY[$3])
-                  AND ($4::uuid IS NULL OR (created_at, task_id) < (SELECT created_at, task_id FROM tasks WHERE task_id = $4::uuid))
-                ORDER BY created_at DESC, task_id DESC LIMIT $5
-                """,
-                [request.name, status, request.tag, cursor, String(size + 1)])
+        let page = try await read { connection in
+            try ListingPage.read(limit: size) { after, count in
+                try connection.query(
+                    """
+                    SELECT \(Rows.taskColumns) FROM tasks
+                    WHERE ($1 = '' OR name = $1) AND ($2::smallint IS NULL OR status = $2::smallint)
+                      AND ($3 = '' OR tags @> ARRAY[$3])
+                      AND ($4::uuid IS NULL OR (created_at, task_id) < (SELECT created_at, task_id FROM tasks WHERE task_id = $4::uuid))
+                    ORDER BY created_at DESC, task_id DESC LIMIT $5
+                    """,
+                    [request.name, status, request.tag, after?["task_id"] ?? cursor, String(count)])
+            }
         }
         var response = Tasker_V1_ListTasksResponse()
-        // A page ends early rather than grow past what a client accepts in one message.
-        var bytes = 0
-        for index in rows.values.prefix(size).indices {
-            bytes += rows[index].textBytes
-            if bytes > InputLimits.pageBytes, !response.tasks.isEmpty { break }
-            response.tasks.append(try Rows.task(rows[index]))
-        }
-        if rows.count > response.tasks.count, let last = response.tasks.last {
+        response.tasks = try page.rows.map { row throws(EngineError) in try Rows.task(row) }
+        if page.more, let last = response.tasks.last {
             response.nextPageToken = last.taskID
         }
         return response

@@ -87,8 +87,8 @@ public final class TaskEngine: Sendable {
     }
 
     /// Templates in order of name and registration, a page at a time: up to `page_size`, and
-    /// never more than InputLimits.pageBytes. The page token is the registration number of
-    /// the page's last template.
+    /// about InputLimits.pageBytes at most. The page token is the registration number and name
+    /// of the page's last template.
     public func listTemplates(_ request: Tasker_V1_ListTaskTemplatesRequest) async throws(EngineError) -> Tasker_V1_ListTaskTemplatesResponse {
         guard request.pageSize >= 0 else {
             throw .invalidArgument("page_size is \(request.pageSize); it must be 0 (as many as fit) or more")
@@ -103,22 +103,20 @@ public final class TaskEngine: Sendable {
         }
         let limit = request.pageSize == 0 ? Int(Int32.max) : Int(request.pageSize)
         let cursor = after
-        // Read a little past what fits, so that whether there is more is known.
-        let rows = try await read { connection in
-            try connection.query(
-                """
-                SELECT encode(definition, 'base64') AS definition, name, registration FROM task_templates
-                WHERE $1::text IS NULL OR (name, registration) > ($1::text, $2::bigint)
-                ORDER BY name, registration LIMIT $3
-                """, [cursor?.name, cursor.map { String($0.registration) }, String(min(limit, 10_000) + 1)])
+        let page = try await read { connection in
+            try ListingPage.read(limit: limit) { last, count in
+                let from = last.map { (name: $0["name"] ?? "", registration: $0["registration"] ?? "0") }
+                    ?? cursor.map { (name: $0.name, registration: String($0.registration)) }
+                return try connection.query(
+                    """
+                    SELECT encode(definition, 'base64') AS definition, name, registration FROM task_templates
+                    WHERE $1::text IS NULL OR (name, registration) > ($1::text, $2::bigint)
+                    ORDER BY name, registration LIMIT $3
+                    """, [from?.name, from?.registration, String(count)])
+            }
         }
         var response = Tasker_V1_ListTaskTemplatesResponse()
-        var bytes = 0
-        var last: (name: String, registration: String)?
-        for row in rows {
-            guard response.templates.count < limit else { break }
-            bytes += row.textBytes * 3 / 4
-            if bytes > InputLimits.pageBytes, !response.templates.isEmpty { break }
+        for row in page.rows {
             guard let encoded = row["definition"], let data = Data(base64Encoded: encoded, options: .ignoreUnknownCharacters) else {
                 throw .internal("template \(row["name"] ?? "") has no readable definition")
             }
@@ -127,10 +125,10 @@ public final class TaskEngine: Sendable {
             } catch {
                 throw .internal("template \(row["name"] ?? "")'s stored definition does not decode: \(error)")
             }
-            last = (row["name"] ?? "", row["registration"] ?? "0")
         }
-        if rows.count > response.templates.count, let last {
-            response.nextPageToken = "\(last.registration)/\(last.name.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? "")"
+        if page.more, let last = page.rows.last {
+            let name = last["name"] ?? ""
+            response.nextPageToken = "\(last["registration"] ?? "0")/\(name.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? "")"
         }
         return response
     }
