@@ -515,3 +515,22 @@ def test_a_worker_registration_past_its_limits_is_refused(channel):
     ]:
         error = refusal(connect, iter([workers_pb2.WorkerMessage(register=registration)]))
         assert_invalid(error, named)
+
+
+# --- JSON Schema patterns --------------------------------------------------------------------
+
+def test_a_catastrophic_pattern_is_answered_and_a_lookaround_refused(stub):
+    schema = '{"type": "object", "properties": {"name": {"type": "string", "pattern": "^(a+)+$"}}}'
+    stub.RegisterTaskTemplate(tasker_pb2.RegisterTaskTemplateRequest(template=tasker_pb2.TaskTemplate(
+        name="patterned", version="1", context_schema_json=schema,
+        steps=[tasker_pb2.StepTemplate(name="a", handler="patterned.a")])))
+    context = struct_pb2.Struct()
+    context.update({"name": "a" * 5000 + "!"})
+    error = refusal(stub.SubmitTask, tasker_pb2.SubmitTaskRequest(name="patterned", context=context))
+    assert_invalid(error, "$.name: must match the pattern ^(a+)+$")
+    context.update({"name": "a" * 5000})
+    assert stub.SubmitTask(tasker_pb2.SubmitTaskRequest(name="patterned", context=context), timeout=10).created
+    lookahead = '{"properties": {"name": {"pattern": "a(?=b)"}}}'
+    error = refusal(stub.RegisterTaskTemplate, tasker_pb2.RegisterTaskTemplateRequest(template=tasker_pb2.TaskTemplate(
+        name="lookahead", version="1", context_schema_json=lookahead, steps=[tasker_pb2.StepTemplate(name="a", handler="h")])))
+    assert_invalid(error, "$.properties.name.pattern", "lookaround is not supported")

@@ -9,7 +9,7 @@ extension TaskEngine {
     public func submitTask(_ request: Tasker_V1_SubmitTaskRequest) async throws(EngineError) -> (task: Tasker_V1_Task, created: Bool) {
         let contextJSON = try Self.check(request)
         let known = try await template(name: request.name, version: request.version)
-        try validate(request, against: known.validated)
+        try await validate(request, against: known.validated)
 
         let bypassed = Set(request.bypassSteps)
         var stored = known
@@ -46,7 +46,7 @@ extension TaskEngine {
                 return (task, created)
             case .staleTemplate:
                 stored = try await template(name: request.name, version: request.version, forgettingNewest: true)
-                try validate(request, against: stored.validated)
+                try await validate(request, against: stored.validated)
             }
         }
         throw .unavailable("template \(request.name) kept changing while the task was being submitted; submit it again")
@@ -69,7 +69,17 @@ extension TaskEngine {
     }
 
     /// Checks the context against the template's schema and the bypassed steps against its steps.
-    private func validate(_ request: Tasker_V1_SubmitTaskRequest, against validated: ValidatedTemplate) throws(EngineError) {
+    /// A schema with patterns is checked on the shared concurrency threads, never on the
+    /// event loop that called: a pattern may take its whole step budget on a long string.
+    private func validate(_ request: Tasker_V1_SubmitTaskRequest, against validated: ValidatedTemplate) async throws(EngineError) {
+        guard validated.schema?.hasPatterns == true else { return try Self.check(request, against: validated) }
+        let checked = await Task.detached { () -> Result<Void, EngineError> in
+            Result { () throws(EngineError) in try Self.check(request, against: validated) }
+        }.value
+        try checked.get()
+    }
+
+    private static func check(_ request: Tasker_V1_SubmitTaskRequest, against validated: ValidatedTemplate) throws(EngineError) {
         let template = validated.template
         if let schema = validated.schema {
             let violations = schema.violations(of: JSONValue(request.context))

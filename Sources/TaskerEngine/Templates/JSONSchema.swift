@@ -38,23 +38,27 @@ public struct JSONSchema: Sendable {
         var exclusiveMaximum: Double?
         var minLength: Int?
         var maxLength: Int?
-        var pattern: NSRegularExpressionBox?
+        var pattern: SchemaPattern?
     }
 
     private let root: Node
+    /// Whether any rule is a pattern: checking such a schema can take a while.
+    public let hasPatterns: Bool
 
     /// Compiles schema text; throws `InvalidSchema` naming what is wrong.
     public init(text: String) throws {
         guard let value = JSONValue(parsing: text) else {
             throw InvalidSchema(path: "$", message: "not JSON")
         }
-        root = try Self.compile(value, path: "$")
+        var patterns = false
+        root = try Self.compile(value, path: "$", patterns: &patterns)
+        hasPatterns = patterns
     }
 
     private static let annotations: Set<String> = ["$schema", "$id", "title", "description", "default", "examples", "$comment"]
     private static let knownTypes: Set<String> = ["null", "boolean", "integer", "number", "string", "array", "object"]
 
-    private static func compile(_ value: JSONValue, path: String) throws -> Node {
+    private static func compile(_ value: JSONValue, path: String, patterns: inout Bool) throws -> Node {
         guard case .object(let fields) = value else {
             if case .bool(true) = value { return .node(Rules()) }
             throw InvalidSchema(path: path, message: "a schema must be an object")
@@ -76,7 +80,7 @@ public struct JSONSchema: Sendable {
                 rules.types = types
             case ("properties", .object(let properties)):
                 for (name, schema) in properties {
-                    rules.properties[name] = try compile(schema, path: "\(at).\(name)")
+                    rules.properties[name] = try compile(schema, path: "\(at).\(name)", patterns: &patterns)
                 }
             case ("required", .array(let names)):
                 rules.required = try names.map { name in
@@ -91,7 +95,7 @@ public struct JSONSchema: Sendable {
             case ("const", let constant):
                 rules.constant = constant
             case ("items", let schema):
-                rules.items = try compile(schema, path: at)
+                rules.items = try compile(schema, path: at, patterns: &patterns)
             case ("minItems", .number(let n)): rules.minItems = try count(n, at)
             case ("maxItems", .number(let n)): rules.maxItems = try count(n, at)
             case ("minLength", .number(let n)): rules.minLength = try count(n, at)
@@ -101,10 +105,12 @@ public struct JSONSchema: Sendable {
             case ("exclusiveMinimum", .number(let n)): rules.exclusiveMinimum = n
             case ("exclusiveMaximum", .number(let n)): rules.exclusiveMaximum = n
             case ("pattern", .string(let pattern)):
-                guard let regex = try? NSRegularExpression(pattern: pattern) else {
-                    throw InvalidSchema(path: at, message: "'\(pattern)' is not a valid regular expression")
+                do {
+                    rules.pattern = try SchemaPattern(pattern)
+                    patterns = true
+                } catch {
+                    throw InvalidSchema(path: at, message: "'\(pattern.prefix(100))' is not a valid regular expression: \(error)")
                 }
-                rules.pattern = NSRegularExpressionBox(regex: regex, source: pattern)
             default:
                 if annotations.contains(key) { continue }
                 throw InvalidSchema(path: at, message: "'\(key)' is not supported here (or has the wrong kind of value)")
@@ -188,8 +194,13 @@ public struct JSONSchema: Sendable {
             if let maxLength = rules.maxLength, length > maxLength {
                 found.append(Violation(path: path, message: "must be at most \(maxLength) characters long"))
             }
-            if let pattern = rules.pattern, !pattern.matches(text) {
-                found.append(Violation(path: path, message: "must match the pattern \(pattern.source)"))
+            switch rules.pattern?.match(text) {
+            case .unmatched?:
+                found.append(Violation(path: path, message: "must match the pattern \(rules.pattern!.source)"))
+            case .tooCostly?:
+                found.append(Violation(path: path, message: "is too costly to check against the pattern \(rules.pattern!.source) (\(length) characters)"))
+            case .matched?, nil:
+                break
             }
         default:
             break
@@ -209,16 +220,5 @@ public struct JSONSchema: Sendable {
 
     private static func format(_ number: Double) -> String {
         number.rounded() == number && abs(number) < 1e15 ? String(Int64(number)) : String(number)
-    }
-}
-
-/// NSRegularExpression is immutable once made and safe to share.
-struct NSRegularExpressionBox: @unchecked Sendable {
-    let regex: NSRegularExpression
-    let source: String
-
-    /// JSON Schema patterns are not anchored: a match anywhere counts.
-    func matches(_ text: String) -> Bool {
-        regex.firstMatch(in: text, range: NSRange(text.startIndex..., in: text)) != nil
     }
 }
