@@ -534,3 +534,52 @@ def test_a_catastrophic_pattern_is_answered_and_a_lookaround_refused(stub):
     error = refusal(stub.RegisterTaskTemplate, tasker_pb2.RegisterTaskTemplateRequest(template=tasker_pb2.TaskTemplate(
         name="lookahead", version="1", context_schema_json=lookahead, steps=[tasker_pb2.StepTemplate(name="a", handler="h")])))
     assert_invalid(error, "$.properties.name.pattern", "lookaround is not supported")
+
+
+# --- Memory after a storm --------------------------------------------------------------------
+
+def rss_kib(pid):
+    with open("/proc/%d/status" % pid) as status:
+        for line in status:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    raise RuntimeError("no VmRSS for %d" % pid)
+
+
+def test_memory_returns_near_its_baseline_after_a_storm_of_large_and_malformed_messages(tasker, channel, stub):
+    submit_raw = channel.unary_unary("/tasker.v1.Tasker/SubmitTask")
+    # Each decodes to something large before it is refused (a debug build spends a second on
+    # the 3 MiB context, so it is 1 MiB here), or is refused while it decodes.
+    big = struct_pb2.Struct()
+    big.update({"blob": "x" * (1024 * 1024)})
+    oversized = tasker_pb2.SubmitTaskRequest(name="hostile", context=big).SerializeToString()
+    garbage = field(1, b"hostile") + field(3, b"\xff" * (3 * 1024 * 1024))
+    deep = field(1, b"hostile") + field(3, nested_struct(90)) * 2000
+
+    def storm():
+        def hammer():
+            with grpc.insecure_channel("127.0.0.1:%d" % tasker.port) as own:
+                call = own.unary_unary("/tasker.v1.Tasker/SubmitTask")
+                for payload in (oversized, garbage, deep) * 2:
+                    with pytest.raises(grpc.RpcError):
+                        call(payload, timeout=30)
+        threads = [threading.Thread(target=hammer) for _ in range(8)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+
+    # The baseline: a server that has served ordinary calls, before any storm.
+    for _ in range(20):
+        submit(stub)
+    time.sleep(1)
+    baseline = rss_kib(tasker.pid)
+    started = time.time()
+    for _ in range(3):
+        storm()
+    took = time.time() - started
+    time.sleep(2)
+    after = rss_kib(tasker.pid)
+    print("RSS %d KiB before, %d KiB after 3 storms of 48 messages of 1 to 3 MiB (%.1f s)" % (baseline, after, took))
+    assert after - baseline < 64 * 1024, "RSS grew from %d KiB to %d KiB" % (baseline, after)
+    assert_invalid(refusal(submit_raw, oversized), "context is")
