@@ -179,3 +179,18 @@ func eventually(_ what: String, within seconds: Double = 15, _ condition: () asy
 func blocking<Result: Sendable>(_ body: @escaping @Sendable () throws -> Result) async throws -> Result {
     try await NIOThreadPool.singleton.runIfActive(body)
 }
+
+extension PrivateRedis {
+    /// How many clients wait in a blocking XREADGROUP now (`CLIENT LIST`).
+    func blockedStreamReads() throws -> Int {
+        let list = Process()
+        list.executableURL = URL(fileURLWithPath: "/usr/bin/redis-cli")
+        list.arguments = ["-p", String(port), "CLIENT", "LIST"]
+        let output = Pipe()
+        list.standardOutput = output
+        try list.run()
+        let text = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        list.waitUntilExit()
+        return text.split(separator: "\n").filter { $0.contains("cmd=xreadgroup") && $0.contains("flags=b") }.count
+    }
+}

@@ -205,6 +205,30 @@ struct RawWorker {
         await harness.stop()
     }
 
+    /// Node B reads a step for its only worker just as that worker starts draining: the step
+    /// goes back to the queue at once and runs on node A's idle worker within a second (the
+    /// sweeper, with the default grace of 10 s, would take far longer).
+    @Test func aStepReadForAWorkerThatStartsDrainingRunsElsewhereWithinASecond() async throws {
+        var timings = DispatchHarness.patient
+        timings.queueGrace = DispatchConfiguration().queueGrace
+        let harness = try await DispatchHarness(nodes: 2, dispatch: timings)
+        try await harness.register(template("once", [step("work")]))
+        var draining = try await RawWorker(port: harness.nodes[1].server.port)
+        _ = try await draining.register(["work"])
+        // Node B (and only it: node A has no worker) waits in a read of the stream.
+        try await eventually("node B blocked in a queue read") { try await blocking { try harness.redis.blockedStreamReads() } == 1 }
+        try await draining.send(.with { $0.heartbeat.draining = true })
+        let task = try await harness.submit("once")
+        try await harness.worker(on: 0, name: "idle") { $0.handle("work") { _ in StepOutput() } }
+        let connected = Date()
+        let done = try await harness.finished(task.taskID, within: 15)
+        let took = Date().timeIntervalSince(connected)
+        #expect(done.status == .complete && done.steps[0].attempts == 1)
+        #expect(took < 1, "ran \(took) s after node A's worker connected")
+        await draining.close()
+        await harness.stop()
+    }
+
     @Test func everyTaskCompletesThroughARedisFlushAndARestart() async throws {
         let harness = try await DispatchHarness()
         try await harness.register(diamond)
