@@ -53,12 +53,12 @@ public enum InputCheck {
     /// A Struct to be stored: checked throughout, then as JSON no larger than `limit` bytes.
     /// Returns that JSON.
     public static func json(_ value: Google_Protobuf_Struct, _ field: String, limit: Int) throws(EngineError) -> String {
-        var least = 0
-        try check(value, path: field, depth: 1, least: &least)
+        var walk = StructWalk(field: field)
+        try walk.check(value, depth: 1)
         // What the walk counted is less than the JSON will be: past the limit already, the
         // value is refused without the cost of encoding it.
-        if least > limit {
-            throw .invalidArgument("\(field) is over \(least) bytes as JSON, over the limit of \(limit)")
+        if walk.least > limit {
+            throw .invalidArgument("\(field) is over \(walk.least) bytes as JSON, over the limit of \(limit)")
         }
         let json = try Rows.json(value)
         if json.utf8.count > limit {
@@ -75,58 +75,88 @@ public enum InputCheck {
         }
     }
 
-    /// `least` grows by bytes the JSON will certainly hold: each key and string, quoted.
-    private static func check(_ object: Google_Protobuf_Struct, path: String, depth: Int, least: inout Int) throws(EngineError) {
-        try depthCheck(depth, path)
-        least += 2
-        for (key, value) in object.fields {
-            least += key.utf8.count + 3
-            let at = member(path, key)
-            if key.utf8.count > InputLimits.labelBytes {
-                throw .invalidArgument("\(path) has a key of \(key.utf8.count) bytes, over the limit of \(InputLimits.labelBytes): \(quoted(key))")
-            }
-            if nulOffset(key) != nil {
-                throw .invalidArgument("\(path) has a key with a NUL byte, which cannot be stored: \(quoted(key))")
-            }
-            try check(value, path: at, depth: depth, least: &least)
+    /// One pass over a Struct on a submit or result path. The path to where it is is kept as
+    /// components and spelled out only for a refusal, so a value that passes costs no string
+    /// building; `least` counts bytes the JSON will certainly hold: each key and string, quoted.
+    private struct StructWalk {
+        enum Component {
+            case key(String)
+            case index(Int)
         }
-    }
 
-    private static func check(_ value: Google_Protobuf_Value, path: String, depth: Int, least: inout Int) throws(EngineError) {
-        switch value.kind {
-        case .numberValue(let number):
-            least += 1
-            if !number.isFinite {
-                throw .invalidArgument("\(path) is \(number), which JSON cannot carry; send a finite number (or a string)")
+        let field: String
+        var components: [Component] = []
+        var least = 0
+
+        init(field: String) {
+            self.field = field
+        }
+
+        var path: String {
+            components.reduce(into: field) { path, component in
+                switch component {
+                case .key(let key): path += InputCheck.member(key)
+                case .index(let index): path += "[\(index)]"
+                }
             }
-        case .stringValue(let text):
-            least += text.utf8.count + 2
-            if let at = nulOffset(text) {
-                throw .invalidArgument("\(path) contains a NUL byte (at byte \(at)), which cannot be stored: \(quoted(text))")
-            }
-        case .structValue(let object):
-            try check(object, path: path, depth: depth + 1, least: &least)
-        case .listValue(let list):
-            try depthCheck(depth + 1, path)
+        }
+
+        mutating func check(_ object: Google_Protobuf_Struct, depth: Int) throws(EngineError) {
+            try depthCheck(depth)
             least += 2
-            for (index, element) in list.values.enumerated() {
-                try check(element, path: "\(path)[\(index)]", depth: depth + 1, least: &least)
+            for (key, value) in object.fields {
+                least += key.utf8.count + 3
+                if key.utf8.count > InputLimits.labelBytes {
+                    throw .invalidArgument("\(path) has a key of \(key.utf8.count) bytes, over the limit of \(InputLimits.labelBytes): \(quoted(key))")
+                }
+                if nulOffset(key) != nil {
+                    throw .invalidArgument("\(path) has a key with a NUL byte, which cannot be stored: \(quoted(key))")
+                }
+                components.append(.key(key))
+                try check(value, depth: depth)
+                components.removeLast()
             }
-        case .boolValue, .nullValue, nil:
-            least += 1
+        }
+
+        mutating func check(_ value: Google_Protobuf_Value, depth: Int) throws(EngineError) {
+            switch value.kind {
+            case .numberValue(let number):
+                least += 1
+                if !number.isFinite {
+                    throw .invalidArgument("\(path) is \(number), which JSON cannot carry; send a finite number (or a string)")
+                }
+            case .stringValue(let text):
+                least += text.utf8.count + 2
+                if let at = nulOffset(text) {
+                    throw .invalidArgument("\(path) contains a NUL byte (at byte \(at)), which cannot be stored: \(quoted(text))")
+                }
+            case .structValue(let object):
+                try check(object, depth: depth + 1)
+            case .listValue(let list):
+                try depthCheck(depth + 1)
+                least += 2
+                for (index, element) in list.values.enumerated() {
+                    components.append(.index(index))
+                    try check(element, depth: depth + 1)
+                    components.removeLast()
+                }
+            case .boolValue, .nullValue, nil:
+                least += 1
+            }
+        }
+
+        private func depthCheck(_ depth: Int) throws(EngineError) {
+            if depth > InputLimits.structDepth {
+                throw .invalidArgument("\(path) is nested \(depth) deep, over the limit of \(InputLimits.structDepth)")
+            }
         }
     }
 
-    private static func depthCheck(_ depth: Int, _ path: String) throws(EngineError) {
-        if depth > InputLimits.structDepth {
-            throw .invalidArgument("\(path) is nested \(depth) deep, over the limit of \(InputLimits.structDepth)")
-        }
-    }
-
-    private static func member(_ path: String, _ key: String) -> String {
+    /// `.key` for a plain key, else `['key']`.
+    private static func member(_ key: String) -> String {
         let plain = !key.isEmpty && key.utf8.count <= shownCharacters
             && key.unicodeScalars.allSatisfy { $0.properties.isAlphabetic || ("0"..."9").contains($0) || $0 == "_" || $0 == "-" }
-        return plain ? "\(path).\(key)" : "\(path)[\(quoted(key))]"
+        return plain ? ".\(key)" : "[\(quoted(key))]"
     }
 
     /// memchr over the string's bytes: a 3 MiB string is scanned in well under a millisecond,
