@@ -36,6 +36,9 @@ public final class TaskerNode: Sendable {
         }
     }
 
+    /// Whether this node knows that another node has watchers, and so relays its updates.
+    public var relaysUpdates: Bool { relay?.othersWatching ?? false }
+
     private init(
         server: RPCServer, engine: TaskEngine, dispatcher: Dispatcher?, pool: PostgresPool, queue: StepQueue?, hub: UpdateHub, relay: UpdateRelay?
     ) {

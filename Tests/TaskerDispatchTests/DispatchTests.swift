@@ -94,8 +94,9 @@ let diamond = template("diamond", [step("a"), step("b", dependsOn: ["a"]), step(
         #expect(flaky.status == .complete && flaky.steps[0].attempts == 3)
         let starts = try await harness.history(flaky.taskID).filter { $0.status == .inProgress }.map(\.at)
         #expect(starts.count == 3)
-        #expect(starts[1] - starts[0] >= 0.29, "first retry after base (0.3 s): \(starts[1] - starts[0])")
-        #expect(starts[2] - starts[1] >= 0.58, "second after base·2 (0.6 s): \(starts[2] - starts[1])")
+        // Never early; late by no more than a second of retry polling and dispatch on a busy machine.
+        #expect(starts[1] - starts[0] >= 0.29 && starts[1] - starts[0] < 1.3, "first retry after base (0.3 s): \(starts[1] - starts[0])")
+        #expect(starts[2] - starts[1] >= 0.58 && starts[2] - starts[1] < 1.6, "second after base·2 (0.6 s): \(starts[2] - starts[1])")
 
         let doomed = try await harness.finished(try await harness.submit("doomed").taskID)
         #expect(doomed.status == .error && doomed.steps[0].status == .error && doomed.steps[0].attempts == 1)
@@ -104,7 +105,8 @@ let diamond = template("diamond", [step("a"), step("b", dependsOn: ["a"]), step(
         let throttled = try await harness.finished(try await harness.submit("throttled").taskID)
         let throttledStarts = try await harness.history(throttled.taskID).filter { $0.status == .inProgress }.map(\.at)
         #expect(throttled.status == .complete && throttledStarts.count == 2)
-        #expect(throttledStarts[1] - throttledStarts[0] >= 0.99, "the requested 1 s, not the policy's 0.1 s")
+        let throttledDelay = throttledStarts[1] - throttledStarts[0]
+        #expect(throttledDelay >= 0.99 && throttledDelay < 2, "the requested 1 s, not the policy's 0.1 s: \(throttledDelay)")
         await harness.stop()
     }
 

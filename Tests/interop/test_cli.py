@@ -2,6 +2,7 @@
 example worker), `tasker dev`'s lifecycle, and the README's main job (scripts/demo.sh)."""
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -235,6 +236,7 @@ def test_dev_serves_then_leaves_nothing_running(stop_signal):
         assert subprocess.run([binary("tasker"), "templates", "apply", template], env=env, capture_output=True).returncode == 0
         out = subprocess.run([binary("tasker"), "submit", "dev-check"], env=env, capture_output=True, text=True)
         assert out.returncode == 0, out.stderr
+        task_id = re.search(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}", out.stdout).group(0)
         started = children_of(process.pid)
         assert len(started) == 3, "Postgres (runuser or postgres), Redis and the server: %s" % started
         assert processes_mentioning(folder), "the private Postgres keeps its data in the folder"
@@ -246,7 +248,8 @@ def test_dev_serves_then_leaves_nothing_running(stop_signal):
         # The data stays: a second start finds the task of the first.
         process, env = start_dev(folder)
         listed = subprocess.run([binary("tasker"), "list", "--name", "dev-check"], env=env, capture_output=True, text=True)
-        assert len(listed.stdout.splitlines()) == 1
+        assert listed.returncode == 0, listed.stderr
+        assert len(listed.stdout.splitlines()) == 1 and task_id in listed.stdout, listed.stdout
     finally:
         terminate(process, grace=60)
         assert processes_mentioning(folder) == []

@@ -118,6 +118,15 @@ def test_a_retryable_failure_waits_for_the_backoff_it_asked_for(stub, tasker):
         eur = next(s for s in task.steps if s.name == "eur")
         assert eur.attempts == 3
         assert "rate service busy (attempt 2)" in eur.last_error.message
+        # Each retry started no sooner than the 1 s the worker asked for (the template's own
+        # backoff is 0.2 s), and not much later.
+        history = list(stub.StreamStepUpdates(tasker_pb2.StreamStepUpdatesRequest(task_id=task.task_id), timeout=10))
+        at = lambda update: update.occurred_at.seconds + update.occurred_at.nanos / 1e9  # noqa: E731
+        failed = [at(u) for u in history if u.step_name == "eur" and u.status == tasker_pb2.STEP_STATUS_WAITING_FOR_RETRY]
+        retried = [at(u) for u in history if u.step_name == "eur" and u.status == tasker_pb2.STEP_STATUS_IN_PROGRESS][1:]
+        assert len(failed) == 2 and len(retried) == 2
+        for failure, retry in zip(failed, retried):
+            assert 1.0 - 0.01 <= retry - failure < 3.0, "a retry came %.3f s after its failure" % (retry - failure)
     finally:
         worker.stop()
 
