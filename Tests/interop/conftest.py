@@ -150,7 +150,7 @@ def postgres():
 class PrivateRedis:
     """A Redis of the test's own on a free port, nothing persisted, stopped by its pid."""
 
-    def __init__(self):
+    def __init__(self, port=None):
         import shutil
         import tempfile
 
@@ -158,7 +158,7 @@ class PrivateRedis:
         if executable is None:
             pytest.fail("no redis-server: scripts/install-deps.sh installs the redis-server package")
         self.root = tempfile.mkdtemp(prefix="tasker-pytest-redis-")
-        self.port = free_port()
+        self.port = port or free_port()
         self.process = subprocess.Popen(
             [executable, "--port", str(self.port), "--bind", "127.0.0.1", "--dir", self.root, "--save", "",
              "--appendonly", "no", "--logfile", os.path.join(self.root, "redis.log")],

@@ -41,8 +41,9 @@ public final class ChannelSubscription: Sendable {
 
     /// Returns once Redis has confirmed the subscription (messages published from then on
     /// arrive), or after `seconds` when it has not (Redis is down: the subscription goes on
-    /// trying).
-    public func waitUntilSubscribed(seconds: Double = 5) async {
+    /// trying). Short by default: a node whose Redis is down starts serving what Postgres alone
+    /// can do, and a message missed meanwhile only means the sweeper does its work.
+    public func waitUntilSubscribed(seconds: Double = 1) async {
         let deadline = ContinuousClock.now + .milliseconds(Int(seconds * 1000))
         while !subscribed.withLockedValue({ $0 }), ContinuousClock.now < deadline {
             try? await Task.sleep(for: .milliseconds(5))
