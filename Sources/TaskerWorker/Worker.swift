@@ -52,6 +52,7 @@ public final class Worker: Sendable {
         var stopping = false
         var draining = false
         var connected = false
+        var registrations = 0
         var stepsRun = 0
     }
 
@@ -76,6 +77,9 @@ public final class Worker: Sendable {
     /// Steps started so far (results sent or not).
     public var stepsRun: Int { state.withLockedValue { $0.stepsRun } }
     public var isConnected: Bool { state.withLockedValue { $0.connected } }
+    /// How many times the worker has registered: more than once means it lost its connection
+    /// (or was dropped by the server) and came back.
+    public var registrations: Int { state.withLockedValue { $0.registrations } }
     public var runningSteps: Int { state.withLockedValue { $0.running.count } }
 
     /// Connects and runs steps until `stop`; reconnects with backoff whenever the connection
@@ -153,7 +157,10 @@ public final class Worker: Sendable {
         for try await message in call.responses {
             switch message.kind {
             case .registered(let registered):
-                state.withLockedValue { $0.connected = true }
+                state.withLockedValue {
+                    $0.connected = true
+                    $0.registrations += 1
+                }
                 logger.info("registered with \(host):\(port) as \(registered.workerID)")
                 let interval = max(Int(registered.heartbeatIntervalMs), 100)
                 heartbeats = Task { [state] in
