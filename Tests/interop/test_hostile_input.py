@@ -3,7 +3,6 @@ Postgres and Redis: every RPC answers messages that do not decode, text Postgres
 oversized fields and numbers JSON cannot carry with INVALID_ARGUMENT naming the problem, stores
 nothing for them, and echoes no more than a short prefix; what it accepts comes back exactly."""
 import math
-import queue
 import struct as packing
 import threading
 import time
@@ -14,6 +13,7 @@ import pytest
 from google.protobuf import struct_pb2
 
 from conftest import tasker_serve
+from raw_worker import RawWorker
 import tasker_protos
 
 tasker_pb2, tasker_pb2_grpc = tasker_protos.load()
@@ -380,50 +380,6 @@ def test_template_listing_pages_end_by_size(stub):
 
 
 # --- Results from workers --------------------------------------------------------------------
-
-class RawWorker:
-    """A worker on a stock grpcio stream: what it sends is up to the test."""
-
-    def __init__(self, channel, handlers, slots=16):
-        self.outbox = queue.Queue()
-        self.inbox = queue.Queue()
-        self.outbox.put(workers_pb2.WorkerMessage(register=workers_pb2.RegisterWorker(
-            name="raw", handlers=handlers, slots=slots)))
-        stub = workers_pb2_grpc.WorkersStub(channel)
-        self.call = stub.Connect(iter(self.outbox.get, None))
-        self.reader = threading.Thread(target=self._read, daemon=True)
-        self.reader.start()
-        assert self.inbox.get(timeout=10).HasField("registered")
-
-    def _read(self):
-        try:
-            for message in self.call:
-                self.inbox.put(message)
-        except grpc.RpcError:
-            pass
-
-    def assignments(self, count, timeout=20):
-        got = []
-        deadline = time.time() + timeout
-        while len(got) < count:
-            message = self.inbox.get(timeout=max(deadline - time.time(), 0.1))
-            if message.HasField("assignment"):
-                got.append(message.assignment)
-        return got
-
-    def succeed(self, assignment, results):
-        self.outbox.put(workers_pb2.WorkerMessage(result=workers_pb2.StepResult(
-            step_id=assignment.step_id, attempt=assignment.attempt, success=workers_pb2.StepSuccess(results=results))))
-
-    def fail(self, assignment, message):
-        self.outbox.put(workers_pb2.WorkerMessage(result=workers_pb2.StepResult(
-            step_id=assignment.step_id, attempt=assignment.attempt,
-            failure=workers_pb2.StepFailure(message=message, retryable=False))))
-
-    def close(self):
-        self.outbox.put(None)
-        self.call.cancel()
-
 
 def wait_for(condition, timeout=10, what="the condition"):
     deadline = time.time() + timeout

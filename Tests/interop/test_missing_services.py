@@ -1,18 +1,16 @@
 """`tasker serve` when a service it needs is not there: without Redis it serves everything
 Postgres alone can do and takes up dispatch once Redis comes; without Postgres it does not
 start, and says why."""
-import queue
 import subprocess
-import threading
 import time
 
 import grpc
 
 from conftest import PrivateRedis, Service, binary, free_port
+from raw_worker import RawWorker
 import tasker_protos
 
 tasker_pb2, tasker_pb2_grpc = tasker_protos.load()
-from tasker.v1 import workers_pb2  # noqa: E402
 
 
 
@@ -33,35 +31,17 @@ def test_without_redis_it_serves_then_dispatches_once_redis_comes(postgres):
             assert stub.GetTask(tasker_pb2.GetTaskRequest(task_id=task_id), timeout=10).status == tasker_pb2.TASK_STATUS_PENDING
 
             redis = PrivateRedis(port=redis_port)
-            worker_stub = channel.stream_stream(
-                "/tasker.v1.Workers/Connect", request_serializer=workers_pb2.WorkerMessage.SerializeToString,
-                response_deserializer=workers_pb2.ServerMessage.FromString)
-            outbox = queue.Queue()
-            outbox.put(workers_pb2.WorkerMessage(register=workers_pb2.RegisterWorker(name="late", handlers=["later.a"], slots=1)))
-            responses = worker_stub(iter(outbox.get, None), timeout=60)
-            beating = threading.Event()
-
-            def heartbeats():
-                while not beating.wait(0.5):
-                    outbox.put(workers_pb2.WorkerMessage(heartbeat=workers_pb2.Heartbeat()))
-            threading.Thread(target=heartbeats, daemon=True).start()
-            assignment = None
-            for message in responses:
-                if message.HasField("assignment"):
-                    assignment = message.assignment
-                    break
+            worker = RawWorker(channel, ["later.a"], slots=1, heartbeats=True)
+            assignment = worker.assignments(1, timeout=60)[0]
             # The step that was ENQUEUED while Redis was away reaches the worker (the sweeper
             # puts back what the queue never got).
             assert assignment is not None and assignment.task_id == task_id
-            outbox.put(workers_pb2.WorkerMessage(result=workers_pb2.StepResult(
-                step_id=assignment.step_id, attempt=assignment.attempt, success=workers_pb2.StepSuccess())))
+            worker.succeed(assignment)
             deadline = time.time() + 20
             while stub.GetTask(tasker_pb2.GetTaskRequest(task_id=task_id), timeout=10).status != tasker_pb2.TASK_STATUS_COMPLETE:
                 assert time.time() < deadline, "the task did not complete"
                 time.sleep(0.05)
-            beating.set()
-            outbox.put(None)
-            responses.cancel()
+            worker.close()
     finally:
         server.stop()
         if redis is not None:
