@@ -35,11 +35,13 @@ struct TaskWatcher {
             var drawn = 0
             if live { drawn = view.redraw(over: 0) }
             var last: UInt64 = 0
-            var resumes = 0
+            // Calls in a row that ended with no update: a node restarting has about 20 s.
+            var failures = 0
             while true {
                 do {
                     for try await update in tasker.updates(of: id, after: last) {
                         last = update.sequence
+                        failures = 0
                         view.apply(update)
                         if options.json {
                             options.print(update)
@@ -50,11 +52,11 @@ struct TaskWatcher {
                         }
                     }
                     break
-                } catch let error as RPCError where [.resourceExhausted, .unavailable].contains(error.code) && resumes < 5 {
+                } catch let error as RPCError where [.resourceExhausted, .unavailable].contains(error.code) && failures < 12 {
                     // Cut off for falling behind, or the node went away: carry on from the last
                     // update seen, on whichever node answers.
-                    resumes += 1
-                    try await Task.sleep(for: .milliseconds(200 * resumes))
+                    failures += 1
+                    try await Task.sleep(for: .milliseconds(min(200 << (failures - 1), 2000)))
                 }
             }
             return try await tasker.task(id)

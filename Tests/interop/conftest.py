@@ -53,8 +53,8 @@ def terminate(process, grace=10):
 class Service:
     """A server process started for a test, stopped by its own pid."""
 
-    def __init__(self, args):
-        self.port = free_port()
+    def __init__(self, args, port=None):
+        self.port = port or free_port()
         self.process = subprocess.Popen(
             [arg.format(port=self.port) for arg in args], stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
         wait_for_port(self.port, self.process)
