@@ -141,6 +141,15 @@ let package = Package(
                 .product(name: "SwiftProtobuf", package: "swift-protobuf"),
             ],
             path: "bench/workers"),
+        .executableTarget(
+            name: "tasker-fuzz",
+            dependencies: [
+                "TaskerEngine", "TaskerProto", "TaskerRPC",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+            ],
+            path: "fuzz",
+            exclude: ["corpus"]),
         .testTarget(
             name: "TaskerEngineTests",
             dependencies: ["TaskerEngine", "TaskerProto", "TaskerServer", "TaskerRPC", "TaskerStore", "TaskerDev"]),

@@ -124,11 +124,7 @@ public actor Dispatcher: StepChangeObserver {
     /// A worker registered: its templates are registered, and it is sent WorkerRegistered.
     /// Returns its id.
     public func connect(_ registration: Tasker_V1_RegisterWorker, outbox: AsyncStream<WorkerOutbound>.Continuation) async throws(EngineError) -> String {
-        try InputCheck.text(registration.name, "RegisterWorker name", limit: InputLimits.labelBytes)
-        try InputCheck.texts(registration.handlers, "RegisterWorker handlers", limit: InputLimits.nameBytes, count: InputLimits.handlersPerWorker)
-        guard (0...InputLimits.slotsPerWorker).contains(registration.slots) else {
-            throw .invalidArgument("RegisterWorker slots is \(registration.slots); it must be between 0 (the default, 1) and \(InputLimits.slotsPerWorker)")
-        }
+        try InputCheck.registration(registration)
         for template in registration.templates {
             _ = try await engine.registerTemplate(template)
         }

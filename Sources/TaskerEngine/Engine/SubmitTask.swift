@@ -54,7 +54,7 @@ extension TaskEngine {
 
     /// Checks every field against InputLimits before the template is looked up; returns the
     /// context as it will be stored.
-    private static func check(_ request: Tasker_V1_SubmitTaskRequest) throws(EngineError) -> String {
+    static func check(_ request: Tasker_V1_SubmitTaskRequest) throws(EngineError) -> String {
         try InputCheck.text(request.name, "name", limit: InputLimits.nameBytes)
         guard !request.name.isEmpty else { throw .invalidArgument("name (the template to run) is empty") }
         try InputCheck.text(request.version, "version", limit: InputLimits.nameBytes)

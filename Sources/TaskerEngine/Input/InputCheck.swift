@@ -1,5 +1,6 @@
 import Foundation
 import SwiftProtobuf
+import TaskerProto
 
 /// The checks every value a caller or worker sends passes before it reaches Postgres: sizes
 /// (InputLimits), text Postgres cannot hold, and numbers JSON cannot carry. Each refusal names
@@ -65,6 +66,15 @@ public enum InputCheck {
             throw .invalidArgument("\(field) is \(json.utf8.count) bytes as JSON, over the limit of \(limit)")
         }
         return json
+    }
+
+    /// A worker's registration, before its templates (which registerTemplate checks).
+    public static func registration(_ registration: Tasker_V1_RegisterWorker) throws(EngineError) {
+        try text(registration.name, "RegisterWorker name", limit: InputLimits.labelBytes)
+        try texts(registration.handlers, "RegisterWorker handlers", limit: InputLimits.nameBytes, count: InputLimits.handlersPerWorker)
+        guard (0...InputLimits.slotsPerWorker).contains(registration.slots) else {
+            throw .invalidArgument("RegisterWorker slots is \(registration.slots); it must be between 0 (the default, 1) and \(InputLimits.slotsPerWorker)")
+        }
     }
 
     /// A number a request carries that must be finite and within `range`.
