@@ -70,6 +70,15 @@ class Service:
         return self.process.poll() is None
 
 
+def rss_kib(pid):
+    """A process's resident memory, from /proc."""
+    with open("/proc/%d/status" % pid) as status:
+        for line in status:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    raise RuntimeError("no VmRSS for %d" % pid)
+
+
 def tasker_serve(postgres, redis=None):
     """`tasker serve` on the test's own Postgres (and Redis, for workers and updates)."""
     args = [binary("tasker"), "serve", "--port", "{port}", "--database-url", postgres.url]

@@ -6,7 +6,7 @@ import time
 import grpc
 import pytest
 
-from conftest import Service, binary
+from conftest import Service, binary, rss_kib
 import h2raw
 from h2raw import RawConnection, frame, grpc_message, status_of
 import interop_protos
@@ -32,14 +32,6 @@ def still_serves(server):
         stub = test_pb2_grpc.TestServiceStub(channel)
         assert stub.EmptyCall(empty_pb2.Empty(), timeout=5) == empty_pb2.Empty()
     assert server.alive()
-
-
-def rss_kib(pid):
-    with open("/proc/%d/status" % pid) as status:
-        for line in status:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
-    raise RuntimeError("no VmRSS for %d" % pid)
 
 
 def goaway_of(connection):

@@ -12,7 +12,7 @@ import grpc
 import pytest
 from google.protobuf import struct_pb2
 
-from conftest import tasker_serve
+from conftest import rss_kib, tasker_serve
 from raw_worker import RawWorker
 import tasker_protos
 
@@ -493,14 +493,6 @@ def test_a_catastrophic_pattern_is_answered_and_a_lookaround_refused(stub):
 
 
 # --- Memory after a storm --------------------------------------------------------------------
-
-def rss_kib(pid):
-    with open("/proc/%d/status" % pid) as status:
-        for line in status:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
-    raise RuntimeError("no VmRSS for %d" % pid)
-
 
 def test_memory_returns_near_its_baseline_after_a_storm_of_large_and_malformed_messages(tasker, channel, stub):
     submit_raw = channel.unary_unary("/tasker.v1.Tasker/SubmitTask")

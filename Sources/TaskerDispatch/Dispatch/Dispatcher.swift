@@ -511,9 +511,9 @@ public actor Dispatcher: StepChangeObserver {
         do {
             try await engine.heartbeat(node: nodeID, name: nodeName)
             try await engine.failStepsOfLostNodes(unseenFor: configuration.nodeTimeout)
-        } catch is CancellationError {
-            // The node is stopping.
         } catch {
+            // A node that is stopping has its database calls cancelled: nothing to warn of.
+            guard !stopping, !Task.isCancelled else { return }
             logger.warning("node heartbeat failed", metadata: ["error": .string("\(error)")])
         }
     }
