@@ -54,10 +54,20 @@ class Service:
     """A server process started for a test, stopped by its own pid."""
 
     def __init__(self, args, port=None):
+        import tempfile
+
         self.port = port or free_port()
+        # Its output goes to a file: a pipe nobody reads fills up, and then the process stalls
+        # on its next log line.
+        self.log = tempfile.NamedTemporaryFile(prefix="tasker-service-", suffix=".log")
         self.process = subprocess.Popen(
-            [arg.format(port=self.port) for arg in args], stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+            [arg.format(port=self.port) for arg in args], stdout=self.log, stderr=subprocess.STDOUT)
         wait_for_port(self.port, self.process)
+
+    def output(self):
+        """What the process has written so far."""
+        with open(self.log.name, errors="replace") as log:
+            return log.read()
 
     @property
     def pid(self):
@@ -65,6 +75,7 @@ class Service:
 
     def stop(self):
         terminate(self.process)
+        self.log.close()
 
     def alive(self):
         return self.process.poll() is None
@@ -123,29 +134,50 @@ class PrivatePostgres:
         prefix = ["runuser", "-u", "postgres", "--"] if as_root else []
         subprocess.run(prefix + [os.path.join(self.bin, "initdb"), "-D", self.data, "-U", "tasker", "-A", "trust",
                                  "-E", "UTF8", "--no-sync"], check=True, stdout=subprocess.DEVNULL)
+        self.prefix = prefix
+        self._start()
+        subprocess.run(["createdb", "-h", "127.0.0.1", "-p", str(self.port), "-U", "tasker", "tasker"], check=True)
+        self.url = "postgres://tasker@127.0.0.1:%d/tasker" % self.port
+
+    def _start(self):
         self.process = subprocess.Popen(
-            prefix + [os.path.join(self.bin, "postgres"), "-D", self.data, "-p", str(self.port), "-k", self.root,
-                      "-c", "listen_addresses=127.0.0.1"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            self.prefix + [os.path.join(self.bin, "postgres"), "-D", self.data, "-p", str(self.port), "-k", self.root,
+                           "-c", "listen_addresses=127.0.0.1"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         wait_for_port(self.port, self.process)
         for _ in range(100):
             if subprocess.run(["pg_isready", "-h", "127.0.0.1", "-p", str(self.port), "-q"]).returncode == 0:
                 break
             time.sleep(0.1)
-        subprocess.run(["createdb", "-h", "127.0.0.1", "-p", str(self.port), "-U", "tasker", "tasker"], check=True)
-        self.url = "postgres://tasker@127.0.0.1:%d/tasker" % self.port
+
+    def _shut_down(self, signal_number):
+        pid_file = os.path.join(self.data, "postmaster.pid")
+        if self.process.poll() is None:
+            try:
+                with open(pid_file) as f:
+                    os.kill(int(f.readline()), signal_number)
+            except (OSError, ValueError):
+                self.process.terminate()
+            self.process.wait(timeout=30)
+
+    def restart(self, mode="fast"):
+        """Stops the server as `pg_ctl stop -m fast` (SIGINT) or `-m immediate` (SIGQUIT: no
+        checkpoint, crash recovery on the next start) would, and starts it again."""
+        import signal
+
+        self._shut_down(signal.SIGINT if mode == "fast" else signal.SIGQUIT)
+        self._start()
+
+    def query(self, sql):
+        """Rows of `sql`, each a list of text columns."""
+        out = subprocess.run(["psql", "-h", "127.0.0.1", "-p", str(self.port), "-U", "tasker", "-d", "tasker",
+                              "-At", "-F", "\t", "-c", sql], check=True, capture_output=True, text=True).stdout
+        return [line.split("\t") for line in out.splitlines() if line]
 
     def stop(self):
         import shutil
         import signal
 
-        pid_file = os.path.join(self.data, "postmaster.pid")
-        if self.process.poll() is None:
-            try:
-                with open(pid_file) as f:
-                    os.kill(int(f.readline()), signal.SIGINT)
-            except (OSError, ValueError):
-                self.process.terminate()
-            self.process.wait(timeout=30)
+        self._shut_down(signal.SIGINT)
         shutil.rmtree(self.root, ignore_errors=True)
 
 
