@@ -49,6 +49,9 @@ import Testing
         ("not json", "$: not JSON"),
         (#"{"type": "strnig"}"#, "$.type: unknown type 'strnig'"),
         (#"{"minLength": -1}"#, "$.minLength: must be a non-negative integer"),
+        // Found by the schema fuzz target: converting it to Int trapped.
+        (#"{"maxItems": 1e300}"#, "$.maxItems: must be a non-negative integer"),
+        (#"{"minLength": 2.5}"#, "$.minLength: must be a non-negative integer"),
         (#"{"pattern": "("}"#, "$.pattern: '(' is not a valid regular expression: missing ')' at character 2"),
         (#"{"oneOf": []}"#, "$.oneOf: 'oneOf' is not supported here (or has the wrong kind of value)"),
         (#"{"properties": {"a": 5}}"#, "$.properties.a: a schema must be an object"),

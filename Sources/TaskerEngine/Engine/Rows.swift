@@ -38,7 +38,7 @@ enum Rows {
         var error = Tasker_V1_StepError()
         error.message = object.fields["message"]?.stringValue ?? ""
         error.retryable = object.fields["retryable"]?.boolValue ?? false
-        error.attempt = Int32(object.fields["attempt"]?.numberValue ?? 0)
+        error.attempt = Int32(exactly: object.fields["attempt"]?.numberValue ?? 0) ?? 0
         if let at = object.fields["at"]?.numberValue {
             error.at = Google_Protobuf_Timestamp(roundingTimeIntervalSince1970: at, rule: .toNearestOrAwayFromZero)
         }

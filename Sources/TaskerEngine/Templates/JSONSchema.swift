@@ -119,11 +119,13 @@ public struct JSONSchema: Sendable {
         return .node(rules)
     }
 
+    /// A count (minLength, maxItems, …): a whole number from 0 to 2^53, so that 1e300 is a
+    /// refusal rather than a trap converting it.
     private static func count(_ number: Double, _ path: String) throws -> Int {
-        guard number >= 0, number.rounded() == number else {
+        guard number >= 0, number <= 9_007_199_254_740_992, let count = Int(exactly: number) else {
             throw InvalidSchema(path: path, message: "must be a non-negative integer")
         }
-        return Int(number)
+        return count
     }
 
     /// Every rule the document breaks, in a stable order; empty when it conforms.
