@@ -40,6 +40,22 @@ private func update(_ task: String, _ sequence: UInt64) -> Tasker_V1_StepUpdate 
         other.cancel()
     }
 
+    @Test func ticksTakeOneBufferPlaceAtMost() async {
+        let hub = UpdateHub(bufferLimit: 3)
+        let quiet = hub.subscribe(taskID: "t")
+        for _ in 0..<10 { quiet.tick() }
+        hub.deliver([update("t", 1), update("t", 2)])
+        #expect(quiet.ended == nil, "ten ticks and two updates fit a buffer of three")
+        var iterator = quiet.updates.makeAsyncIterator()
+        #expect(await iterator.next()?.sequence == 0)
+        quiet.tickTaken()
+        quiet.tick()
+        quiet.cancel()
+        var rest: [UInt64] = []
+        while let item = await iterator.next() { rest.append(item.sequence) }
+        #expect(rest == [1, 2, 0], "a tick after the last was taken waits again")
+    }
+
     @Test func closingTheHubEndsEveryWatcherAsTheServerStopping() {
         let hub = UpdateHub()
         let watchers = [hub.subscribe(taskID: "t"), hub.subscribe(taskID: nil)]

@@ -124,6 +124,8 @@ public final class UpdateSubscription: Sendable {
     public let updates: AsyncStream<Tasker_V1_StepUpdate>
     private let continuation: AsyncStream<Tasker_V1_StepUpdate>.Continuation
     private let ending = NIOLockedValueBox<Ending?>(nil)
+    /// Set while a tick waits in the buffer, so that ticks take at most one of its places.
+    private let tickWaiting = NIOLockedValueBox(false)
 
     public enum Ending: Sendable, Equatable {
         /// More updates than the hub's buffer were waiting for the watcher.
@@ -148,9 +150,21 @@ public final class UpdateSubscription: Sendable {
     }
 
     /// Wakes the watcher with an update of sequence 0 (no real update has it), so it can
-    /// look about after a quiet spell.
+    /// look about after a quiet spell. A tick that is still waiting is not repeated.
     public func tick() {
-        continuation.yield(Tasker_V1_StepUpdate())
+        let first = tickWaiting.withLockedValue { waiting in
+            defer { waiting = true }
+            return !waiting
+        }
+        guard first else { return }
+        if case .dropped = continuation.yield(Tasker_V1_StepUpdate()) {
+            tickWaiting.withLockedValue { $0 = false }
+        }
+    }
+
+    /// The watcher has taken the waiting tick.
+    public func tickTaken() {
+        tickWaiting.withLockedValue { $0 = false }
     }
 
     func end(_ reason: Ending) {

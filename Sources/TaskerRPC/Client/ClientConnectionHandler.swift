@@ -250,6 +250,8 @@ final class ClientConnectionHandler: ChannelDuplexHandler, NGHTTP2SessionDelegat
     }
 
     func releaseWindow(_ stream: ClientStream) {
+        // The queue may have filled again before this ran; then it stays held.
+        guard !stream.responses.isThrottled else { return }
         stream.flow.windowHeld = false
         returnWindow(stream)
         scheduleFlush()

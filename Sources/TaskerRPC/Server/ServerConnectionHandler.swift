@@ -330,7 +330,8 @@ final class ServerConnectionHandler: ChannelDuplexHandler, NGHTTP2SessionDelegat
     }
 
     func releaseWindow(streamID: Int32) {
-        guard let stream = streams[streamID] else { return }
+        // The queue may have filled again before this ran; then it stays held.
+        guard let stream = streams[streamID], stream.requests?.isThrottled != true else { return }
         stream.flow.windowHeld = false
         returnWindow(stream)
         scheduleFlush()

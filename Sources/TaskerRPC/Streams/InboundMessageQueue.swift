@@ -26,6 +26,9 @@ final class InboundMessageQueue: @unchecked Sendable {
         self.onDrained = onDrained
     }
 
+    /// Whether the producer is holding window back now.
+    var isThrottled: Bool { lock.withLockedValue { $0.producerThrottled } }
+
     /// Adds a message; returns false when the producer should hold back window until drained.
     @discardableResult
     func yield(_ message: ByteBuffer) -> Bool {

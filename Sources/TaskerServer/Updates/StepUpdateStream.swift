@@ -29,7 +29,9 @@ struct StepUpdateStream {
         guard request.afterSequence <= progress.lastSequence else {
             throw RPCError(.outOfRange, "after_sequence \(request.afterSequence) is past task \(id)'s newest update, \(progress.lastSequence)")
         }
-        var sender = OrderedSender(order: UpdateOrder(task: id, after: request.afterSequence), engine: engine, writer: writer)
+        var sender = OrderedSender(
+            order: UpdateOrder(task: id, after: request.afterSequence), engine: engine, writer: writer,
+            cutOff: { subscription.ended != nil })
         if request.afterSequence == progress.lastSequence {
             if TaskStatusRule.isFinished(progress.status) { return }
         } else if try await sender.catchUp(id, through: .max) {
@@ -44,7 +46,12 @@ struct StepUpdateStream {
         defer { ticker.cancel() }
         var quietSince = ContinuousClock.now
         for await update in subscription.updates {
+            // A watcher the hub cut off stops here, with what it was sent: what is still
+            // buffered, or a catch-up from the store, would serve it the rest at the pace of
+            // a reader that fell behind, and then no reader is ever cut off.
+            if subscription.ended != nil { break }
             if update.sequence == 0 {
+                subscription.tickTaken()
                 // A tick: after a quiet spell, look for what pub/sub may have lost.
                 if ContinuousClock.now - quietSince >= quietInterval, try await sender.catchUp(id, through: .max) { return }
                 continue
@@ -73,8 +80,10 @@ struct StepUpdateStream {
     private func followEveryTask(_ writer: ResponseWriter<Tasker_V1_StepUpdate>) async throws {
         let subscription = hub.subscribe(taskID: nil)
         defer { subscription.cancel() }
-        var sender = OrderedSender(order: UpdateOrder(everyTask: 10_000), engine: engine, writer: writer)
+        var sender = OrderedSender(
+            order: UpdateOrder(everyTask: 10_000), engine: engine, writer: writer, cutOff: { subscription.ended != nil })
         for await update in subscription.updates where update.sequence > 0 {
+            if subscription.ended != nil { break }
             // Whether it finished its task does not matter here: other tasks go on.
             _ = try await sender.receive(update)
         }
@@ -91,17 +100,20 @@ private struct OrderedSender {
     /// Whether the last update sent finished its task. An earlier one in the history may
     /// have too (an ERROR later retried, say): a task's stream ends only on the newest.
     private var finished = false
+    /// Whether the hub has cut the watcher off: reading the store stops then too.
+    let cutOff: @Sendable () -> Bool
 
-    init(order: UpdateOrder, engine: TaskEngine, writer: ResponseWriter<Tasker_V1_StepUpdate>) {
+    init(order: UpdateOrder, engine: TaskEngine, writer: ResponseWriter<Tasker_V1_StepUpdate>, cutOff: @escaping @Sendable () -> Bool) {
         self.order = order
         self.engine = engine
         self.writer = writer
+        self.cutOff = cutOff
     }
 
     /// Sends the task's stored updates after the last one sent, up to `through`; true when
     /// the newest of them finished the task.
     mutating func catchUp(_ taskID: String, through: UInt64) async throws -> Bool {
-        while let expected = order.expected(taskID), expected <= through {
+        while !cutOff(), let expected = order.expected(taskID), expected <= through {
             let batch = try await TaskerService.mapped { [engine] in
                 try await engine.history(of: taskID, after: expected - 1, through: through, limit: StepUpdateStream.page)
             }
