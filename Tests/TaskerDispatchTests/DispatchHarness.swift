@@ -174,11 +174,18 @@ func eventually(_ what: String, within seconds: Double = 15, _ condition: () asy
     Issue.record("\(what): not within \(seconds) s")
 }
 
-/// Runs blocking set-up (starting or stopping a server, initdb) on a thread of NIO's pool, not
-/// on one of the few threads every test's async code shares.
+/// Runs blocking set-up (starting or stopping a server, initdb, redis-cli) on a pool of its
+/// own, not on one of the few threads every test's async code shares. NIO's shared pool has a
+/// thread per core: two tests' initdb would hold every other test's set-up behind them.
 func blocking<Result: Sendable>(_ body: @escaping @Sendable () throws -> Result) async throws -> Result {
-    try await NIOThreadPool.singleton.runIfActive(body)
+    try await blockingPool.runIfActive(body)
 }
+
+private let blockingPool: NIOThreadPool = {
+    let pool = NIOThreadPool(numberOfThreads: 16)
+    pool.start()
+    return pool
+}()
 
 extension PrivateRedis {
     /// How many clients wait in a blocking XREADGROUP now (`CLIENT LIST`).

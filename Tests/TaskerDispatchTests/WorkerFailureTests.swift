@@ -221,7 +221,18 @@ struct RawWorker {
         var draining = try await RawWorker(port: harness.nodes[1].server.port)
         _ = try await draining.register(["work"])
         // Node B (and only it: node A has no worker) waits in a read of the stream.
+        // It beats while the test waits: on a loaded machine that can take longer than the 3 s
+        // a silent worker is allowed.
+        let beating = draining.call
+        let beats = Task {
+            while !Task.isCancelled {
+                try await beating.send(.with { $0.heartbeat = .init() })
+                try await Task.sleep(for: .milliseconds(250))
+            }
+        }
         try await eventually("node B blocked in a queue read") { try await blocking { try harness.redis.blockedStreamReads() } == 1 }
+        beats.cancel()
+        _ = await beats.result
         try await draining.send(.with { $0.heartbeat.draining = true })
         let task = try await harness.submit("once")
         try await harness.worker(on: 0, name: "idle") { $0.handle("work") { _ in StepOutput() } }

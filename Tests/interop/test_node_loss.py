@@ -1,12 +1,13 @@
 """Nodes that go away with work in flight, with the default timings: a node killed (kill -9)
-while its worker holds an attempt, and a node stopped (SIGTERM) while a worker runs a step and
-`tasker watch` follows its task."""
+while its worker holds an attempt, a node stopped (SIGTERM) while a worker runs a step and
+`tasker watch` follows its task; and a node that is only busy, which must not count as gone."""
 import os
 import shutil
 import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 
 import grpc
@@ -110,3 +111,76 @@ def test_sigterm_of_a_node_with_an_attempt_and_a_watcher_loses_neither(postgres,
             worker.wait()
         server.stop()
         shutil.rmtree(started_dir, ignore_errors=True)
+
+
+def test_a_busy_node_is_never_declared_lost(postgres, redis):
+    """Node A serves a storm of submissions, reads and a worker's steps for three node
+    timeouts while its worker holds one attempt: node B never takes A for lost, so the held
+    attempt stays the only one and no step fails as "the node running this step stopped"."""
+    a = tasker_serve(postgres, redis)
+    b = tasker_serve(postgres, redis)
+    address = "127.0.0.1:%d" % a.port
+    worker = subprocess.Popen([sys.executable, WORKER, "--server", address, "--name", "py-busy", "--slots", "32"],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    stop = threading.Event()
+    submitted = []
+    try:
+        with grpc.insecure_channel(address) as on_a, grpc.insecure_channel("127.0.0.1:%d" % b.port) as on_b:
+            stub = tasker_pb2_grpc.TaskerStub(on_a)
+            stub.RegisterTaskTemplate(tasker_pb2.RegisterTaskTemplateRequest(template=tasker_pb2.TaskTemplate(
+                name="held-busy", version="1", steps=[tasker_pb2.StepTemplate(name="a", handler="held.busy")])), timeout=10)
+            deadline = time.time() + 30
+            while "python-example" not in [t.name for t in stub.ListTaskTemplates(tasker_pb2.ListTaskTemplatesRequest()).templates]:
+                assert time.time() < deadline, "the Python worker never registered its template"
+                time.sleep(0.1)
+            holder = RawWorker(on_a, ["held.busy"], slots=1, heartbeats=True)
+            held_id = stub.SubmitTask(tasker_pb2.SubmitTaskRequest(name="held-busy"), timeout=10).task.task_id
+            held = holder.assignments(1)[0]
+            assert held.task_id == held_id and held.attempt == 1
+
+            def storm():
+                context = struct_pb2.Struct()
+                context.update({"amount": 3})
+                while not stop.is_set():
+                    task = stub.SubmitTask(tasker_pb2.SubmitTaskRequest(name="python-example", context=context), timeout=30).task
+                    submitted.append(task.task_id)
+                    stub.GetTask(tasker_pb2.GetTaskRequest(task_id=task.task_id), timeout=30)
+                    stub.ListTasks(tasker_pb2.ListTasksRequest(page_size=50), timeout=30)
+
+            storms = [threading.Thread(target=storm, daemon=True) for _ in range(6)]
+            for thread in storms:
+                thread.start()
+            # Three node timeouts (7 s each) of load, watching how long ago each node was seen.
+            oldest_seen = 0.0
+            until = time.time() + 21
+            while time.time() < until:
+                ages = postgres.query("SELECT extract(epoch FROM now() - seen_at) FROM tasker_nodes")
+                oldest_seen = max([oldest_seen] + [float(age) for (age,) in ages])
+                time.sleep(0.25)
+            stop.set()
+            for thread in storms:
+                thread.join(timeout=60)
+            completed = int(postgres.query("SELECT count(*) FROM tasks WHERE name = 'python-example' AND status = 3")[0][0])
+            print("%d tasks submitted, %d complete under load; a node was last seen at most %.1f s before"
+                  % (len(submitted), completed, oldest_seen))
+            assert len(submitted) >= 200, "too little load to show anything: %d tasks" % len(submitted)
+            # Seen every 2 s; lost after 7 s unseen.
+            assert oldest_seen < 5, oldest_seen
+            assert postgres.query("SELECT count(*) FROM step_transitions WHERE error->>'message' LIKE '%node running this step stopped%'") == [["0"]]
+            assert postgres.query("SELECT attempts, status FROM steps WHERE task_id = '%s'" % held_id) == [["1", "3"]]
+            holder.succeed(held)
+            deadline = time.time() + 10
+            while stub.GetTask(tasker_pb2.GetTaskRequest(task_id=held_id), timeout=10).status != tasker_pb2.TASK_STATUS_COMPLETE:
+                assert time.time() < deadline
+                time.sleep(0.05)
+            holder.close()
+    finally:
+        stop.set()
+        worker.send_signal(signal.SIGTERM)
+        try:
+            worker.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            worker.kill()
+            worker.wait()
+        a.stop()
+        b.stop()
