@@ -13,7 +13,7 @@ import time
 import grpc
 from google.protobuf import struct_pb2
 
-from conftest import ROOT, Service, binary, free_port, tasker_serve
+from conftest import ROOT, Service, binary, free_port, tasker_serve, terminate
 from raw_worker import RawWorker
 import tasker_protos
 
@@ -103,12 +103,7 @@ def test_sigterm_of_a_node_with_an_attempt_and_a_watcher_loses_neither(postgres,
         if watch is not None and watch.poll() is None:
             watch.kill()
             watch.wait()
-        worker.send_signal(signal.SIGTERM)
-        try:
-            worker.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            worker.kill()
-            worker.wait()
+        terminate(worker, grace=15)
         server.stop()
         shutil.rmtree(started_dir, ignore_errors=True)
 
@@ -176,11 +171,6 @@ def test_a_busy_node_is_never_declared_lost(postgres, redis):
             holder.close()
     finally:
         stop.set()
-        worker.send_signal(signal.SIGTERM)
-        try:
-            worker.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            worker.kill()
-            worker.wait()
+        terminate(worker, grace=15)
         a.stop()
         b.stop()
