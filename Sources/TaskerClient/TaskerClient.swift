@@ -14,8 +14,11 @@ public final class TaskerClient: Sendable {
     private let rpc: RPCClient
     private static let prefix = "/tasker.v1.Tasker/"
 
-    public init(host: String, port: Int) {
-        rpc = RPCClient(host: host, port: port)
+    /// With `tls`, the connection is HTTP/2 over TLS; without, plaintext h2c.
+    public init(host: String, port: Int, tls: ClientTLS? = nil) {
+        var configuration = RPCClient.Configuration()
+        configuration.tls = tls
+        rpc = RPCClient(host: host, port: port, configuration: configuration)
     }
 
     public func close() async {

@@ -29,6 +29,8 @@ public final class TaskerNode: Sendable {
         public var watcherBuffer = 4096
         /// How long a watcher of one task hears nothing before the stored history is read.
         public var watcherQuietInterval: Duration = .seconds(2)
+        /// TLS on the RPC port; nil serves plaintext h2c.
+        public var tls: ServerTLS?
 
         public init(databaseURL: String, redisURL: String? = nil) {
             self.databaseURL = databaseURL
@@ -85,8 +87,9 @@ public final class TaskerNode: Sendable {
             dispatcher = node
         }
         do {
-            let server = try await RPCServer.start(
-                configuration: .init(host: settings.host, port: settings.port), services: services, logger: logger)
+            var configuration = RPCServer.Configuration(host: settings.host, port: settings.port)
+            configuration.tls = settings.tls
+            let server = try await RPCServer.start(configuration: configuration, services: services, logger: logger)
             return TaskerNode(server: server, engine: engine, dispatcher: dispatcher, pool: pool, queue: queue, hub: hub, relay: relay)
         } catch {
             await dispatcher?.stop()

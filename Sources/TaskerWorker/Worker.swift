@@ -27,6 +27,8 @@ public final class Worker: Sendable {
         public var reconnectBackoff: (first: Double, largest: Double)
         /// How long `stop` waits for running steps before it gives them up.
         public var drainTimeout: Double
+        /// TLS to the server; nil speaks plaintext.
+        public var tls: ClientTLS?
 
         public init(name: String = ProcessInfo.processInfo.hostName, slots: Int = 8, templates: [Tasker_V1_TaskTemplate] = [],
                     reconnectBackoff: (first: Double, largest: Double) = (0.1, 10), drainTimeout: Double = 30) {
@@ -128,7 +130,9 @@ public final class Worker: Sendable {
     // MARK: One connection
 
     private func connection() async throws {
-        let client = RPCClient(host: host, port: port)
+        var rpc = RPCClient.Configuration()
+        rpc.tls = configuration.tls
+        let client = RPCClient(host: host, port: port, configuration: rpc)
         defer { Task { await client.close() } }
         let call = try await client.streaming(
             "/tasker.v1.Workers/Connect", request: Tasker_V1_WorkerMessage.self, response: Tasker_V1_ServerMessage.self)

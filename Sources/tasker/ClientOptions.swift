@@ -5,10 +5,10 @@ import TaskerClient
 import TaskerProto
 import TaskerRPC
 
-/// What every client subcommand takes: where the server is, and whether to print JSON.
+/// What every client subcommand takes: where the server is and how to reach it, and whether
+/// to print JSON.
 struct ClientOptions: ParsableArguments {
-    @Option(help: "The server, host:port (env TASKER_SERVER, default 127.0.0.1:7420).")
-    var server: ServerAddress = .fromEnvironment
+    @OptionGroup var connection: ConnectionOptions
 
     @Flag(help: "Print JSON (the wire contract's field names) instead of text, for scripts.")
     var json = false
@@ -16,14 +16,14 @@ struct ClientOptions: ParsableArguments {
     /// Runs `body` with a client, turning what can go wrong into a message on standard error
     /// and the exit code that says what happened.
     func withClient<Result>(_ body: (TaskerClient) async throws -> Result) async throws -> Result {
-        let client = TaskerClient(host: server.host, port: server.port)
+        let client = TaskerClient(host: connection.server.host, port: connection.server.port, tls: connection.clientTLS)
         do {
             let result = try await body(client)
             await client.close()
             return result
         } catch {
             await client.close()
-            throw CommandFailure(error, server: "\(server.host):\(server.port)")
+            throw CommandFailure(error, server: connection.described)
         }
     }
 

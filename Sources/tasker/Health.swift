@@ -6,8 +6,7 @@ struct Health: AsyncParsableCommand {
         abstract: "Ask a server's grpc.health.v1.Health whether it is serving.",
         discussion: "Exit code 0 when SERVING, 1 when not, 2 when the server cannot be reached.")
 
-    @Option(help: "The server, host:port (env TASKER_SERVER, default 127.0.0.1:7420).")
-    var server: ServerAddress = .fromEnvironment
+    @OptionGroup var connection: ConnectionOptions
 
     @Option(help: "A service name; empty asks about the whole server.")
     var service: String = ""
@@ -16,7 +15,8 @@ struct Health: AsyncParsableCommand {
     var timeout: Double = 5
 
     func run() async throws {
-        let client = RPCClient(host: server.host, port: server.port)
+        let server = connection.server
+        let client = RPCClient(host: server.host, port: server.port, configuration: connection.rpcConfiguration)
         var request = Grpc_Health_V1_HealthCheckRequest()
         request.service = service
         do {

@@ -26,8 +26,32 @@ struct Serve: AsyncParsableCommand {
     @Option(name: .customLong("redis-url"), help: "Redis, e.g. redis://127.0.0.1:6379 (env TASKER_REDIS_URL). With it, workers connect here (tasker.v1.Workers).")
     var redisURLOption: String?
 
+    @Option(name: .customLong("tls-cert"), help: "Serve TLS with this certificate (PEM, then any intermediates) (env TASKER_TLS_CERT). SIGHUP reads it again.")
+    var tlsCert: String? = ProcessInfoLite.environment("TASKER_TLS_CERT")
+
+    @Option(name: .customLong("tls-key"), help: "The certificate's private key (PEM) (env TASKER_TLS_KEY).")
+    var tlsKey: String? = ProcessInfoLite.environment("TASKER_TLS_KEY")
+
+    @Option(name: .customLong("tls-client-ca"), help: "Require client certificates signed by a CA in this PEM file: mutual TLS (env TASKER_TLS_CLIENT_CA).")
+    var tlsClientCA: String? = ProcessInfoLite.environment("TASKER_TLS_CLIENT_CA")
+
     var databaseURL: String? { databaseURLOption ?? ProcessInfoLite.environment("TASKER_DATABASE_URL") }
     var redisURL: String? { redisURLOption ?? ProcessInfoLite.environment("TASKER_REDIS_URL") }
+
+    func validate() throws {
+        switch (tlsCert, tlsKey) {
+        case (nil, nil):
+            if tlsClientCA != nil { throw ValidationError("--tls-client-ca needs TLS: give --tls-cert and --tls-key too") }
+        case (_?, nil): throw ValidationError("--tls-cert needs its private key: give --tls-key too")
+        case (nil, _?): throw ValidationError("--tls-key needs its certificate: give --tls-cert too")
+        case (_?, _?): break
+        }
+    }
+
+    var serverTLS: ServerTLS? {
+        guard let tlsCert, let tlsKey else { return nil }
+        return ServerTLS(certificatePath: tlsCert, keyPath: tlsKey, clientCAPath: tlsClientCA)
+    }
 
     func run() async throws {
         var logger = Logger(label: "tasker")
@@ -35,9 +59,13 @@ struct Serve: AsyncParsableCommand {
         let signals = ShutdownSignals()
         guard let databaseURL else {
             logger.warning("no --database-url: serving the health service only")
-            let server = try await RPCServer.start(configuration: .init(host: host, port: port), services: [], logger: logger)
-            logger.info("tasker listening on \(host):\(server.port)")
+            var configuration = RPCServer.Configuration(host: host, port: port)
+            configuration.tls = serverTLS
+            let server = try await starting { try await RPCServer.start(configuration: configuration, services: [], logger: logger) }
+            logger.info("tasker listening on \(host):\(server.port)\(serverTLS == nil ? "" : " (TLS)")")
+            let reloads = TLSReloads(server: server, logger: logger)
             await signals.wait()
+            reloads.stop()
             logger.info("shutting down")
             await server.shutdownGracefully()
             return
@@ -47,11 +75,51 @@ struct Serve: AsyncParsableCommand {
         settings.host = host
         settings.port = port
         settings.databaseConnections = databaseConnections
-        let node = try await TaskerNode.start(settings, logger: logger)
-        logger.info("tasker listening on \(host):\(node.server.port)")
+        settings.tls = serverTLS
+        let node = try await starting { try await TaskerNode.start(settings, logger: logger) }
+        logger.info("tasker listening on \(host):\(node.server.port)\(serverTLS == nil ? "" : " (TLS)")")
+        let reloads = TLSReloads(server: node.server, logger: logger)
         await signals.wait()
+        reloads.stop()
         logger.info("shutting down")
         await node.shutdown()
+    }
+}
+
+/// A TLS file that cannot be used is told as such, not as a crash.
+private func starting<Result>(_ body: () async throws -> Result) async throws -> Result {
+    do {
+        return try await body()
+    } catch let error as TLSSetupError {
+        throw ValidationError(error.description)
+    }
+}
+
+/// Reads the TLS files again on SIGHUP, so that a renewed certificate is served without a
+/// restart. A file that cannot be used is logged and the one in use stays.
+final class TLSReloads: @unchecked Sendable {
+    private let source: any DispatchSourceSignal
+
+    init(server: RPCServer, logger: Logger) {
+        signal(SIGHUP, SIG_IGN)
+        source = DispatchSource.makeSignalSource(signal: SIGHUP, queue: .global())
+        source.setEventHandler {
+            guard server.configuration.tls != nil else {
+                logger.info("SIGHUP: not serving TLS, nothing to reload")
+                return
+            }
+            do {
+                try server.reloadTLS()
+                logger.info("SIGHUP: TLS certificate reloaded; new connections use it")
+            } catch {
+                logger.error("SIGHUP: TLS certificate not reloaded, the one in use stays: \(error)")
+            }
+        }
+        source.resume()
+    }
+
+    func stop() {
+        source.cancel()
     }
 }
 

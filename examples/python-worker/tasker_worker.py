@@ -64,9 +64,24 @@ class Step:
         self.cancelled = threading.Event()
 
 
+def tls_credentials(ca=None, cert=None, key=None):
+    """TLS credentials from PEM files: the CA to trust (None: the system's), and a client
+    certificate and key for a server that requires one."""
+    def read(path):
+        if path is None:
+            return None
+        with open(path, "rb") as source:
+            return source.read()
+    return grpc.ssl_channel_credentials(root_certificates=read(ca), private_key=read(key), certificate_chain=read(cert))
+
+
 class Worker:
-    def __init__(self, server, name="python-worker", slots=4, templates=(), log=print):
+    """`credentials`: grpc.ssl_channel_credentials(...) for TLS (see `tls_credentials`); None
+    connects in plaintext."""
+
+    def __init__(self, server, name="python-worker", slots=4, templates=(), log=print, credentials=None):
         self.server = server
+        self.credentials = credentials
         self.name = name
         self.slots = slots
         self.templates = list(templates)
@@ -133,7 +148,9 @@ class Worker:
 
         stop_heartbeats = threading.Event()
         pool = ThreadPoolExecutor(max_workers=self.slots)
-        with grpc.insecure_channel(self.server) as channel:
+        channel = (grpc.secure_channel(self.server, self.credentials) if self.credentials
+                   else grpc.insecure_channel(self.server))
+        with channel:
             stub = self.pb_grpc.WorkersStub(channel)
             responses = stub.Connect(requests())
             try:

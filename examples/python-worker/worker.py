@@ -16,7 +16,7 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from tasker_worker import Permanent, Retryable, Worker, drain_on_signals, load_protos  # noqa: E402
+from tasker_worker import Permanent, Retryable, Worker, drain_on_signals, load_protos, tls_credentials  # noqa: E402
 
 
 def template(pb):
@@ -42,10 +42,18 @@ def main():
     parser.add_argument("--slow-seconds", type=float, default=0)
     parser.add_argument("--fail-until", type=int, default=0)
     parser.add_argument("--started-dir", help="a file per step attempt started is written here (for tests)")
+    parser.add_argument("--tls", action="store_true", default=os.environ.get("TASKER_TLS") == "on",
+                        help="connect with TLS, trusting the system's CAs (env TASKER_TLS=on)")
+    parser.add_argument("--tls-ca", default=os.environ.get("TASKER_TLS_CA"), help="connect with TLS, trusting this CA (PEM)")
+    parser.add_argument("--tls-cert", default=os.environ.get("TASKER_TLS_CLIENT_CERT"), help="client certificate (PEM), for mutual TLS")
+    parser.add_argument("--tls-key", default=os.environ.get("TASKER_TLS_CLIENT_KEY"), help="client certificate's key (PEM)")
     args = parser.parse_args()
 
     pb, _ = load_protos()
-    worker = Worker(args.server, name=args.name, slots=args.slots, templates=[template(pb)])
+    credentials = None
+    if args.tls or args.tls_ca or args.tls_cert:
+        credentials = tls_credentials(ca=args.tls_ca, cert=args.tls_cert, key=args.tls_key)
+    worker = Worker(args.server, name=args.name, slots=args.slots, templates=[template(pb)], credentials=credentials)
 
     def started(step):
         if args.started_dir:

@@ -3,9 +3,16 @@ import NIOCore
 
 /// Whether a client connection may take new calls; read from any thread.
 final class ClientConnectionState: Sendable {
-    private let usable = NIOLockedValueBox(true)
-    var isUsable: Bool { usable.withLockedValue { $0 } }
-    func markUnusable() { usable.withLockedValue { $0 = false } }
+    private let state = NIOLockedValueBox((usable: true, reason: String?.none))
+    var isUsable: Bool { state.withLockedValue { $0.usable } }
+    /// Why the connection ended, when more is known than that it closed.
+    var reason: String? { state.withLockedValue { $0.reason } }
+    func markUnusable(because reason: String? = nil) {
+        state.withLockedValue { state in
+            state.usable = false
+            state.reason = state.reason ?? reason
+        }
+    }
 }
 
 /// Runs client calls on one HTTP/2 connection: one nghttp2 client session, many streams, all
@@ -30,6 +37,7 @@ final class ClientConnectionHandler: ChannelDuplexHandler, NGHTTP2SessionDelegat
     private var streams: [Int32: ClientStream] = [:]
     private var events: [Event] = []
     private var io = ConnectionIO()
+    private var heardFromServer = false
 
     init(configuration: RPCClient.Configuration, authority: String) {
         self.configuration = configuration
@@ -61,6 +69,16 @@ final class ClientConnectionHandler: ChannelDuplexHandler, NGHTTP2SessionDelegat
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         let bytes = unwrapInboundIn(data)
+        // A TLS server answers a plaintext client with an alert record (0x15) where HTTP/2
+        // would begin with its SETTINGS frame.
+        if !heardFromServer, configuration.tls == nil, bytes.readableBytesView.first == 0x15 {
+            let reason = "the server answered in TLS, not plaintext HTTP/2: connect with TLS"
+            connectionState.markUnusable(because: reason)
+            failAll(RPCError(.unavailable, reason))
+            context.close(promise: nil)
+            return
+        }
+        heardFromServer = true
         if io.receive(bytes, session: session) != nil {
             connectionState.markUnusable()
         }
@@ -79,6 +97,12 @@ final class ClientConnectionHandler: ChannelDuplexHandler, NGHTTP2SessionDelegat
     }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        // A TLS alert after the handshake (a server refusing the client's certificate, under
+        // TLS 1.3) says more than the lost connection that follows.
+        if let reason = TLSFailure.describe(error, server: authority) {
+            connectionState.markUnusable(because: reason)
+            failAll(RPCError(.unavailable, reason))
+        }
         connectionState.markUnusable()
         context.close(promise: nil)
     }

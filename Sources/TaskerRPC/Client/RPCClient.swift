@@ -1,14 +1,16 @@
 import NIOConcurrencyHelpers
 import NIOCore
 import NIOPosix
+import NIOSSL
 import SwiftProtobuf
 
 #if canImport(Glibc)
 import Glibc
 #endif
 
-/// A gRPC client on one HTTP/2 connection (h2c, prior knowledge), shared by every call. When
-/// the connection is lost or the server sends GOAWAY, the next call opens a new one.
+/// A gRPC client on one HTTP/2 connection (h2c with prior knowledge, or HTTP/2 over TLS),
+/// shared by every call. When the connection is lost or the server sends GOAWAY, the next call
+/// opens a new one.
 public final class RPCClient: Sendable {
     public struct Configuration: Sendable {
         /// Larger response messages fail the call with RESOURCE_EXHAUSTED.
@@ -25,6 +27,8 @@ public final class RPCClient: Sendable {
             set { http2.initialStreamWindow = max(newValue, 1 << 10) }
         }
         var http2 = HTTP2Settings(maxConcurrentStreams: 100)
+        /// TLS to the server; nil speaks plaintext h2c.
+        public var tls: ClientTLS?
 
         public init() {}
     }
@@ -46,6 +50,8 @@ public final class RPCClient: Sendable {
     }
 
     private let current = NIOLockedValueBox<Slot?>(nil)
+    /// Made once from the TLS files; a file that cannot be used fails every call, saying why.
+    private let tlsContext: Result<NIOSSLContext, any Error>?
 
     public init(host: String, port: Int, configuration: Configuration = Configuration(), group: (any EventLoopGroup)? = nil) {
         self.host = host
@@ -53,6 +59,7 @@ public final class RPCClient: Sendable {
         self.configuration = configuration
         self.ownsGroup = group == nil
         self.group = group ?? MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        tlsContext = configuration.tls.map { tls in Result { try tls.makeContext() } }
     }
 
     /// Closes the connection after its calls end, and the client's own threads.
@@ -102,22 +109,47 @@ public final class RPCClient: Sendable {
     private func connect() -> EventLoopFuture<Connection> {
         let configuration = self.configuration
         let authority = "\(host):\(port)"
-        return ClientBootstrap(group: group)
+        let loop = group.next()
+        var secured: (context: NIOSSLContext, name: String?)?
+        switch tlsContext {
+        case .success(let context)?: secured = (context, configuration.tls?.verifiedName(host: host))
+        case .failure(let error)?: return loop.makeFailedFuture(error)
+        case nil: secured = nil
+        }
+        let tls = secured
+        let handshake = loop.makePromise(of: Void.self)
+        if tls == nil { handshake.succeed() }
+        return ClientBootstrap(group: loop)
             .connectTimeout(configuration.connectTimeout)
             .channelOption(.socketOption(.tcp_nodelay), value: 1)
             .channelOption(.writeBufferWaterMark, value: .init(low: 32 << 10, high: 256 << 10))
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
-                    try channel.pipeline.syncOperations.addHandler(
-                        ClientConnectionHandler(configuration: configuration, authority: authority))
+                    let pipeline = channel.pipeline.syncOperations
+                    if let tls {
+                        try pipeline.addHandler(NIOSSLClientHandler(context: tls.context, serverHostname: tls.name))
+                        try pipeline.addHandler(HandshakeWatcher(done: handshake, server: authority))
+                    }
+                    try pipeline.addHandler(ClientConnectionHandler(configuration: configuration, authority: authority))
                 }
             }
             .connect(host: host, port: port)
+            .flatMap { channel in
+                handshake.futureResult.map { channel }.flatMapErrorThrowing { error in
+                    channel.close(promise: nil)
+                    throw error
+                }
+            }
             .flatMapThrowing { channel in
                 let handler = try channel.pipeline.syncOperations.handler(type: ClientConnectionHandler.self)
                 return Connection(
                     channel: channel, handler: NIOLoopBound(handler, eventLoop: channel.eventLoop),
                     state: handler.connectionState)
+            }
+            .flatMapErrorThrowing { error in
+                // A connection that failed before its handshake ended leaves the promise open.
+                handshake.fail(error)
+                throw error
             }
     }
 
@@ -130,12 +162,12 @@ public final class RPCClient: Sendable {
         do {
             connection = try await self.connection().get()
         } catch {
-            throw RPCError(.unavailable, "cannot connect to \(host):\(port): \(Self.describe(connectError: error))")
+            throw RPCError(.unavailable, "cannot connect to \(host):\(port): \(describe(connectError: error))")
         }
         return try await connection.channel.eventLoop.submit { [host, port] in
             let handler = connection.handler.value
             guard handler.canOpenStreams else {
-                throw RPCError(.unavailable, "the connection to \(host):\(port) closed")
+                throw RPCError(.unavailable, connection.state.reason ?? "the connection to \(host):\(port) closed")
             }
             let stream = handler.makeStream(path: path)
             handler.open(stream, metadata: metadata, options: options, messages: messages, endRequest: endRequest)
@@ -147,7 +179,8 @@ public final class RPCClient: Sendable {
     }
 
     /// "connection refused" rather than NIO's nested error values.
-    private static func describe(connectError error: any Error) -> String {
+    private func describe(connectError error: any Error) -> String {
+        if let reason = TLSFailure.describe(error, server: "\(host):\(port)") { return reason }
         if let failure = (error as? NIOConnectionError)?.connectionErrors.first?.error as? IOError {
             return String(cString: strerror(failure.errnoCode))
         }
