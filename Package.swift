@@ -38,10 +38,17 @@ let package = Package(
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
-                .product(name: "NIOSSL", package: "swift-nio-ssl"),
-                .product(name: "NIOTLS", package: "swift-nio"),
                 .product(name: "SwiftProtobuf", package: "swift-protobuf"),
                 .product(name: "Logging", package: "swift-log"),
+            ]),
+        .target(
+            name: "TaskerTLS",
+            dependencies: [
+                "TaskerRPC",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "NIOTLS", package: "swift-nio"),
             ]),
         .target(
             name: "TaskerStore",
@@ -74,13 +81,13 @@ let package = Package(
         .target(
             name: "TaskerClient",
             dependencies: [
-                "TaskerProto", "TaskerRPC",
+                "TaskerProto", "TaskerRPC", "TaskerTLS",
                 .product(name: "SwiftProtobuf", package: "swift-protobuf"),
             ]),
         .target(
             name: "TaskerWorker",
             dependencies: [
-                "TaskerProto", "TaskerRPC",
+                "TaskerProto", "TaskerRPC", "TaskerTLS",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
                 .product(name: "SwiftProtobuf", package: "swift-protobuf"),
@@ -89,7 +96,7 @@ let package = Package(
         .target(
             name: "TaskerServer",
             dependencies: [
-                "TaskerDispatch", "TaskerEngine", "TaskerProto", "TaskerQueue", "TaskerRPC", "TaskerStore",
+                "TaskerDispatch", "TaskerEngine", "TaskerProto", "TaskerQueue", "TaskerRPC", "TaskerStore", "TaskerTLS",
                 .product(name: "Logging", package: "swift-log"),
             ]),
         .target(
@@ -123,7 +130,7 @@ let package = Package(
         .executableTarget(
             name: "tasker",
             dependencies: [
-                "TaskerRPC", "TaskerServer", "TaskerEngine", "TaskerStore", "TaskerClient", "TaskerDev", "TaskerProto",
+                "TaskerRPC", "TaskerServer", "TaskerEngine", "TaskerStore", "TaskerClient", "TaskerDev", "TaskerProto", "TaskerTLS",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "SwiftProtobuf", package: "swift-protobuf"),
                 .product(name: "Yams", package: "Yams"),

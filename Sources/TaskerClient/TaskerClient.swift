@@ -2,6 +2,7 @@ import Foundation
 import SwiftProtobuf
 import TaskerProto
 import TaskerRPC
+import TaskerTLS
 
 /// A typed client of `tasker.v1.Tasker`: templates, tasks, and the live updates of steps.
 /// A refusal by the server is thrown as `RPCError`, with the status code and message of
@@ -17,7 +18,7 @@ public final class TaskerClient: Sendable {
     /// With `tls`, the connection is HTTP/2 over TLS; without, plaintext h2c.
     public init(host: String, port: Int, tls: ClientTLS? = nil) {
         var configuration = RPCClient.Configuration()
-        configuration.tls = tls
+        configuration.security = tls
         rpc = RPCClient(host: host, port: port, configuration: configuration)
     }
 

@@ -5,6 +5,7 @@ import TaskerEngine
 import TaskerQueue
 import TaskerRPC
 import TaskerStore
+import TaskerTLS
 
 /// One running node: the RPC server with the Tasker services on a Postgres, and, with a
 /// Redis, the Workers service and this node's dispatcher.
@@ -88,7 +89,7 @@ public final class TaskerNode: Sendable {
         }
         do {
             var configuration = RPCServer.Configuration(host: settings.host, port: settings.port)
-            configuration.tls = settings.tls
+            configuration.security = settings.tls
             let server = try await RPCServer.start(configuration: configuration, services: services, logger: logger)
             return TaskerNode(server: server, engine: engine, dispatcher: dispatcher, pool: pool, queue: queue, hub: hub, relay: relay)
         } catch {

@@ -5,6 +5,7 @@ import NIOCore
 import SwiftProtobuf
 import TaskerProto
 import TaskerRPC
+import TaskerTLS
 
 /// A worker process's connection to Tasker: it registers its handlers (and any templates),
 /// runs the steps it is sent, up to its slots at once, reports each outcome, sends heartbeats,
@@ -131,7 +132,7 @@ public final class Worker: Sendable {
 
     private func connection() async throws {
         var rpc = RPCClient.Configuration()
-        rpc.tls = configuration.tls
+        rpc.security = configuration.tls
         let client = RPCClient(host: host, port: port, configuration: rpc)
         defer { Task { await client.close() } }
         let call = try await client.streaming(

@@ -4,6 +4,7 @@ import SwiftProtobuf
 import TaskerClient
 import TaskerProto
 import TaskerRPC
+import TaskerTLS
 
 /// What every client subcommand takes: where the server is and how to reach it, and whether
 /// to print JSON.

@@ -1,5 +1,6 @@
 import ArgumentParser
 import TaskerRPC
+import TaskerTLS
 
 /// Where the server is and how to reach it: what every command that connects takes.
 struct ConnectionOptions: ParsableArguments {
@@ -29,7 +30,7 @@ struct ConnectionOptions: ParsableArguments {
 
     var rpcConfiguration: RPCClient.Configuration {
         var configuration = RPCClient.Configuration()
-        configuration.tls = clientTLS
+        configuration.security = clientTLS
         return configuration
     }
 

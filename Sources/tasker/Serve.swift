@@ -7,6 +7,7 @@ import TaskerEngine
 import TaskerRPC
 import TaskerServer
 import TaskerStore
+import TaskerTLS
 
 struct Serve: AsyncParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Serve the Tasker RPC services.")
@@ -48,22 +49,28 @@ struct Serve: AsyncParsableCommand {
         }
     }
 
-    var serverTLS: ServerTLS? {
+    /// The TLS files read, or nil without TLS; a file that cannot be used is told as such.
+    func serverTLS() throws -> ServerTLS? {
         guard let tlsCert, let tlsKey else { return nil }
-        return ServerTLS(certificatePath: tlsCert, keyPath: tlsKey, clientCAPath: tlsClientCA)
+        do {
+            return try ServerTLS(certificatePath: tlsCert, keyPath: tlsKey, clientCAPath: tlsClientCA)
+        } catch let error as TLSSetupError {
+            throw ValidationError(error.description)
+        }
     }
 
     func run() async throws {
         var logger = Logger(label: "tasker")
         logger.logLevel = .info
         let signals = ShutdownSignals()
+        let tls = try serverTLS()
         guard let databaseURL else {
             logger.warning("no --database-url: serving the health service only")
             var configuration = RPCServer.Configuration(host: host, port: port)
-            configuration.tls = serverTLS
-            let server = try await starting { try await RPCServer.start(configuration: configuration, services: [], logger: logger) }
-            logger.info("tasker listening on \(host):\(server.port)\(serverTLS == nil ? "" : " (TLS)")")
-            let reloads = TLSReloads(server: server, logger: logger)
+            configuration.security = tls
+            let server = try await RPCServer.start(configuration: configuration, services: [], logger: logger)
+            logger.info("tasker listening on \(host):\(server.port)\(tls == nil ? "" : " (TLS)")")
+            let reloads = TLSReloads(tls, logger: logger)
             await signals.wait()
             reloads.stop()
             logger.info("shutting down")
@@ -75,23 +82,14 @@ struct Serve: AsyncParsableCommand {
         settings.host = host
         settings.port = port
         settings.databaseConnections = databaseConnections
-        settings.tls = serverTLS
-        let node = try await starting { try await TaskerNode.start(settings, logger: logger) }
-        logger.info("tasker listening on \(host):\(node.server.port)\(serverTLS == nil ? "" : " (TLS)")")
-        let reloads = TLSReloads(server: node.server, logger: logger)
+        settings.tls = tls
+        let node = try await TaskerNode.start(settings, logger: logger)
+        logger.info("tasker listening on \(host):\(node.server.port)\(tls == nil ? "" : " (TLS)")")
+        let reloads = TLSReloads(tls, logger: logger)
         await signals.wait()
         reloads.stop()
         logger.info("shutting down")
         await node.shutdown()
-    }
-}
-
-/// A TLS file that cannot be used is told as such, not as a crash.
-private func starting<Result>(_ body: () async throws -> Result) async throws -> Result {
-    do {
-        return try await body()
-    } catch let error as TLSSetupError {
-        throw ValidationError(error.description)
     }
 }
 
@@ -100,16 +98,16 @@ private func starting<Result>(_ body: () async throws -> Result) async throws ->
 final class TLSReloads: @unchecked Sendable {
     private let source: any DispatchSourceSignal
 
-    init(server: RPCServer, logger: Logger) {
+    init(_ tls: ServerTLS?, logger: Logger) {
         signal(SIGHUP, SIG_IGN)
         source = DispatchSource.makeSignalSource(signal: SIGHUP, queue: .global())
         source.setEventHandler {
-            guard server.configuration.tls != nil else {
+            guard let tls else {
                 logger.info("SIGHUP: not serving TLS, nothing to reload")
                 return
             }
             do {
-                try server.reloadTLS()
+                try tls.reload()
                 logger.info("SIGHUP: TLS certificate reloaded; new connections use it")
             } catch {
                 logger.error("SIGHUP: TLS certificate not reloaded, the one in use stays: \(error)")

@@ -71,7 +71,7 @@ final class ClientConnectionHandler: ChannelDuplexHandler, NGHTTP2SessionDelegat
         let bytes = unwrapInboundIn(data)
         // A TLS server answers a plaintext client with an alert record (0x15) where HTTP/2
         // would begin with its SETTINGS frame.
-        if !heardFromServer, configuration.tls == nil, bytes.readableBytesView.first == 0x15 {
+        if !heardFromServer, configuration.security == nil, bytes.readableBytesView.first == 0x15 {
             let reason = "the server answered in TLS, not plaintext HTTP/2: connect with TLS"
             connectionState.markUnusable(because: reason)
             failAll(RPCError(.unavailable, reason))
@@ -99,7 +99,7 @@ final class ClientConnectionHandler: ChannelDuplexHandler, NGHTTP2SessionDelegat
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
         // A TLS alert after the handshake (a server refusing the client's certificate, under
         // TLS 1.3) says more than the lost connection that follows.
-        if let reason = TLSFailure.describe(error, server: authority) {
+        if let reason = configuration.security?.describe(error, server: authority) {
             connectionState.markUnusable(because: reason)
             failAll(RPCError(.unavailable, reason))
         }

@@ -1,7 +1,6 @@
 import NIOConcurrencyHelpers
 import NIOCore
 import NIOPosix
-import NIOSSL
 import SwiftProtobuf
 
 #if canImport(Glibc)
@@ -27,8 +26,8 @@ public final class RPCClient: Sendable {
             set { http2.initialStreamWindow = max(newValue, 1 << 10) }
         }
         var http2 = HTTP2Settings(maxConcurrentStreams: 100)
-        /// TLS to the server; nil speaks plaintext h2c.
-        public var tls: ClientTLS?
+        /// What secures the connection (TLS); nil speaks plaintext h2c.
+        public var security: (any ClientConnectionSecurity)?
 
         public init() {}
     }
@@ -50,8 +49,6 @@ public final class RPCClient: Sendable {
     }
 
     private let current = NIOLockedValueBox<Slot?>(nil)
-    /// Made once from the TLS files; a file that cannot be used fails every call, saying why.
-    private let tlsContext: Result<NIOSSLContext, any Error>?
 
     public init(host: String, port: Int, configuration: Configuration = Configuration(), group: (any EventLoopGroup)? = nil) {
         self.host = host
@@ -59,7 +56,6 @@ public final class RPCClient: Sendable {
         self.configuration = configuration
         self.ownsGroup = group == nil
         self.group = group ?? MultiThreadedEventLoopGroup(numberOfThreads: 1)
-        tlsContext = configuration.tls.map { tls in Result { try tls.makeContext() } }
     }
 
     /// Closes the connection after its calls end, and the client's own threads.
@@ -110,32 +106,25 @@ public final class RPCClient: Sendable {
         let configuration = self.configuration
         let authority = "\(host):\(port)"
         let loop = group.next()
-        var secured: (context: NIOSSLContext, name: String?)?
-        switch tlsContext {
-        case .success(let context)?: secured = (context, configuration.tls?.verifiedName(host: host))
-        case .failure(let error)?: return loop.makeFailedFuture(error)
-        case nil: secured = nil
-        }
-        let tls = secured
-        let handshake = loop.makePromise(of: Void.self)
-        if tls == nil { handshake.succeed() }
+        let host = self.host
+        let secured = loop.makePromise(of: Void.self)
+        if configuration.security == nil { secured.succeed() }
         return ClientBootstrap(group: loop)
             .connectTimeout(configuration.connectTimeout)
             .channelOption(.socketOption(.tcp_nodelay), value: 1)
             .channelOption(.writeBufferWaterMark, value: .init(low: 32 << 10, high: 256 << 10))
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
-                    let pipeline = channel.pipeline.syncOperations
-                    if let tls {
-                        try pipeline.addHandler(NIOSSLClientHandler(context: tls.context, serverHostname: tls.name))
-                        try pipeline.addHandler(HandshakeWatcher(done: handshake, server: authority))
+                    if let security = configuration.security {
+                        try security.secure(channel, host: host, authority: authority).cascade(to: secured)
                     }
-                    try pipeline.addHandler(ClientConnectionHandler(configuration: configuration, authority: authority))
+                    try channel.pipeline.syncOperations.addHandler(
+                        ClientConnectionHandler(configuration: configuration, authority: authority))
                 }
             }
             .connect(host: host, port: port)
             .flatMap { channel in
-                handshake.futureResult.map { channel }.flatMapErrorThrowing { error in
+                secured.futureResult.map { channel }.flatMapErrorThrowing { error in
                     channel.close(promise: nil)
                     throw error
                 }
@@ -147,8 +136,8 @@ public final class RPCClient: Sendable {
                     state: handler.connectionState)
             }
             .flatMapErrorThrowing { error in
-                // A connection that failed before its handshake ended leaves the promise open.
-                handshake.fail(error)
+                // A connection that failed before it was secured leaves the promise open.
+                secured.fail(error)
                 throw error
             }
     }
@@ -180,10 +169,10 @@ public final class RPCClient: Sendable {
 
     /// "connection refused" rather than NIO's nested error values.
     private func describe(connectError error: any Error) -> String {
-        if let reason = TLSFailure.describe(error, server: "\(host):\(port)") { return reason }
-        if let failure = (error as? NIOConnectionError)?.connectionErrors.first?.error as? IOError {
-            return String(cString: strerror(failure.errnoCode))
+        if let first = (error as? NIOConnectionError)?.connectionErrors.first?.error {
+            return describe(connectError: first)
         }
+        if let reason = configuration.security?.describe(error, server: "\(host):\(port)") { return reason }
         if let failure = error as? IOError {
             return String(cString: strerror(failure.errnoCode))
         }

@@ -2,10 +2,9 @@ import Logging
 import NIOConcurrencyHelpers
 import NIOCore
 import NIOPosix
-import NIOSSL
 
 /// A gRPC server on HTTP/2: with prior knowledge (h2c), or over TLS when configured with a
-/// certificate. Every server also answers `grpc.health.v1.Health`.
+/// `security`. Every server also answers `grpc.health.v1.Health`.
 public final class RPCServer: Sendable {
     public struct Configuration: Sendable {
         public var host: String
@@ -25,11 +24,8 @@ public final class RPCServer: Sendable {
         /// They must never block; turn this off for handlers that might.
         public var handlersRunOnEventLoop: Bool = true
         var http2 = HTTP2Settings()
-        /// TLS for every connection; nil serves plaintext h2c.
-        public var tls: ServerTLS?
-        /// A connection whose TLS handshake has not ended by then is closed: a client that
-        /// starts one and goes quiet holds no socket for long.
-        public var tlsHandshakeTimeout: TimeAmount = .seconds(10)
+        /// What secures every connection (TLS); nil serves plaintext h2c.
+        public var security: (any ServerConnectionSecurity)?
 
         public var maxConcurrentStreams: UInt32 {
             get { http2.maxConcurrentStreams }
@@ -49,16 +45,13 @@ public final class RPCServer: Sendable {
     private let ownsGroup: Bool
     private let connections: NIOLockedValueBox<[ObjectIdentifier: any Channel]>
     private let logger: Logger
-    /// What a new connection's TLS handshake uses; replaced by `reloadTLS`.
-    private let tlsContext: NIOLockedValueBox<NIOSSLContext>?
 
     /// The port the server listens on (the one chosen by the system when configured as 0).
     public var port: Int { channel.localAddress?.port ?? configuration.port }
 
     private init(
         configuration: Configuration, health: HealthService, channel: any Channel, group: any EventLoopGroup,
-        ownsGroup: Bool, connections: NIOLockedValueBox<[ObjectIdentifier: any Channel]>, logger: Logger,
-        tlsContext: NIOLockedValueBox<NIOSSLContext>?
+        ownsGroup: Bool, connections: NIOLockedValueBox<[ObjectIdentifier: any Channel]>, logger: Logger
     ) {
         self.configuration = configuration
         self.health = health
@@ -67,7 +60,6 @@ public final class RPCServer: Sendable {
         self.ownsGroup = ownsGroup
         self.connections = connections
         self.logger = logger
-        self.tlsContext = tlsContext
     }
 
     /// Binds and starts serving `services`.
@@ -82,7 +74,6 @@ public final class RPCServer: Sendable {
         routes.add(services + [health])
         let router = routes
         for service in router.services { health.setStatus(.serving, service: service) }
-        let tlsContext = try configuration.tls.map { NIOLockedValueBox(try $0.makeContext()) }
 
         let ownsGroup = group == nil
         let group = group ?? MultiThreadedEventLoopGroup(numberOfThreads: System.coreCount)
@@ -99,32 +90,20 @@ public final class RPCServer: Sendable {
                     _ = connections.withLockedValue { $0.removeValue(forKey: key) }
                 }
                 return channel.eventLoop.makeCompletedFuture {
-                    let pipeline = channel.pipeline.syncOperations
-                    if let tlsContext {
-                        try pipeline.addHandler(NIOSSLServerHandler(context: tlsContext.withLockedValue { $0 }))
-                        try pipeline.addHandler(HandshakeWatcher.limiting(channel, to: configuration.tlsHandshakeTimeout))
-                    }
-                    try pipeline.addHandler(ServerConnectionHandler(configuration: configuration, router: router, logger: logger))
+                    try configuration.security?.secure(channel)
+                    try channel.pipeline.syncOperations.addHandler(
+                        ServerConnectionHandler(configuration: configuration, router: router, logger: logger))
                 }
             }
         do {
             let channel = try await bootstrap.bind(host: configuration.host, port: configuration.port).get()
             return RPCServer(
                 configuration: configuration, health: health, channel: channel, group: group,
-                ownsGroup: ownsGroup, connections: connections, logger: logger, tlsContext: tlsContext)
+                ownsGroup: ownsGroup, connections: connections, logger: logger)
         } catch {
             if ownsGroup { try? await group.shutdownGracefully() }
             throw error
         }
-    }
-
-    /// Reads the TLS certificate, key and client CA again (renewed on disk): connections
-    /// accepted from now on use them, open ones keep theirs. Files that cannot be used throw,
-    /// and the ones in use stay.
-    public func reloadTLS() throws {
-        guard let tlsContext, let tls = configuration.tls else { return }
-        let renewed = try tls.makeContext()
-        tlsContext.withLockedValue { $0 = renewed }
     }
 
     /// Stops accepting connections, sends GOAWAY on each open one, lets in-flight calls finish
