@@ -8,7 +8,11 @@
 Rounds alternate between the servers so that noise on this shared machine hits all of them;
 the table gives medians over the rounds and the ratio tasker / grpc-swift.
 
-  python3 bench/unary_health.py [--rounds 5] [--requests 200000] [--clients 16] [--streams 32] [--threads 2]
+With --tls it measures what TLS costs instead: tasker and nghttpd each in plaintext and over
+TLS (a certificate made with openssl), and compares tasker's TLS / plaintext ratio with
+nghttpd's own, the ceiling.
+
+  python3 bench/unary_health.py [--tls] [--rounds 5] [--requests 200000] [--clients 16] [--streams 32] [--threads 2]
 """
 import argparse
 import os
@@ -49,23 +53,38 @@ def wait_for(port, process):
     raise RuntimeError("server on %d did not start" % port)
 
 
-def build():
+def build(baseline=True):
     run(["swift", "build", "-c", "release", "--product", "tasker"], cwd=ROOT)
+    tasker = os.path.join(ROOT, ".build", "release", "tasker")
+    if not baseline:
+        return tasker, None
     run(["swift", "build", "-c", "release", "--scratch-path", os.path.join(ROOT, ".build-bench-baseline")],
         cwd=os.path.join(ROOT, "bench", "grpc-swift-baseline"))
-    tasker = os.path.join(ROOT, ".build", "release", "tasker")
     baseline = os.path.join(ROOT, ".build-bench-baseline", "release", "grpc-swift-health-server")
     return tasker, baseline
 
 
-def grpc_status(port, path, body=REQUEST):
+def certificate(folder):
+    """A self-signed certificate for 127.0.0.1: (certificate path, key path)."""
+    pem, key = os.path.join(folder, "server.pem"), os.path.join(folder, "server.key")
+    run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-keyout", key,
+         "-out", pem, "-days", "2", "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    return pem, key
+
+
+def url(port, path, tls):
+    return "%s://127.0.0.1:%d%s" % ("https" if tls else "http", port, path)
+
+
+def grpc_status(port, path, body=REQUEST, tls=False):
     """The grpc-status one real request gets (h2load counts any HTTP 200 as success)."""
     with tempfile.NamedTemporaryFile() as request:
         request.write(body)
         request.flush()
         out = subprocess.run(
             ["nghttp", "-v", "-d", request.name, "-H", "content-type: application/grpc", "-H", "te: trailers",
-             "http://127.0.0.1:%d%s" % (port, path)], capture_output=True, timeout=10)
+             url(port, path, tls)], capture_output=True, timeout=10)
     text = out.stdout.decode("latin-1")
     for line in text.splitlines():
         if "grpc-status:" in line:
@@ -73,7 +92,7 @@ def grpc_status(port, path, body=REQUEST):
     return None
 
 
-def h2load(port, path, body, requests, clients, streams, threads, log):
+def h2load(port, path, body, requests, clients, streams, threads, log, tls=False):
     """One h2load run posting `body` to `path`: (requests/s, p50 ms, p99 ms, failed requests)."""
     # h2load appends to its log file: each run starts from an empty one.
     if os.path.exists(log):
@@ -84,7 +103,7 @@ def h2load(port, path, body, requests, clients, streams, threads, log):
         out = subprocess.run(
             ["h2load", "-n", str(requests), "-c", str(clients), "-m", str(streams),
              "-t", str(threads), "-d", request.name, "-H", "content-type: application/grpc",
-             "-H", "te: trailers", "--log-file", log, "http://127.0.0.1:%d%s" % (port, path)],
+             "-H", "te: trailers", "--log-file", log, url(port, path, tls)],
             capture_output=True, text=True, timeout=900)
     rps = None
     failed = None
@@ -117,30 +136,43 @@ def main():
     parser.add_argument("--clients", type=int, default=16)
     parser.add_argument("--streams", type=int, default=32)
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--tls", action="store_true", help="measure TLS against plaintext, for tasker and nghttpd")
     args = parser.parse_args()
     for tool in ("h2load", "nghttp", "nghttpd"):
         if not shutil.which(tool):
             sys.exit("%s is missing: scripts/install-deps.sh --system-only installs it" % tool)
 
-    tasker, baseline = build()
+    tasker, baseline = build(baseline=not args.tls)
     docroot = tempfile.mkdtemp(prefix="tasker-bench-")
     os.makedirs(os.path.join(docroot, "grpc.health.v1.Health"))
     with open(os.path.join(docroot, "grpc.health.v1.Health", "Check"), "wb") as f:
         f.write(RESPONSE)
 
-    ports = {name: free_port() for name in ("tasker", "grpc-swift", "nghttpd")}
-    commands = {
-        "tasker": [tasker, "serve", "--port", str(ports["tasker"])],
-        "grpc-swift": [baseline, str(ports["grpc-swift"])],
-        "nghttpd": ["nghttpd", "--no-tls", "-d", docroot, "-n", "2", str(ports["nghttpd"])],
-    }
+    if args.tls:
+        pem, key = certificate(docroot)
+        ports = {name: free_port() for name in ("tasker", "tasker-tls", "nghttpd", "nghttpd-tls")}
+        commands = {
+            "tasker": [tasker, "serve", "--port", str(ports["tasker"])],
+            "tasker-tls": [tasker, "serve", "--port", str(ports["tasker-tls"]), "--tls-cert", pem, "--tls-key", key],
+            "nghttpd": ["nghttpd", "--no-tls", "-d", docroot, "-n", "2", str(ports["nghttpd"])],
+            "nghttpd-tls": ["nghttpd", "-d", docroot, "-n", "2", str(ports["nghttpd-tls"]), key, pem],
+        }
+    else:
+        ports = {name: free_port() for name in ("tasker", "grpc-swift", "nghttpd")}
+        commands = {
+            "tasker": [tasker, "serve", "--port", str(ports["tasker"])],
+            "grpc-swift": [baseline, str(ports["grpc-swift"])],
+            "nghttpd": ["nghttpd", "--no-tls", "-d", docroot, "-n", "2", str(ports["nghttpd"])],
+        }
+    secured = {name: name.endswith("-tls") for name in commands}
+    grpc_servers = [name for name in commands if not name.startswith("nghttpd")]
     processes = {}
     try:
         for name, command in commands.items():
             processes[name] = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
             wait_for(ports[name], processes[name])
-        for name in ("tasker", "grpc-swift"):
-            status = grpc_status(ports[name], PATH)
+        for name in grpc_servers:
+            status = grpc_status(ports[name], PATH, tls=secured[name])
             if status != "0":
                 sys.exit("%s answers grpc-status %r, not 0: the figures would be meaningless" % (name, status))
             print("%s answers grpc-status 0" % name)
@@ -150,14 +182,14 @@ def main():
         for round_number in range(args.rounds):
             for name in commands:
                 rps, p50, p99, failed = h2load(ports[name], PATH, REQUEST, args.requests, args.clients,
-                                               args.streams, args.threads, log)
+                                               args.streams, args.threads, log, tls=secured[name])
                 if failed:
                     sys.exit("%s: %d requests failed" % (name, failed))
                 results[name].append((rps, p50, p99))
                 print("round %d %-10s %9.0f req/s  p50 %6.2f ms  p99 %6.2f ms" % (round_number + 1, name, rps, p50, p99),
                       flush=True)
-        for name in ("tasker", "grpc-swift"):
-            status = grpc_status(ports[name], PATH)
+        for name in grpc_servers:
+            status = grpc_status(ports[name], PATH, tls=secured[name])
             if status != "0":
                 sys.exit("%s answered grpc-status %r after the load" % (name, status))
 
@@ -171,10 +203,15 @@ def main():
             p99 = statistics.median(r[2] for r in results[name])
             medians[name] = (rps, p50, p99)
             print("| %s | %.0f | %.2f | %.2f |" % (name, rps, p50, p99))
-        t, g = medians["tasker"], medians["grpc-swift"]
         print()
-        print("tasker / grpc-swift: %.2fx requests/s, p99 %.2f ms vs %.2f ms" % (t[0] / g[0], t[2], g[2]))
-        print("tasker / nghttpd ceiling: %.2f of the requests/s" % (t[0] / medians["nghttpd"][0]))
+        if args.tls:
+            ours = medians["tasker-tls"][0] / medians["tasker"][0]
+            ceiling = medians["nghttpd-tls"][0] / medians["nghttpd"][0]
+            print("TLS / plaintext requests/s: tasker %.2f, nghttpd %.2f (the ceiling)" % (ours, ceiling))
+        else:
+            t, g = medians["tasker"], medians["grpc-swift"]
+            print("tasker / grpc-swift: %.2fx requests/s, p99 %.2f ms vs %.2f ms" % (t[0] / g[0], t[2], g[2]))
+            print("tasker / nghttpd ceiling: %.2f of the requests/s" % (t[0] / medians["nghttpd"][0]))
     finally:
         for process in processes.values():
             process.terminate()
