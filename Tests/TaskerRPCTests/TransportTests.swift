@@ -43,6 +43,10 @@ struct ProbeService: RPCService {
             }
             return Grpc_Testing_SimpleResponse()
         }
+        router.registerUnary("/tasker.test.Probe/WhoAmI") { (_: Grpc_Testing_Empty, context) -> Grpc_Testing_SimpleResponse in
+            events.yield("who am i ran")
+            return .with { $0.username = context.caller as? String ?? "nobody" }
+        }
         router.registerUnary("/tasker.test.Probe/Fail") { (_: Grpc_Testing_Empty, _) -> Grpc_Testing_Empty in
             struct Boom: Error, CustomStringConvertible { var description: String { "boom" } }
             throw Boom()
@@ -231,6 +235,39 @@ func expectRPCError(_ code: StatusCode, _ body: () async throws -> Void, sourceL
         #expect(lastWrite <= budget, "the handler wrote \(lastWrite) messages of 64 KiB to a client that did not read; \(budget) fit")
         call.cancel()
         #expect(await harness.nextEvent { $0.hasPrefix("stopped") } != nil)
+        await harness.stop()
+    }
+
+    /// A gate that knows one key; the transport runs it before every handler.
+    struct KeyGate: CallGate {
+        func admit(_ context: ServerContext) async throws -> (any Sendable)? {
+            switch context.metadata.firstString("x-key") {
+            case "alice-key": return "alice"
+            case nil: throw RPCError(.unauthenticated, "no key")
+            default: throw RPCError(.permissionDenied, "not this key")
+            }
+        }
+    }
+
+    @Test func aGateRunsBeforeEveryHandlerAndItsRefusalIsTheStatus() async throws {
+        let harness = try await Harness.start { $0.gate = KeyGate() }
+        let answer = try await harness.client.unary(
+            "/tasker.test.Probe/WhoAmI", Grpc_Testing_Empty(), as: Grpc_Testing_SimpleResponse.self, metadata: ["x-key": .string("alice-key")])
+        #expect(answer.username == "alice", "the handler sees whom the gate admitted")
+        let missing = await expectRPCError(.unauthenticated) {
+            _ = try await harness.client.unary("/tasker.test.Probe/WhoAmI", Grpc_Testing_Empty(), as: Grpc_Testing_SimpleResponse.self)
+        }
+        #expect(missing?.message == "no key")
+        await expectRPCError(.permissionDenied) {
+            _ = try await harness.client.unary(
+                "/tasker.test.Probe/WhoAmI", Grpc_Testing_Empty(), as: Grpc_Testing_SimpleResponse.self, metadata: ["x-key": .string("bob-key")])
+        }
+        // A stream refused by the gate ends with the status and never reaches its handler.
+        let call = try await harness.client.streaming(
+            "/tasker.test.Probe/Hold", request: Grpc_Testing_Empty.self, response: Grpc_Testing_Empty.self)
+        await expectRPCError(.unauthenticated) { for try await _ in call.responses {} }
+        #expect(harness.events.all.filter { $0 == "who am i ran" }.count == 1, "refused calls never ran their handler")
+        #expect(!harness.events.all.contains("finished") && !harness.events.all.contains("cancelled"))
         await harness.stop()
     }
 

@@ -26,6 +26,8 @@ public final class RPCServer: Sendable {
         var http2 = HTTP2Settings()
         /// What secures every connection (TLS); nil serves plaintext h2c.
         public var security: (any ServerConnectionSecurity)?
+        /// What every call passes before its handler runs; nil admits all.
+        public var gate: (any CallGate)?
 
         public var maxConcurrentStreams: UInt32 {
             get { http2.maxConcurrentStreams }

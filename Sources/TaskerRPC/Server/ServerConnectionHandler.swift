@@ -256,8 +256,10 @@ final class ServerConnectionHandler: ChannelDuplexHandler, NGHTTP2SessionDelegat
 
     private func run(_ stream: ServerStream, source: RequestSource) {
         guard let method = stream.method, let call = stream.call else { return }
+        let gate = configuration.gate
         let body: @Sendable () async -> Void = {
             do {
+                if let gate { call.context.caller = try await gate.admit(call.context) }
                 let last = try await method.run(source, call)
                 call.finish(lastMessage: last, status: .ok, trailers: call.context.trailingMetadata)
             } catch let error as RPCError {

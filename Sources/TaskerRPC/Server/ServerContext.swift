@@ -13,12 +13,19 @@ public final class ServerContext: Sendable {
     public let peer: String
 
     private let response = NIOLockedValueBox<(initial: Metadata, trailing: Metadata)>((Metadata(), Metadata()))
+    private let admitted = NIOLockedValueBox<(any Sendable)?>(nil)
 
     init(path: String, metadata: Metadata, deadline: NIODeadline?, peer: String) {
         self.path = path
         self.metadata = metadata
         self.deadline = deadline
         self.peer = peer
+    }
+
+    /// Who is calling, as the server's `CallGate` found; nil without a gate.
+    public internal(set) var caller: (any Sendable)? {
+        get { admitted.withLockedValue { $0 } }
+        set { admitted.withLockedValue { $0 = newValue } }
     }
 
     /// Metadata for the response headers; sent with the first message, or with the status when
