@@ -31,6 +31,9 @@ let package = Package(
         .systemLibrary(
             name: "CHiredis", pkgConfig: "hiredis",
             providers: [.apt(["libhiredis-dev"])]),
+        .systemLibrary(
+            name: "CCrypto", pkgConfig: "libcrypto",
+            providers: [.apt(["libssl-dev"])]),
         .target(
             name: "TaskerRPC",
             dependencies: [
@@ -96,7 +99,8 @@ let package = Package(
         .target(
             name: "TaskerServer",
             dependencies: [
-                "TaskerDispatch", "TaskerEngine", "TaskerProto", "TaskerQueue", "TaskerRPC", "TaskerStore", "TaskerTLS",
+                "CCrypto", "TaskerDispatch", "TaskerEngine", "TaskerProto", "TaskerQueue", "TaskerRPC", "TaskerStore", "TaskerTLS",
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
             ]),
         .target(

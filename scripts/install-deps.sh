@@ -10,7 +10,7 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 system_only=false
 [ "${1:-}" = "--system-only" ] && system_only=true
 
-packages=(pkg-config libnghttp2-dev libpq-dev libhiredis-dev postgresql redis-server
+packages=(pkg-config libnghttp2-dev libpq-dev libhiredis-dev libssl-dev postgresql redis-server
   protobuf-compiler grpc-proto nghttp2-client nghttp2-server python3 python3-venv openssl)
 missing=()
 for package in "${packages[@]}"; do

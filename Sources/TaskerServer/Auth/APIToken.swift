@@ -1,0 +1,43 @@
+import CCrypto
+
+/// An API token: `tkr_` and 32 random base62 characters, shown once when it is made. Only its
+/// SHA-256 is stored or kept in memory.
+public struct APIToken: Sendable, Equatable {
+    public static let prefix = "tkr_"
+    static let length = 32
+    private static let alphabet = Array("0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz".utf8)
+
+    public let text: String
+
+    /// A new token from the system's random source; each character is uniform over the 62.
+    public static func generate() -> APIToken {
+        var generator = SystemRandomNumberGenerator()
+        var characters: [UInt8] = []
+        characters.reserveCapacity(length)
+        while characters.count < length {
+            // 248 is the largest multiple of 62 below 256: bytes past it would favour some.
+            let byte = UInt8.random(in: 0...255, using: &generator)
+            if byte < 248 { characters.append(alphabet[Int(byte % 62)]) }
+        }
+        return APIToken(validated: prefix + String(decoding: characters, as: UTF8.self))
+    }
+
+    /// A token as a caller gave it; nil unless it has a token's shape.
+    public init?(_ text: String) {
+        let body = text.utf8.dropFirst(Self.prefix.utf8.count)
+        guard text.hasPrefix(Self.prefix), body.count == Self.length, body.allSatisfy({ Self.alphabet.contains($0) }) else { return nil }
+        self.text = text
+    }
+
+    private init(validated text: String) {
+        self.text = text
+    }
+
+    /// What is stored and looked up.
+    public var sha256: [UInt8] {
+        var digest = [UInt8](repeating: 0, count: Int(SHA256_DIGEST_LENGTH))
+        let bytes = Array(text.utf8)
+        _ = SHA256(bytes, bytes.count, &digest)
+        return digest
+    }
+}
