@@ -15,10 +15,12 @@ public final class TaskerClient: Sendable {
     private let rpc: RPCClient
     private static let prefix = "/tasker.v1.Tasker/"
 
-    /// With `tls`, the connection is HTTP/2 over TLS; without, plaintext h2c.
-    public init(host: String, port: Int, tls: ClientTLS? = nil) {
+    /// With `tls`, the connection is HTTP/2 over TLS; without, plaintext h2c. A `token` is
+    /// sent with every call, for a server that runs with `--auth`.
+    public init(host: String, port: Int, tls: ClientTLS? = nil, token: String? = nil) {
         var configuration = RPCClient.Configuration()
         configuration.security = tls
+        if let token { configuration.metadata.add("authorization", "Bearer \(token)") }
         rpc = RPCClient(host: host, port: port, configuration: configuration)
     }
 

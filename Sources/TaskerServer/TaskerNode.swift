@@ -32,6 +32,8 @@ public final class TaskerNode: Sendable {
         public var watcherQuietInterval: Duration = .seconds(2)
         /// TLS on the RPC port; nil serves plaintext h2c.
         public var tls: ServerTLS?
+        /// Every call but health's needs an API token whose role permits it.
+        public var auth = false
 
         public init(databaseURL: String, redisURL: String? = nil) {
             self.databaseURL = databaseURL
@@ -90,6 +92,7 @@ public final class TaskerNode: Sendable {
         do {
             var configuration = RPCServer.Configuration(host: settings.host, port: settings.port)
             configuration.security = settings.tls
+            if settings.auth { configuration.gate = TokenGate(store: TokenStore(pool: pool)) }
             let server = try await RPCServer.start(configuration: configuration, services: services, logger: logger)
             return TaskerNode(server: server, engine: engine, dispatcher: dispatcher, pool: pool, queue: queue, hub: hub, relay: relay)
         } catch {

@@ -30,6 +30,8 @@ public final class Worker: Sendable {
         public var drainTimeout: Double
         /// TLS to the server; nil speaks plaintext.
         public var tls: ClientTLS?
+        /// An API token of the worker role, for a server that runs with `--auth`.
+        public var token: String?
 
         public init(name: String = ProcessInfo.processInfo.hostName, slots: Int = 8, templates: [Tasker_V1_TaskTemplate] = [],
                     reconnectBackoff: (first: Double, largest: Double) = (0.1, 10), drainTimeout: Double = 30) {
@@ -133,6 +135,7 @@ public final class Worker: Sendable {
     private func connection() async throws {
         var rpc = RPCClient.Configuration()
         rpc.security = configuration.tls
+        if let token = configuration.token { rpc.metadata.add("authorization", "Bearer \(token)") }
         let client = RPCClient(host: host, port: port, configuration: rpc)
         defer { Task { await client.close() } }
         let call = try await client.streaming(

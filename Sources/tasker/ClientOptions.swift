@@ -17,7 +17,7 @@ struct ClientOptions: ParsableArguments {
     /// Runs `body` with a client, turning what can go wrong into a message on standard error
     /// and the exit code that says what happened.
     func withClient<Result>(_ body: (TaskerClient) async throws -> Result) async throws -> Result {
-        let client = TaskerClient(host: connection.server.host, port: connection.server.port, tls: connection.clientTLS)
+        let client = TaskerClient(host: connection.server.host, port: connection.server.port, tls: connection.clientTLS, token: connection.token)
         do {
             let result = try await body(client)
             await client.close()

@@ -22,6 +22,9 @@ struct ConnectionOptions: ParsableArguments {
     @Option(name: .customLong("tls-server-name"), help: "The name the server's certificate carries, when it is not the host of --server.")
     var tlsServerName: String?
 
+    @Option(help: "An API token, for a server that runs with --auth (env TASKER_TOKEN).")
+    var token: String? = ProcessInfoLite.environment("TASKER_TOKEN")
+
     /// TLS when any TLS option is given.
     var clientTLS: ClientTLS? {
         guard tls || tlsCA != nil || tlsCert != nil || tlsKey != nil || tlsServerName != nil else { return nil }
@@ -31,6 +34,7 @@ struct ConnectionOptions: ParsableArguments {
     var rpcConfiguration: RPCClient.Configuration {
         var configuration = RPCClient.Configuration()
         configuration.security = clientTLS
+        if let token { configuration.metadata.add("authorization", "Bearer \(token)") }
         return configuration
     }
 

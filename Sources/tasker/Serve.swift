@@ -36,10 +36,21 @@ struct Serve: AsyncParsableCommand {
     @Option(name: .customLong("tls-client-ca"), help: "Require client certificates signed by a CA in this PEM file: mutual TLS (env TASKER_TLS_CLIENT_CA).")
     var tlsClientCA: String? = ProcessInfoLite.environment("TASKER_TLS_CLIENT_CA")
 
+    @Flag(help: "Require an API token on every call but health's (env TASKER_AUTH=on); make the first with tasker tokens create --database-url.")
+    var auth = ProcessInfoLite.environment("TASKER_AUTH") == "on"
+
+    @Flag(help: "Listen on a non-loopback address without --auth, on purpose.")
+    var insecure = false
+
     var databaseURL: String? { databaseURLOption ?? ProcessInfoLite.environment("TASKER_DATABASE_URL") }
     var redisURL: String? { redisURLOption ?? ProcessInfoLite.environment("TASKER_REDIS_URL") }
 
     func validate() throws {
+        if !auth, !insecure, !Self.isLoopback(host) {
+            throw ValidationError(
+                "refusing to listen on \(host) without --auth: anyone who reaches it could run and read every task. "
+                    + "Give --auth (and make a token with tasker tokens create), or --insecure to serve it open on purpose, or a loopback --host")
+        }
         switch (tlsCert, tlsKey) {
         case (nil, nil):
             if tlsClientCA != nil { throw ValidationError("--tls-client-ca needs TLS: give --tls-cert and --tls-key too") }
@@ -47,6 +58,10 @@ struct Serve: AsyncParsableCommand {
         case (nil, _?): throw ValidationError("--tls-key needs its certificate: give --tls-cert too")
         case (_?, _?): break
         }
+    }
+
+    static func isLoopback(_ host: String) -> Bool {
+        host == "localhost" || host == "::1" || host.hasPrefix("127.")
     }
 
     /// The TLS files read, or nil without TLS; a file that cannot be used is told as such.
@@ -83,6 +98,7 @@ struct Serve: AsyncParsableCommand {
         settings.port = port
         settings.databaseConnections = databaseConnections
         settings.tls = tls
+        settings.auth = auth
         let node = try await TaskerNode.start(settings, logger: logger)
         logger.info("tasker listening on \(host):\(node.server.port)\(tls == nil ? "" : " (TLS)")")
         let reloads = TLSReloads(tls, logger: logger)

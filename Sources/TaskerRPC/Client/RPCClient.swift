@@ -28,6 +28,8 @@ public final class RPCClient: Sendable {
         var http2 = HTTP2Settings(maxConcurrentStreams: 100)
         /// What secures the connection (TLS); nil speaks plaintext h2c.
         public var security: (any ClientConnectionSecurity)?
+        /// Sent with every call, before the call's own (an `authorization` token, say).
+        public var metadata = Metadata()
 
         public init() {}
     }
@@ -153,13 +155,14 @@ public final class RPCClient: Sendable {
         } catch {
             throw RPCError(.unavailable, "cannot connect to \(host):\(port): \(describe(connectError: error))")
         }
+        let sent = configuration.metadata.isEmpty ? metadata : configuration.metadata + metadata
         return try await connection.channel.eventLoop.submit { [host, port] in
             let handler = connection.handler.value
             guard handler.canOpenStreams else {
                 throw RPCError(.unavailable, connection.state.reason ?? "the connection to \(host):\(port) closed")
             }
             let stream = handler.makeStream(path: path)
-            handler.open(stream, metadata: metadata, options: options, messages: messages, endRequest: endRequest)
+            handler.open(stream, metadata: sent, options: options, messages: messages, endRequest: endRequest)
             return RawCall(
                 stream: NIOLoopBound(stream, eventLoop: connection.channel.eventLoop),
                 connection: connection.handler, responses: stream.responses,

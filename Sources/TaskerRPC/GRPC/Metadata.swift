@@ -46,6 +46,13 @@ public struct Metadata: Sendable, Equatable, Sequence, ExpressibleByDictionaryLi
         add(key, .binary(bytes))
     }
 
+    /// The entries of both, `lhs`'s first.
+    public static func + (lhs: Metadata, rhs: Metadata) -> Metadata {
+        var both = lhs
+        both.entries += rhs.entries
+        return both
+    }
+
     /// Every value of `key`, in the order received.
     public subscript(key: String) -> [Value] {
         let key = key.lowercased()
