@@ -4,7 +4,10 @@
 the defaults). Each row is one h2load run; every answer's grpc-status is checked on a sample
 first (h2load counts any HTTP 200 as a success).
 
-  python3 bench/task_rpcs.py [--requests 10000] [--rounds 3] [--connections 16] [--baseline OLD_TASKER]
+With --secured the same build is measured three ways in one run, each on its own database:
+plaintext without auth, with --auth and a submitter token, and over TLS with the token.
+
+  python3 bench/task_rpcs.py [--requests 10000] [--rounds 3] [--connections 16] [--baseline OLD_TASKER] [--secured]
 """
 import argparse
 import os
@@ -29,31 +32,38 @@ def framed(message):
     return b"\0" + struct.pack(">I", len(body)) + body
 
 
-def start_server(binary, database_url, connections):
+def start_server(binary, database_url, connections, extra=()):
     port = unary_health.free_port()
     server = subprocess.Popen(
-        [binary, "serve", "--port", str(port), "--database-url", database_url, "--database-connections", str(connections)],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        [binary, "serve", "--port", str(port), "--database-url", database_url, "--database-connections", str(connections),
+         *extra], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     unary_health.wait_for(port, server)
     return port, server
 
 
-def prepare(port, pb, pb_grpc, context):
+def prepare(port, pb, pb_grpc, context, ca=None, token=None):
     """Registers the 4-step diamond template and submits one task: the request bodies of both RPCs."""
     import grpc
+
+    metadata = [("authorization", "Bearer " + token)] if token else None
+    headers = ["authorization: Bearer " + token] if token else []
 
     steps = [pb.StepTemplate(name="a", handler="noop"),
              pb.StepTemplate(name="b", handler="noop", depends_on=["a"]),
              pb.StepTemplate(name="c", handler="noop", depends_on=["a"]),
              pb.StepTemplate(name="d", handler="noop", depends_on=["b", "c"])]
-    with grpc.insecure_channel("127.0.0.1:%d" % port) as channel:
+    address = "127.0.0.1:%d" % port
+    channel = (grpc.secure_channel(address, grpc.ssl_channel_credentials(root_certificates=open(ca, "rb").read()))
+               if ca else grpc.insecure_channel(address))
+    with channel:
         stub = pb_grpc.TaskerStub(channel)
-        stub.RegisterTaskTemplate(pb.RegisterTaskTemplateRequest(template=pb.TaskTemplate(name="bench", version="1", steps=steps)))
-        task_id = stub.SubmitTask(pb.SubmitTaskRequest(name="bench", context=context)).task.task_id
+        stub.RegisterTaskTemplate(pb.RegisterTaskTemplateRequest(template=pb.TaskTemplate(name="bench", version="1", steps=steps)),
+                                  metadata=metadata)
+        task_id = stub.SubmitTask(pb.SubmitTaskRequest(name="bench", context=context), metadata=metadata).task.task_id
     bodies = {"SubmitTask": framed(pb.SubmitTaskRequest(name="bench", context=context)),
               "GetTask": framed(pb.GetTaskRequest(task_id=task_id))}
     for name, body in bodies.items():
-        status = unary_health.grpc_status(port, "/tasker.v1.Tasker/" + name, body)
+        status = unary_health.grpc_status(port, "/tasker.v1.Tasker/" + name, body, tls=ca is not None, headers=headers)
         if status != "0":
             sys.exit("%s answers grpc-status %r, not 0: the figures would be meaningless" % (name, status))
     return bodies
@@ -66,6 +76,7 @@ def main():
     parser.add_argument("--connections", type=int, default=16, help="Postgres connections of the server")
     parser.add_argument("--baseline", help="another tasker binary (an earlier build) measured in the same run, "
                                            "rounds alternating, on its own database of the same Postgres")
+    parser.add_argument("--secured", action="store_true", help="this build also with --auth and a token, and over TLS with it")
     args = parser.parse_args()
     unary_health.run(["swift", "build", "-c", "release", "--product", "tasker"], cwd=ROOT)
     pb, pb_grpc = tasker_protos.load()
@@ -74,27 +85,41 @@ def main():
     context = struct_pb2.Struct()
     context.update({"cart_id": 7, "items": ["a", "b"]})
     database = PrivatePostgres()
-    binaries = [("tasker", os.path.join(ROOT, ".build", "release", "tasker"))]
-    if args.baseline:
-        binaries.append(("baseline", os.path.abspath(args.baseline)))
-    servers = []
     log = os.path.join(tempfile.mkdtemp(prefix="tasker-bench-"), "h2load.log")
+    tasker = os.path.join(ROOT, ".build", "release", "tasker")
+    # (label, binary, TLS, token): each on a database of its own.
+    binaries = [("tasker", tasker, False, False)]
+    if args.baseline:
+        binaries.append(("baseline", os.path.abspath(args.baseline), False, False))
+    if args.secured:
+        binaries += [("token", tasker, False, True), ("tls+token", tasker, True, True)]
+        pem, key = unary_health.certificate(os.path.dirname(log))
+    servers = []
     try:
         targets = []
-        for label, binary in binaries:
-            name = "bench_" + label
+        for label, binary, tls, with_token in binaries:
+            name = "bench_" + label.replace("+", "_")
             subprocess.run(["createdb", "-h", "127.0.0.1", "-p", str(database.port), "-U", "tasker", name], check=True)
-            port, server = start_server(binary, database.url.rsplit("/", 1)[0] + "/" + name, args.connections)
+            url = database.url.rsplit("/", 1)[0] + "/" + name
+            extra, token = [], None
+            if with_token:
+                token = subprocess.run([binary, "tokens", "create", "--name", "bench", "--role", "submitter", "--database-url", url],
+                                       check=True, capture_output=True, text=True).stdout.strip()
+                extra.append("--auth")
+            if tls:
+                extra += ["--tls-cert", pem, "--tls-key", key]
+            port, server = start_server(binary, url, args.connections, extra)
             servers.append(server)
-            targets.append((label, port, prepare(port, pb, pb_grpc, context)))
+            headers = ["authorization: Bearer " + token] if token else []
+            targets.append((label, port, prepare(port, pb, pb_grpc, context, ca=pem if tls else None, token=token), tls, headers))
         results = {}
         for _ in range(args.rounds):
             for rpc in ("SubmitTask", "GetTask"):
                 for callers in (1, 32):
                     requests = args.requests if callers > 1 else max(args.requests // 4, 100)
-                    for label, port, bodies in targets:
+                    for label, port, bodies, tls, headers in targets:
                         rps, p50, p99, failed = unary_health.h2load(
-                            port, "/tasker.v1.Tasker/" + rpc, bodies[rpc], requests, callers, 1, 1, log)
+                            port, "/tasker.v1.Tasker/" + rpc, bodies[rpc], requests, callers, 1, 1, log, tls=tls, headers=headers)
                         if failed:
                             sys.exit("%s %s: %d requests failed" % (label, rpc, failed))
                         results.setdefault((rpc, callers, label), []).append((rps, p50, p99))

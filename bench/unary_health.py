@@ -77,14 +77,14 @@ def url(port, path, tls):
     return "%s://127.0.0.1:%d%s" % ("https" if tls else "http", port, path)
 
 
-def grpc_status(port, path, body=REQUEST, tls=False):
+def grpc_status(port, path, body=REQUEST, tls=False, headers=()):
     """The grpc-status one real request gets (h2load counts any HTTP 200 as success)."""
     with tempfile.NamedTemporaryFile() as request:
         request.write(body)
         request.flush()
         out = subprocess.run(
             ["nghttp", "-v", "-d", request.name, "-H", "content-type: application/grpc", "-H", "te: trailers",
-             url(port, path, tls)], capture_output=True, timeout=10)
+             *[part for header in headers for part in ("-H", header)], url(port, path, tls)], capture_output=True, timeout=10)
     text = out.stdout.decode("latin-1")
     for line in text.splitlines():
         if "grpc-status:" in line:
@@ -92,7 +92,7 @@ def grpc_status(port, path, body=REQUEST, tls=False):
     return None
 
 
-def h2load(port, path, body, requests, clients, streams, threads, log, tls=False):
+def h2load(port, path, body, requests, clients, streams, threads, log, tls=False, headers=()):
     """One h2load run posting `body` to `path`: (requests/s, p50 ms, p99 ms, failed requests)."""
     # h2load appends to its log file: each run starts from an empty one.
     if os.path.exists(log):
@@ -103,7 +103,8 @@ def h2load(port, path, body, requests, clients, streams, threads, log, tls=False
         out = subprocess.run(
             ["h2load", "-n", str(requests), "-c", str(clients), "-m", str(streams),
              "-t", str(threads), "-d", request.name, "-H", "content-type: application/grpc",
-             "-H", "te: trailers", "--log-file", log, url(port, path, tls)],
+             "-H", "te: trailers", *[part for header in headers for part in ("-H", header)],
+             "--log-file", log, url(port, path, tls)],
             capture_output=True, text=True, timeout=900)
     rps = None
     failed = None
