@@ -1,13 +1,20 @@
 """`tasker serve --auth` with tokens made by `tasker tokens create --database-url`: every method
 against every role through a stock grpcio client, each way a token can be wrong, a revocation
 reaching a second node, and the refusal to serve a network address open by accident."""
+import os
 import subprocess
+import sys
 import time
 
 import grpc
 import pytest
+from google.protobuf import struct_pb2
 
-from conftest import Service, binary
+from conftest import ROOT, Service, binary, terminate
+import tasker_protos
+
+tasker_pb2, tasker_pb2_grpc = tasker_protos.load()
+WORKER = os.path.join(ROOT, "examples", "python-worker", "worker.py")
 
 METHODS = {
     "/tasker.v1.Tasker/GetTask": "viewer",
@@ -156,3 +163,32 @@ def test_a_network_address_is_not_served_open_by_accident(postgres):
             assert call(channel, "/tasker.v1.Tasker/ListTasks")[0] == grpc.StatusCode.OK
     finally:
         open_on_purpose.stop()
+
+
+def test_the_python_example_worker_runs_steps_with_a_worker_token(postgres, redis):
+    worker_token = tokens(postgres, "create", "--name", "py-worker", "--role", "worker")
+    submitter = tokens(postgres, "create", "--name", "py-submitter", "--role", "submitter")
+    server = serve(postgres, redis)
+    address = "127.0.0.1:%d" % server.port
+    worker = subprocess.Popen([sys.executable, WORKER, "--server", address, "--name", "py-token", "--token", worker_token],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    metadata = [("authorization", "Bearer " + submitter)]
+    try:
+        with grpc.insecure_channel(address) as channel:
+            stub = tasker_pb2_grpc.TaskerStub(channel)
+            deadline = time.time() + 30
+            while "python-example" not in [t.name for t in stub.ListTaskTemplates(
+                    tasker_pb2.ListTaskTemplatesRequest(), metadata=metadata, timeout=10).templates]:
+                assert time.time() < deadline, "the worker never registered with its token"
+                time.sleep(0.1)
+            context = struct_pb2.Struct()
+            context.update({"amount": 2})
+            task_id = stub.SubmitTask(tasker_pb2.SubmitTaskRequest(name="python-example", context=context),
+                                      metadata=metadata, timeout=10).task.task_id
+            deadline = time.time() + 30
+            while stub.GetTask(tasker_pb2.GetTaskRequest(task_id=task_id), metadata=metadata, timeout=10).status != tasker_pb2.TASK_STATUS_COMPLETE:
+                assert time.time() < deadline
+                time.sleep(0.05)
+    finally:
+        terminate(worker, grace=15)
+        server.stop()

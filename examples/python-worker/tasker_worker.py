@@ -77,11 +77,12 @@ def tls_credentials(ca=None, cert=None, key=None):
 
 class Worker:
     """`credentials`: grpc.ssl_channel_credentials(...) for TLS (see `tls_credentials`); None
-    connects in plaintext."""
+    connects in plaintext. `token`: an API token of the worker role, for a server with --auth."""
 
-    def __init__(self, server, name="python-worker", slots=4, templates=(), log=print, credentials=None):
+    def __init__(self, server, name="python-worker", slots=4, templates=(), log=print, credentials=None, token=None):
         self.server = server
         self.credentials = credentials
+        self.metadata = [("authorization", "Bearer " + token)] if token else None
         self.name = name
         self.slots = slots
         self.templates = list(templates)
@@ -152,7 +153,7 @@ class Worker:
                    else grpc.insecure_channel(self.server))
         with channel:
             stub = self.pb_grpc.WorkersStub(channel)
-            responses = stub.Connect(requests())
+            responses = stub.Connect(requests(), metadata=self.metadata)
             try:
                 for message in responses:
                     kind = message.WhichOneof("kind")

@@ -47,13 +47,15 @@ def main():
     parser.add_argument("--tls-ca", default=os.environ.get("TASKER_TLS_CA"), help="connect with TLS, trusting this CA (PEM)")
     parser.add_argument("--tls-cert", default=os.environ.get("TASKER_TLS_CLIENT_CERT"), help="client certificate (PEM), for mutual TLS")
     parser.add_argument("--tls-key", default=os.environ.get("TASKER_TLS_CLIENT_KEY"), help="client certificate's key (PEM)")
+    parser.add_argument("--token", default=os.environ.get("TASKER_TOKEN"), help="an API token of the worker role (env TASKER_TOKEN)")
     args = parser.parse_args()
 
     pb, _ = load_protos()
     credentials = None
     if args.tls or args.tls_ca or args.tls_cert:
         credentials = tls_credentials(ca=args.tls_ca, cert=args.tls_cert, key=args.tls_key)
-    worker = Worker(args.server, name=args.name, slots=args.slots, templates=[template(pb)], credentials=credentials)
+    worker = Worker(args.server, name=args.name, slots=args.slots, templates=[template(pb)], credentials=credentials,
+                    token=args.token)
 
     def started(step):
         if args.started_dir:
