@@ -81,6 +81,20 @@ class Service:
         return self.process.poll() is None
 
 
+def completed(stub, task_id, within=30, metadata=None):
+    """The task once GetTask shows it COMPLETE; the test fails if it is not within `within` s."""
+    import tasker_protos
+
+    tasker_pb2, _ = tasker_protos.load()
+    deadline = time.time() + within
+    while True:
+        task = stub.GetTask(tasker_pb2.GetTaskRequest(task_id=task_id), metadata=metadata, timeout=10)
+        if task.status == tasker_pb2.TASK_STATUS_COMPLETE:
+            return task
+        assert time.time() < deadline, task
+        time.sleep(0.05)
+
+
 def rss_kib(pid):
     """A process's resident memory, from /proc."""
     with open("/proc/%d/status" % pid) as status:

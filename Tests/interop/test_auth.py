@@ -10,7 +10,7 @@ import grpc
 import pytest
 from google.protobuf import struct_pb2
 
-from conftest import ROOT, Service, binary, terminate
+from conftest import ROOT, Service, binary, completed, terminate
 import tasker_protos
 
 tasker_pb2, tasker_pb2_grpc = tasker_protos.load()
@@ -185,10 +185,7 @@ def test_the_python_example_worker_runs_steps_with_a_worker_token(postgres, redi
             context.update({"amount": 2})
             task_id = stub.SubmitTask(tasker_pb2.SubmitTaskRequest(name="python-example", context=context),
                                       metadata=metadata, timeout=10).task.task_id
-            deadline = time.time() + 30
-            while stub.GetTask(tasker_pb2.GetTaskRequest(task_id=task_id), metadata=metadata, timeout=10).status != tasker_pb2.TASK_STATUS_COMPLETE:
-                assert time.time() < deadline
-                time.sleep(0.05)
+            completed(stub, task_id, metadata=metadata)
     finally:
         terminate(worker, grace=15)
         server.stop()

@@ -6,7 +6,7 @@ import time
 
 import grpc
 
-from conftest import PrivateRedis, Service, binary, free_port
+from conftest import PrivateRedis, Service, binary, completed, free_port
 from raw_worker import RawWorker
 import tasker_protos
 
@@ -37,10 +37,7 @@ def test_without_redis_it_serves_then_dispatches_once_redis_comes(postgres):
             # puts back what the queue never got).
             assert assignment is not None and assignment.task_id == task_id
             worker.succeed(assignment)
-            deadline = time.time() + 20
-            while stub.GetTask(tasker_pb2.GetTaskRequest(task_id=task_id), timeout=10).status != tasker_pb2.TASK_STATUS_COMPLETE:
-                assert time.time() < deadline, "the task did not complete"
-                time.sleep(0.05)
+            completed(stub, task_id, within=20)
             worker.close()
     finally:
         server.stop()

@@ -13,7 +13,7 @@ import time
 import grpc
 from google.protobuf import struct_pb2
 
-from conftest import ROOT, Service, binary, free_port, tasker_serve, terminate
+from conftest import ROOT, Service, binary, completed, free_port, tasker_serve, terminate
 from raw_worker import RawWorker
 import tasker_protos
 
@@ -44,13 +44,7 @@ def test_a_killed_nodes_attempt_runs_on_the_other_node_within_ten_seconds(postgr
             # Node B was last seen up to 2 s before it died, and is lost after 7 s unseen.
             assert 4 <= took <= 10, took
             rescuer.succeed(second)
-            deadline = time.time() + 10
-            while True:
-                task = stub.GetTask(tasker_pb2.GetTaskRequest(task_id=task_id), timeout=10)
-                if task.status == tasker_pb2.TASK_STATUS_COMPLETE:
-                    break
-                assert time.time() < deadline, task
-                time.sleep(0.05)
+            task = completed(stub, task_id, within=10)
             assert "node running this step stopped" in task.steps[0].last_error.message
             rescuer.close()
             holder.close()
@@ -158,9 +152,9 @@ def test_a_busy_node_is_never_declared_lost(postgres, redis):
             stop.set()
             for thread in storms:
                 thread.join(timeout=60)
-            completed = int(postgres.query("SELECT count(*) FROM tasks WHERE name = 'python-example' AND status = 3")[0][0])
+            done = int(postgres.query("SELECT count(*) FROM tasks WHERE name = 'python-example' AND status = 3")[0][0])
             print("%d tasks submitted, %d complete under load; a node was last seen at most %.1f s before"
-                  % (len(submitted), completed, oldest_seen))
+                  % (len(submitted), done, oldest_seen))
             assert len(submitted) >= 200, "too little load to show anything: %d tasks" % len(submitted)
             # Seen every 2 s; lost after 7 s unseen.
             assert oldest_seen < 5, oldest_seen
@@ -169,10 +163,7 @@ def test_a_busy_node_is_never_declared_lost(postgres, redis):
                 "AND h.occurred_at >= '%s' AND h.error->>'message' LIKE '%%node running this step stopped%%'" % since) == [["0"]]
             assert postgres.query("SELECT attempts, status FROM steps WHERE task_id = '%s'" % held_id) == [["1", "3"]]
             holder.succeed(held)
-            deadline = time.time() + 10
-            while stub.GetTask(tasker_pb2.GetTaskRequest(task_id=held_id), timeout=10).status != tasker_pb2.TASK_STATUS_COMPLETE:
-                assert time.time() < deadline
-                time.sleep(0.05)
+            completed(stub, held_id, within=10)
             holder.close()
     finally:
         stop.set()

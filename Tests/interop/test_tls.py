@@ -14,7 +14,7 @@ import pytest
 from google.protobuf import struct_pb2
 
 from certificates import Certificates
-from conftest import ROOT, Service, binary, terminate
+from conftest import ROOT, Service, binary, completed, terminate
 from raw_worker import RawWorker
 import tasker_protos
 
@@ -78,10 +78,7 @@ def run_task(channel, handler):
     assignment = worker.assignments(1)[0]
     assert assignment.task_id == task_id
     worker.succeed(assignment)
-    deadline = time.time() + 10
-    while stub.GetTask(tasker_pb2.GetTaskRequest(task_id=task_id), timeout=10).status != tasker_pb2.TASK_STATUS_COMPLETE:
-        assert time.time() < deadline
-        time.sleep(0.05)
+    completed(stub, task_id, within=10)
     worker.close()
 
 
@@ -258,13 +255,7 @@ def test_the_python_example_worker_over_mutual_tls(postgres, redis, certs):
             context = struct_pb2.Struct()
             context.update({"amount": 4})
             task_id = stub.SubmitTask(tasker_pb2.SubmitTaskRequest(name="python-example", context=context), timeout=10).task.task_id
-            deadline = time.time() + 30
-            while True:
-                task = stub.GetTask(tasker_pb2.GetTaskRequest(task_id=task_id), timeout=10)
-                if task.status == tasker_pb2.TASK_STATUS_COMPLETE:
-                    break
-                assert time.time() < deadline, task
-                time.sleep(0.05)
+            task = completed(stub, task_id)
             total = [step for step in task.steps if step.name == "total"][0]
             assert total.results["by"] == "py-mtls"
     finally:
