@@ -202,6 +202,15 @@ def test_bad_bytes_on_the_tls_port_close_only_their_connection(postgres, redis, 
         server.stop()
 
 
+def reload(server, logged):
+    """Sends SIGHUP and waits for the server to log `logged`."""
+    server.process.send_signal(signal.SIGHUP)
+    deadline = time.time() + 10
+    while logged not in server.output():
+        assert time.time() < deadline, server.output()
+        time.sleep(0.05)
+
+
 def test_sighup_reads_a_renewed_certificate(postgres, redis, certs):
     live = certs.path("live")
     os.makedirs(live, exist_ok=True)
@@ -215,22 +224,14 @@ def test_sighup_reads_a_renewed_certificate(postgres, redis, certs):
         # A file that cannot be used is not taken: the certificate in use stays.
         with open(current[0], "w") as broken:
             broken.write("not a certificate")
-        server.process.send_signal(signal.SIGHUP)
-        deadline = time.time() + 10
-        while "not reloaded" not in server.output():
-            assert time.time() < deadline, server.output()
-            time.sleep(0.05)
+        reload(server, "not reloaded")
         with secure(certs, server.port) as channel:
             assert healthy(channel)
         renewed_ca = certs.ca("renewed-ca")
         renewed = certs.issue(renewed_ca, "renewed")
         for source, target in zip(renewed, current):
             shutil.copy(source, target)
-        server.process.send_signal(signal.SIGHUP)
-        deadline = time.time() + 10
-        while "TLS certificate reloaded" not in server.output():
-            assert time.time() < deadline, server.output()
-            time.sleep(0.05)
+        reload(server, "TLS certificate reloaded")
         with secure(certs, server.port, ca=renewed_ca) as channel:
             assert healthy(channel)
         with secure(certs, server.port) as channel:

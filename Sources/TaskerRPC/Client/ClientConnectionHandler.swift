@@ -99,11 +99,9 @@ final class ClientConnectionHandler: ChannelDuplexHandler, NGHTTP2SessionDelegat
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
         // A TLS alert after the handshake (a server refusing the client's certificate, under
         // TLS 1.3) says more than the lost connection that follows.
-        if let reason = configuration.security?.describe(error, server: authority) {
-            connectionState.markUnusable(because: reason)
-            failAll(RPCError(.unavailable, reason))
-        }
-        connectionState.markUnusable()
+        let reason = configuration.security?.describe(error, server: authority)
+        connectionState.markUnusable(because: reason)
+        if let reason { failAll(RPCError(.unavailable, reason)) }
         context.close(promise: nil)
     }
 

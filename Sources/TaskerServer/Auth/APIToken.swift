@@ -40,4 +40,9 @@ public struct APIToken: Sendable, Equatable {
         _ = SHA256(bytes, bytes.count, &digest)
         return digest
     }
+
+    /// The SHA-256 in hex, as queries give it to Postgres (`decode($1, 'hex')`).
+    public var sha256Hex: String {
+        sha256.map { String(format: "%02x", $0) }.joined()
+    }
 }

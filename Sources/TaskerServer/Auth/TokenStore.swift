@@ -57,7 +57,6 @@ public struct TokenStore: Sendable {
             throw TokenStoreError.badName("a token's name is 1 to 128 bytes, without NUL")
         }
         let token = APIToken.generate()
-        let hash = token.sha256.map { String(format: "%02x", $0) }.joined()
         let expires = expiresIn.map { String($0) }
         do {
             let rows = try await pool.withConnection { connection in
@@ -66,7 +65,7 @@ public struct TokenStore: Sendable {
                     INSERT INTO api_tokens (token_id, name, role, token_sha256, created_by, expires_at)
                     VALUES (gen_random_uuid(), $1, $2, decode($3, 'hex'), $4, now() + make_interval(secs => $5::float8))
                     RETURNING \(Self.columns)
-                    """, [name, role.rawValue, hash, createdBy, expires])
+                    """, [name, role.rawValue, token.sha256Hex, createdBy, expires])
             }
             return (token, try Self.record(rows.first!))
         } catch let error as PostgresError where error.isUniqueViolation {
@@ -94,9 +93,8 @@ public struct TokenStore: Sendable {
 
     /// The token with this SHA-256, revoked or not; nil when there is none.
     public func find(_ token: APIToken) async throws -> TokenRecord? {
-        let hash = token.sha256.map { String(format: "%02x", $0) }.joined()
         let rows = try await pool.withConnection { connection in
-            try connection.query("SELECT \(Self.columns) FROM api_tokens WHERE token_sha256 = decode($1, 'hex')", [hash])
+            try connection.query("SELECT \(Self.columns) FROM api_tokens WHERE token_sha256 = decode($1, 'hex')", [token.sha256Hex])
         }
         return try rows.first.map(Self.record)
     }

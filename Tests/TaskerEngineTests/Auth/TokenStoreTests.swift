@@ -27,8 +27,7 @@ import Testing
     @Test func theHashIsSHA256OfTheText() throws {
         let token = try #require(APIToken("tkr_" + String(repeating: "a", count: 32)))
         // sha256 of "tkr_" followed by 32 "a", as `printf %s ... | sha256sum` gives it.
-        let hex = token.sha256.map { String(format: "%02x", $0) }.joined()
-        #expect(hex == "789463d7256decfad3c911c68642268d1b1b3be2f4ac7eacbbf5553287e7951b")
+        #expect(token.sha256Hex == "789463d7256decfad3c911c68642268d1b1b3be2f4ac7eacbbf5553287e7951b")
     }
 }
 
@@ -73,7 +72,7 @@ import Testing
         let stored = try await pool.withConnection { connection in
             try connection.query("SELECT encode(token_sha256, 'hex') AS hash, length(token_sha256) AS length FROM api_tokens")
         }
-        #expect(stored.first?["hash"] == token.sha256.map { String(format: "%02x", $0) }.joined())
+        #expect(stored.first?["hash"] == token.sha256Hex)
         #expect(stored.first?.int("length") == 32)
     }
 
