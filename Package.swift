@@ -97,9 +97,15 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]),
         .target(
+            name: "TaskerAuth",
+            dependencies: [
+                "CCrypto", "TaskerEngine", "TaskerRPC", "TaskerStore",
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+            ]),
+        .target(
             name: "TaskerServer",
             dependencies: [
-                "CCrypto", "TaskerDispatch", "TaskerEngine", "TaskerProto", "TaskerQueue", "TaskerRPC", "TaskerStore", "TaskerTLS",
+                "TaskerAuth", "TaskerDispatch", "TaskerEngine", "TaskerProto", "TaskerQueue", "TaskerRPC", "TaskerStore", "TaskerTLS",
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
             ]),
@@ -134,7 +140,7 @@ let package = Package(
         .executableTarget(
             name: "tasker",
             dependencies: [
-                "TaskerRPC", "TaskerServer", "TaskerEngine", "TaskerStore", "TaskerClient", "TaskerDev", "TaskerProto", "TaskerTLS",
+                "TaskerAuth", "TaskerRPC", "TaskerServer", "TaskerEngine", "TaskerStore", "TaskerClient", "TaskerDev", "TaskerProto", "TaskerTLS",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "SwiftProtobuf", package: "swift-protobuf"),
                 .product(name: "Yams", package: "Yams"),
@@ -166,7 +172,7 @@ let package = Package(
             exclude: ["corpus"]),
         .testTarget(
             name: "TaskerEngineTests",
-            dependencies: ["TaskerEngine", "TaskerProto", "TaskerServer", "TaskerRPC", "TaskerStore", "TaskerDev"]),
+            dependencies: ["TaskerAuth", "TaskerEngine", "TaskerProto", "TaskerServer", "TaskerRPC", "TaskerStore", "TaskerDev"]),
         .testTarget(
             name: "TaskerDispatchTests",
             dependencies: [

@@ -29,9 +29,9 @@ public final class TaskerClient: Sendable {
     }
 
     private func call<Request: SwiftProtobuf.Message, Response: SwiftProtobuf.Message>(
-        _ method: String, _ request: Request, as: Response.Type = Response.self
+        _ method: String, _ request: Request, as: Response.Type = Response.self, service: String = prefix
     ) async throws -> Response {
-        try await rpc.unary(Self.prefix + method, request, as: Response.self)
+        try await rpc.unary(service + method, request, as: Response.self)
     }
 
     // MARK: Templates
@@ -97,6 +97,29 @@ public final class TaskerClient: Sendable {
             $0.results = results
             $0.reason = reason
         })
+    }
+
+    // MARK: API tokens (tasker.v1.Admin, with an admin token)
+
+    private static let admin = "/tasker.v1.Admin/"
+
+    /// Makes a token; the response holds its text, shown only this once.
+    public func createToken(name: String, role: Tasker_V1_Role, expiresIn seconds: Double? = nil) async throws -> Tasker_V1_CreateTokenResponse {
+        try await call("CreateToken", Tasker_V1_CreateTokenRequest.with {
+            $0.name = name
+            $0.role = role
+            if let seconds { $0.expiresIn = Google_Protobuf_Duration(rounding: seconds, rule: .toNearestOrAwayFromZero) }
+        }, service: Self.admin)
+    }
+
+    /// Every token, revoked and expired ones too, newest first.
+    public func tokens() async throws -> [Tasker_V1_ApiToken] {
+        let response: Tasker_V1_ListTokensResponse = try await call("ListTokens", Tasker_V1_ListTokensRequest(), service: Self.admin)
+        return response.tokens
+    }
+
+    public func revokeToken(name: String) async throws -> Tasker_V1_ApiToken {
+        try await call("RevokeToken", Tasker_V1_RevokeTokenRequest.with { $0.name = name }, service: Self.admin)
     }
 
     // MARK: Updates

@@ -23,7 +23,7 @@ import TaskerStore
 
 extension EngineError {
     /// A store failure as the engine reports it.
-    init(_ error: any Error) {
+    public init(_ error: any Error) {
         switch error {
         case let engine as EngineError: self = engine
         case PostgresError.unavailable(let message): self = .unavailable("the database is unavailable: \(message)")

@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import TaskerAuth
 import TaskerDispatch
 import TaskerEngine
 import TaskerQueue
@@ -70,8 +71,11 @@ public final class TaskerNode: Sendable {
         let engine = TaskEngine(pool: pool)
         let hub = UpdateHub(bufferLimit: settings.watcherBuffer)
         engine.observe(hub)
+        let tokens = TokenStore(pool: pool)
+        let gate = settings.auth ? TokenGate(store: tokens) : nil
         var services: [any RPCService] = [
             TaskerService(engine: engine, hub: hub, quietInterval: settings.watcherQuietInterval),
+            AdminService(store: tokens, gate: gate),
             try TaskerService.reflection(withWorkers: redis != nil),
         ]
         var queue: StepQueue?
@@ -85,14 +89,14 @@ public final class TaskerNode: Sendable {
             let steps = StepQueue(url: redis, consumer: nodeID)
             let node = Dispatcher(engine: engine, queue: steps, nodeName: settings.name, configuration: settings.dispatch)
             await node.start()
-            services.append(WorkersService(dispatcher: node))
+            services.append(WorkersService(dispatcher: node, gate: gate))
             queue = steps
             dispatcher = node
         }
         do {
             var configuration = RPCServer.Configuration(host: settings.host, port: settings.port)
             configuration.security = settings.tls
-            if settings.auth { configuration.gate = TokenGate(store: TokenStore(pool: pool)) }
+            configuration.gate = gate
             let server = try await RPCServer.start(configuration: configuration, services: services, logger: logger)
             return TaskerNode(server: server, engine: engine, dispatcher: dispatcher, pool: pool, queue: queue, hub: hub, relay: relay)
         } catch {

@@ -26,7 +26,7 @@ public struct TaskerService: RPCService {
     public static func reflection(withWorkers: Bool = false) throws -> ReflectionService {
         try ReflectionService(
             descriptorSet: Data(base64Encoded: ServedDescriptors.fileDescriptorSet, options: .ignoreUnknownCharacters)!,
-            services: ["tasker.v1.Tasker"] + (withWorkers ? ["tasker.v1.Workers"] : []) + ["grpc.health.v1.Health"])
+            services: ["tasker.v1.Tasker"] + (withWorkers ? ["tasker.v1.Workers"] : []) + ["tasker.v1.Admin", "grpc.health.v1.Health"])
     }
 
     public func register(into router: inout RPCRouter) {

@@ -1,3 +1,4 @@
+import TaskerAuth
 import TaskerDispatch
 import TaskerEngine
 import TaskerProto
@@ -6,22 +7,30 @@ import TaskerRPC
 /// `tasker.v1.Workers/Connect` bound to the node's dispatcher: the first message registers the
 /// worker, then its results and heartbeats go to the dispatcher while what the dispatcher puts
 /// in the worker's outbox (assignments, cancellations) goes down the stream.
+///
+/// With a gate (`--auth`), the token a worker connected with is checked again every
+/// `recheckInterval` while its stream is open: once it is revoked or expires, the stream ends
+/// with UNAUTHENTICATED and the worker's attempts run elsewhere.
 public struct WorkersService: RPCService {
     let dispatcher: Dispatcher
+    let gate: TokenGate?
+    let recheckInterval: Duration
 
-    public init(dispatcher: Dispatcher) {
+    public init(dispatcher: Dispatcher, gate: TokenGate? = nil, recheckInterval: Duration = .seconds(1)) {
         self.dispatcher = dispatcher
+        self.gate = gate
+        self.recheckInterval = recheckInterval
     }
 
     public func register(into router: inout RPCRouter) {
         router.registerBidirectionalStreaming("/tasker.v1.Workers/Connect") {
-            (requests: MessageStream<Tasker_V1_WorkerMessage>, writer: ResponseWriter<Tasker_V1_ServerMessage>, _) in
-            try await Self.serve(requests, writer, dispatcher)
+            (requests: MessageStream<Tasker_V1_WorkerMessage>, writer: ResponseWriter<Tasker_V1_ServerMessage>, context) in
+            try await serve(requests, writer, context)
         }
     }
 
-    static func serve(
-        _ requests: MessageStream<Tasker_V1_WorkerMessage>, _ writer: ResponseWriter<Tasker_V1_ServerMessage>, _ dispatcher: Dispatcher
+    func serve(
+        _ requests: MessageStream<Tasker_V1_WorkerMessage>, _ writer: ResponseWriter<Tasker_V1_ServerMessage>, _ context: ServerContext
     ) async throws {
         var first = requests.makeAsyncIterator()
         guard let opening = try await first.next() else { return }
@@ -50,6 +59,9 @@ public struct WorkersService: RPCService {
                         }
                     }
                 }
+                if let gate {
+                    group.addTask { try await Self.recheck(context.metadata, with: gate, every: recheckInterval) }
+                }
                 // Whichever side ends first ends the call: the worker closed its side, the
                 // dispatcher ended it, or either failed.
                 try await group.next()
@@ -60,5 +72,22 @@ public struct WorkersService: RPCService {
             throw error
         }
         await dispatcher.disconnected(workerID)
+    }
+}
+
+extension WorkersService {
+    /// Returns never; throws UNAUTHENTICATED once the token is no longer in force. A check that
+    /// cannot be made (the database is down) keeps the worker: it is tried again next time.
+    static func recheck(_ metadata: Metadata, with gate: TokenGate, every interval: Duration) async throws {
+        while true {
+            try await Task.sleep(for: interval)
+            do {
+                _ = try await gate.authenticate(metadata)
+            } catch let error as RPCError where error.code == .unauthenticated {
+                throw RPCError(.unauthenticated, "\(error.message); this worker's stream is ended and its steps run elsewhere")
+            } catch is RPCError {
+                continue
+            }
+        }
     }
 }

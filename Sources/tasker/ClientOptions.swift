@@ -17,15 +17,7 @@ struct ClientOptions: ParsableArguments {
     /// Runs `body` with a client, turning what can go wrong into a message on standard error
     /// and the exit code that says what happened.
     func withClient<Result>(_ body: (TaskerClient) async throws -> Result) async throws -> Result {
-        let client = TaskerClient(host: connection.server.host, port: connection.server.port, tls: connection.clientTLS, token: connection.token)
-        do {
-            let result = try await body(client)
-            await client.close()
-            return result
-        } catch {
-            await client.close()
-            throw CommandFailure(error, server: connection.described)
-        }
+        try await connection.withClient(body)
     }
 
     func print(_ message: any SwiftProtobuf.Message) {
@@ -68,7 +60,7 @@ struct CommandFailure: Error, CustomStringConvertible {
             self.init("cannot reach the server at \(server): \(rpc.message)", code: Self.unreachable)
         case .notFound:
             self.init(rpc.message, code: Self.notFound)
-        case .invalidArgument, .failedPrecondition, .alreadyExists, .outOfRange, .resourceExhausted:
+        case .invalidArgument, .failedPrecondition, .alreadyExists, .outOfRange, .resourceExhausted, .unauthenticated, .permissionDenied:
             self.init("\(rpc.code): \(rpc.message)", code: Self.refused)
         default:
             self.init("\(rpc.code): \(rpc.message)", code: Self.unreachable)

@@ -1,4 +1,5 @@
 import ArgumentParser
+import TaskerClient
 import TaskerRPC
 import TaskerTLS
 
@@ -39,4 +40,18 @@ struct ConnectionOptions: ParsableArguments {
     }
 
     var described: String { "\(server.host):\(server.port)" }
+
+    /// Runs `body` with a client, turning what can go wrong into the `CommandFailure` that
+    /// says what happened.
+    func withClient<Result>(_ body: (TaskerClient) async throws -> Result) async throws -> Result {
+        let client = TaskerClient(host: server.host, port: server.port, tls: clientTLS, token: token)
+        do {
+            let result = try await body(client)
+            await client.close()
+            return result
+        } catch {
+            await client.close()
+            throw CommandFailure(error, server: described)
+        }
+    }
 }

@@ -1,31 +1,53 @@
 import ArgumentParser
 import Foundation
+import SwiftProtobuf
+import TaskerAuth
+import TaskerClient
+import TaskerProto
 import TaskerServer
 import TaskerStore
 
 /// `tasker tokens`: the API tokens of a server that runs with --auth, made, listed and revoked
-/// straight in its database.
+/// through its Admin service with an admin token, or straight in its database (the first
+/// admin token, before there is any).
 struct Tokens: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Make, list and revoke API tokens, in the server's database.",
+        abstract: "Make, list and revoke API tokens: through the server with an admin --token, or in its database with --database-url.",
         subcommands: [Create.self, ListTokens.self, Revoke.self])
 
-    struct Database: ParsableArguments {
-        @Option(name: .customLong("database-url"), help: "The server's Postgres (env TASKER_DATABASE_URL).")
-        var url: String? = ProcessInfoLite.environment("TASKER_DATABASE_URL")
+    /// Where the tokens are kept: the database when its URL is given, else the server.
+    struct Keeper: ParsableArguments {
+        @Option(name: .customLong("database-url"), help: "Work straight in the server's Postgres (env TASKER_DATABASE_URL), e.g. for the first admin token.")
+        var databaseURL: String? = ProcessInfoLite.environment("TASKER_DATABASE_URL")
 
-        func withStore<Result>(_ body: (TokenStore) async throws -> Result) async throws -> Result {
-            guard let url else { throw ValidationError("give --database-url (or TASKER_DATABASE_URL): tokens are made in the server's database") }
-            let pool = PostgresPool(url: url, size: 1)
-            do {
-                try await Migrator().migrate(pool)
-                let result = try await body(TokenStore(pool: pool))
-                await pool.shutdown()
-                return result
-            } catch {
-                await pool.shutdown()
-                FileHandle.standardError.write(Data("tasker: \(error)\n".utf8))
-                throw ExitCode(error is TokenStoreError ? CommandFailure.refused : CommandFailure.unreachable)
+        @OptionGroup var connection: ConnectionOptions
+
+        /// Runs `body` against the database or the server, turning what goes wrong into a
+        /// message with the exit code that says what happened.
+        func run<Result>(_ body: (TokenKeeper) async throws -> Result) async throws -> Result {
+            if let databaseURL {
+                let pool = PostgresPool(url: databaseURL, size: 1)
+                do {
+                    try await Migrator().migrate(pool)
+                    let result = try await body(.database(TokenStore(pool: pool)))
+                    await pool.shutdown()
+                    return result
+                } catch {
+                    await pool.shutdown()
+                    throw Self.failure(error)
+                }
+            }
+            guard connection.token != nil else {
+                throw ValidationError("give an admin --token (or TASKER_TOKEN) to work through the server, or --database-url to work in its database")
+            }
+            return try await connection.withClient { try await body(.server($0)) }
+        }
+
+        private static func failure(_ error: any Error) -> CommandFailure {
+            switch error {
+            case TokenStoreError.noSuchToken: CommandFailure("\(error)", code: CommandFailure.notFound)
+            case is TokenStoreError: CommandFailure("\(error)", code: CommandFailure.refused)
+            default: CommandFailure("cannot work in the database: \(error)", code: CommandFailure.unreachable)
             }
         }
     }
@@ -42,35 +64,35 @@ struct Tokens: AsyncParsableCommand {
         @Option(help: "How long it lasts, e.g. 90d, 12h, 30m; without it, until revoked.")
         var expires: Lifetime?
 
-        @OptionGroup var database: Database
+        @OptionGroup var keeper: Keeper
 
         func run() async throws {
-            let (token, record) = try await database.withStore { store in
-                try await store.create(name: name, role: role.role, createdBy: "tasker tokens create", expiresIn: expires?.seconds)
+            try await reporting {
+                let (token, record) = try await keeper.run { try await $0.create(name: name, role: role.role, expiresIn: expires?.seconds) }
+                print(token)
+                FileHandle.standardError.write(Data("made token \"\(record.name)\" (\(TokenLine.role(record.role))); it is shown only now\n".utf8))
             }
-            print(token.text)
-            FileHandle.standardError.write(Data("made token \"\(record.name)\" (\(record.role.rawValue)); it is shown only now\n".utf8))
         }
     }
 
     struct ListTokens: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(commandName: "list", abstract: "The tokens, revoked ones too, newest first.")
+        static let configuration = CommandConfiguration(commandName: "list", abstract: "The tokens, revoked and expired ones too, newest first.")
 
-        @OptionGroup var database: Database
+        @OptionGroup var keeper: Keeper
+
+        @Flag(help: "Print JSON (the wire contract's field names) instead of text, for scripts.")
+        var json = false
 
         func run() async throws {
-            let tokens = try await database.withStore { try await $0.list() }
-            let now = Date().timeIntervalSince1970
-            for token in tokens {
-                let state = token.refusal(at: now).map { $0.contains("revoked") ? "revoked" : "expired" } ?? "in force"
-                let expires = token.expiresAt.map { "expires \(Self.time($0))" } ?? "no expiry"
-                let used = token.lastUsedAt.map { "last used \(Self.time($0))" } ?? "never used"
-                print("\(token.name)  \(token.role.rawValue)  \(state)  made \(Self.time(token.createdAt))  \(expires)  \(used)")
+            try await reporting {
+                let tokens = try await keeper.run { try await $0.list() }
+                if json {
+                    print(CommandOutput.json(Tasker_V1_ListTokensResponse.with { $0.tokens = tokens }))
+                    return
+                }
+                let now = Date()
+                for token in tokens { print(TokenLine.describe(token, now: now)) }
             }
-        }
-
-        static func time(_ seconds: Double) -> String {
-            ISO8601DateFormatter().string(from: Date(timeIntervalSince1970: seconds))
         }
     }
 
@@ -80,12 +102,65 @@ struct Tokens: AsyncParsableCommand {
         @Argument(help: "The token's name.")
         var name: String
 
-        @OptionGroup var database: Database
+        @OptionGroup var keeper: Keeper
 
         func run() async throws {
-            let record = try await database.withStore { try await $0.revoke(name: name) }
-            print("revoked \"\(record.name)\" (\(record.role.rawValue))")
+            try await reporting {
+                let record = try await keeper.run { try await $0.revoke(name: name) }
+                print("revoked \"\(record.name)\" (\(TokenLine.role(record.role)))")
+            }
         }
+    }
+}
+
+/// The two places `tasker tokens` can work: one set of answers from either.
+enum TokenKeeper {
+    case database(TokenStore)
+    case server(TaskerClient)
+
+    static let createdByDatabase = "database"
+
+    func create(name: String, role: Role, expiresIn: Double?) async throws -> (String, Tasker_V1_ApiToken) {
+        switch self {
+        case .database(let store):
+            let (token, record) = try await store.create(name: name, role: role, createdBy: Self.createdByDatabase, expiresIn: expiresIn)
+            return (token.text, Tasker_V1_ApiToken(record))
+        case .server(let client):
+            let response = try await client.createToken(name: name, role: role.proto, expiresIn: expiresIn)
+            return (response.token, response.record)
+        }
+    }
+
+    func list() async throws -> [Tasker_V1_ApiToken] {
+        switch self {
+        case .database(let store): try await store.list().map(Tasker_V1_ApiToken.init)
+        case .server(let client): try await client.tokens()
+        }
+    }
+
+    func revoke(name: String) async throws -> Tasker_V1_ApiToken {
+        switch self {
+        case .database(let store): Tasker_V1_ApiToken(try await store.revoke(name: name))
+        case .server(let client): try await client.revokeToken(name: name)
+        }
+    }
+}
+
+/// A token as one line of `tasker tokens list`.
+enum TokenLine {
+    static func describe(_ token: Tasker_V1_ApiToken, now: Date) -> String {
+        let state = token.hasRevokedAt ? "revoked" : token.hasExpiresAt && token.expiresAt.date <= now ? "expired" : "in force"
+        let expires = token.hasExpiresAt ? "expires \(time(token.expiresAt))" : "no expiry"
+        let used = token.hasLastUsedAt ? "last used \(time(token.lastUsedAt))" : "never used"
+        return "\(token.name)  \(role(token.role))  \(state)  made \(time(token.createdAt)) by \(token.createdBy)  \(expires)  \(used)"
+    }
+
+    static func role(_ role: Tasker_V1_Role) -> String {
+        Role(role)?.rawValue ?? "unknown role"
+    }
+
+    private static func time(_ timestamp: Google_Protobuf_Timestamp) -> String {
+        ISO8601DateFormatter().string(from: timestamp.date)
     }
 }
 

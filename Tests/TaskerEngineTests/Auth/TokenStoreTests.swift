@@ -1,4 +1,5 @@
 import Foundation
+import TaskerAuth
 import TaskerDev
 import TaskerServer
 import TaskerStore

@@ -49,6 +49,14 @@ public final class TokenGate: CallGate {
         return record
     }
 
+    /// Forgets what was checked of a token, so that this node asks Postgres at its next use
+    /// (a revocation made here is in force here at once).
+    public func forget(tokenID: String) {
+        checked.withLockedValue { cache in
+            for (key, entry) in cache where entry.record?.id == tokenID { cache[key] = nil }
+        }
+    }
+
     private func lookup(_ token: APIToken, now: Double) async throws -> TokenRecord? {
         let key = token.sha256
         if let cached = checked.withLockedValue({ $0[key] }), now - cached.at < recheckAfter {

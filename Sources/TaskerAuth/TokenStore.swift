@@ -1,4 +1,5 @@
 import Foundation
+import TaskerEngine
 import TaskerStore
 
 /// A token as Postgres keeps it: everything but the token itself. Times are seconds since 1970.
@@ -28,8 +29,8 @@ public enum TokenStoreError: Error, Equatable, CustomStringConvertible {
 
     public var description: String {
         switch self {
-        case .nameTaken(let name): "a token named \"\(name)\" exists already: revoke it first, or choose another name"
-        case .noSuchToken(let name): "no token named \"\(name)\" is in force"
+        case .nameTaken(let name): "a token named \(InputCheck.quoted(name)) exists already: revoke it first, or choose another name"
+        case .noSuchToken(let name): "no token named \(InputCheck.quoted(name)) is in force"
         case .badName(let reason): reason
         }
     }
