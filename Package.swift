@@ -176,7 +176,7 @@ let package = Package(
         .testTarget(
             name: "TaskerDispatchTests",
             dependencies: [
-                "TaskerDispatch", "TaskerEngine", "TaskerProto", "TaskerQueue", "TaskerRPC", "TaskerServer", "TaskerStore",
+                "TaskerAuth", "TaskerDispatch", "TaskerEngine", "TaskerProto", "TaskerQueue", "TaskerRPC", "TaskerServer", "TaskerStore",
                 "TaskerWorker", "TaskerDev",
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),

@@ -88,14 +88,16 @@ public final class Worker: Sendable {
     public var runningSteps: Int { state.withLockedValue { $0.running.count } }
 
     /// Connects and runs steps until `stop`; reconnects with backoff whenever the connection
-    /// drops. Throws only what retrying cannot mend: a registration the server refuses.
+    /// drops. Throws only what retrying cannot mend: a registration the server refuses, or a
+    /// token it does not take (UNAUTHENTICATED, PERMISSION_DENIED: missing, revoked, expired,
+    /// or not of the worker role).
     public func run() async throws {
         var delay = configuration.reconnectBackoff.first
         while !state.withLockedValue({ $0.stopping }) {
             do {
                 try await connection()
                 delay = configuration.reconnectBackoff.first
-            } catch let error as RPCError where [.invalidArgument, .alreadyExists, .failedPrecondition].contains(error.code) {
+            } catch let error as RPCError where [.invalidArgument, .alreadyExists, .failedPrecondition, .unauthenticated, .permissionDenied].contains(error.code) {
                 throw error
             } catch {
                 logger.info("connection to \(host):\(port) lost: \(error)")

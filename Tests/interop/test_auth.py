@@ -199,6 +199,12 @@ def test_the_python_example_worker_runs_steps_with_a_worker_token(postgres, redi
             task_id = stub.SubmitTask(tasker_pb2.SubmitTaskRequest(name="python-example", context=context),
                                       metadata=metadata, timeout=10).task.task_id
             completed(stub, task_id, metadata=metadata)
+        # A token the server does not take is not retried: the worker stops and says why.
+        for token, says in ((submitter, "PERMISSION_DENIED"), ("tkr_" + "B" * 32, "UNAUTHENTICATED")):
+            refused = subprocess.run([sys.executable, WORKER, "--server", address, "--name", "py-refused", "--token", token],
+                                     capture_output=True, text=True, timeout=30)
+            assert refused.returncode == 1 and says in refused.stderr and token not in refused.stderr, refused
+            assert "Traceback" not in refused.stderr, refused.stderr
     finally:
         terminate(worker, grace=15)
         server.stop()

@@ -103,7 +103,9 @@ class Worker:
         return register
 
     def run(self):
-        """Connects and runs steps until stop(); reconnects with backoff when the connection drops."""
+        """Connects and runs steps until stop(); reconnects with backoff when the connection drops.
+        Raises what retrying cannot mend: a registration the server refuses, or a token it does
+        not take (missing, revoked, expired, or not of the worker role)."""
         delay = 0.1
         while not self._stopping.is_set():
             try:
@@ -111,7 +113,8 @@ class Worker:
                 delay = 0.1
             except grpc.RpcError as error:
                 if error.code() in (grpc.StatusCode.INVALID_ARGUMENT, grpc.StatusCode.FAILED_PRECONDITION,
-                                    grpc.StatusCode.ALREADY_EXISTS):
+                                    grpc.StatusCode.ALREADY_EXISTS, grpc.StatusCode.UNAUTHENTICATED,
+                                    grpc.StatusCode.PERMISSION_DENIED):
                     raise
                 if not self._stopping.is_set():
                     self.log("connection to %s lost: %s %s" % (self.server, error.code().name, error.details()))

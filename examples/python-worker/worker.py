@@ -15,6 +15,8 @@ import os
 import sys
 import time
 
+import grpc
+
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from tasker_worker import Permanent, Retryable, Worker, drain_on_signals, load_protos, tls_credentials  # noqa: E402
 
@@ -92,7 +94,10 @@ def main():
         return {"usd": prices["usd"]["usd"], "eur": prices["eur"]["eur"], "by": args.name}
 
     drain_on_signals(worker)
-    worker.run()
+    try:
+        worker.run()
+    except grpc.RpcError as error:  # refused for good: a bad registration or token
+        sys.exit("%s: the server refused this worker: %s: %s" % (args.name, error.code().name, error.details()))
 
 
 if __name__ == "__main__":
