@@ -25,8 +25,13 @@ public struct APIToken: Sendable, Equatable {
     /// A token as a caller gave it; nil unless it has a token's shape.
     public init?(_ text: String) {
         let body = text.utf8.dropFirst(Self.prefix.utf8.count)
-        guard text.hasPrefix(Self.prefix), body.count == Self.length, body.allSatisfy({ Self.alphabet.contains($0) }) else { return nil }
+        guard text.hasPrefix(Self.prefix), body.count == Self.length, body.allSatisfy(Self.isBase62) else { return nil }
         self.text = text
+    }
+
+    private static func isBase62(_ byte: UInt8) -> Bool {
+        (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(byte) || (UInt8(ascii: "A")...UInt8(ascii: "Z")).contains(byte)
+            || (UInt8(ascii: "a")...UInt8(ascii: "z")).contains(byte)
     }
 
     private init(validated text: String) {
