@@ -151,7 +151,14 @@ public final class Worker: Sendable {
         register.register.handlers = handlers
         register.register.slots = Int32(configuration.slots)
         register.register.templates = configuration.templates
-        try await call.send(register)
+        do {
+            try await call.send(register)
+        } catch {
+            // The server may end the call before it reads a message (a token it refuses):
+            // then its status, not the failed send, says why.
+            for try await _ in call.responses {}
+            throw error
+        }
         var heartbeats: Task<Void, Never>?
         defer {
             heartbeats?.cancel()
