@@ -1,4 +1,4 @@
-// swift-tools-version:6.0
+// swift-tools-version:6.1
 import PackageDescription
 
 let package = Package(
@@ -20,6 +20,10 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
         .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
         .package(url: "https://github.com/jpsim/Yams.git", from: "5.0.1"),
+        .package(url: "https://github.com/apple/swift-metrics.git", from: "2.13.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
+        // Without its default traits: no swift-configuration to build.
+        .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1", traits: []),
     ],
     targets: [
         .systemLibrary(
@@ -37,7 +41,7 @@ let package = Package(
         .target(
             name: "TaskerRPC",
             dependencies: [
-                "CNGHTTP2",
+                "CNGHTTP2", "TaskerMetrics",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
@@ -56,7 +60,7 @@ let package = Package(
         .target(
             name: "TaskerStore",
             dependencies: [
-                "CLibPQ",
+                "CLibPQ", "TaskerMetrics",
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
             ],
@@ -64,20 +68,20 @@ let package = Package(
         .target(
             name: "TaskerQueue",
             dependencies: [
-                "CHiredis",
+                "CHiredis", "TaskerMetrics",
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
             ]),
         .target(
             name: "TaskerEngine",
             dependencies: [
-                "TaskerProto", "TaskerStore",
+                "TaskerMetrics", "TaskerProto", "TaskerStore",
                 .product(name: "SwiftProtobuf", package: "swift-protobuf"),
             ]),
         .target(
             name: "TaskerDispatch",
             dependencies: [
-                "TaskerEngine", "TaskerProto", "TaskerQueue",
+                "TaskerEngine", "TaskerMetrics", "TaskerProto", "TaskerQueue",
                 .product(name: "SwiftProtobuf", package: "swift-protobuf"),
                 .product(name: "Logging", package: "swift-log"),
             ]),
@@ -97,6 +101,19 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]),
         .target(
+            name: "TaskerMetrics",
+            dependencies: [
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+            ]),
+        .target(
+            name: "TaskerHTTP",
+            dependencies: [
+                "TaskerRPC",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Logging", package: "swift-log"),
+            ]),
+        .target(
             name: "TaskerAuth",
             dependencies: [
                 "CCrypto", "TaskerEngine", "TaskerRPC", "TaskerStore",
@@ -105,7 +122,7 @@ let package = Package(
         .target(
             name: "TaskerServer",
             dependencies: [
-                "TaskerAuth", "TaskerDispatch", "TaskerEngine", "TaskerProto", "TaskerQueue", "TaskerRPC", "TaskerStore", "TaskerTLS",
+                "TaskerAuth", "TaskerDispatch", "TaskerEngine", "TaskerHTTP", "TaskerMetrics", "TaskerProto", "TaskerQueue", "TaskerRPC", "TaskerStore", "TaskerTLS",
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
             ]),
@@ -142,6 +159,8 @@ let package = Package(
             dependencies: [
                 "TaskerAuth", "TaskerRPC", "TaskerServer", "TaskerEngine", "TaskerStore", "TaskerClient", "TaskerDev", "TaskerProto", "TaskerTLS",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "SwiftProtobuf", package: "swift-protobuf"),
                 .product(name: "Yams", package: "Yams"),
                 .product(name: "Logging", package: "swift-log"),

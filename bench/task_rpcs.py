@@ -35,8 +35,8 @@ def framed(message):
 def start_server(binary, database_url, connections, extra=()):
     port = unary_health.free_port()
     server = subprocess.Popen(
-        [binary, "serve", "--port", str(port), "--database-url", database_url, "--database-connections", str(connections),
-         *extra], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        [binary, "serve", "--port", str(port), "--http-port", str(unary_health.free_port()), "--database-url", database_url,
+         "--database-connections", str(connections), *extra], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     unary_health.wait_for(port, server)
     return port, server
 

@@ -38,6 +38,6 @@ venv="$root/.build-venv"
 if [ ! -x "$venv/bin/python" ]; then
   python3 -m venv "$venv"
 fi
-if ! "$venv/bin/python" -c "import grpc, grpc_tools, grpc_reflection, pytest, hpack" 2>/dev/null; then
-  "$venv/bin/python" -m pip install -q --disable-pip-version-check grpcio grpcio-tools grpcio-reflection pytest protobuf hpack
+if ! "$venv/bin/python" -c "import grpc, grpc_tools, grpc_reflection, pytest, hpack, prometheus_client, grpc_health" 2>/dev/null; then
+  "$venv/bin/python" -m pip install -q --disable-pip-version-check grpcio grpcio-tools grpcio-reflection pytest protobuf hpack prometheus-client grpcio-health-checking
 fi

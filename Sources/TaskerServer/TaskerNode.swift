@@ -3,6 +3,7 @@ import Logging
 import TaskerAuth
 import TaskerDispatch
 import TaskerEngine
+import TaskerHTTP
 import TaskerQueue
 import TaskerRPC
 import TaskerStore
@@ -35,6 +36,8 @@ public final class TaskerNode: Sendable {
         public var tls: ServerTLS?
         /// Every call but health's needs an API token whose role permits it.
         public var auth = false
+        /// The HTTP port (probes, metrics); nil serves none.
+        public var http: HTTPSettings?
 
         public init(databaseURL: String, redisURL: String? = nil) {
             self.databaseURL = databaseURL
@@ -42,12 +45,35 @@ public final class TaskerNode: Sendable {
         }
     }
 
+    /// The HTTP port beside the RPC port.
+    public struct HTTPSettings: Sendable {
+        /// 0: a free port.
+        public var port: Int
+        /// TLS offering `http/1.1`, from the same files as the RPC port's.
+        public var security: (any ServerConnectionSecurity)?
+        /// The Prometheus text of every metric, for `/metrics`; nil leaves it out.
+        public var metrics: (@Sendable () -> [UInt8])?
+
+        public init(port: Int, security: (any ServerConnectionSecurity)? = nil, metrics: (@Sendable () -> [UInt8])? = nil) {
+            self.port = port
+            self.security = security
+            self.metrics = metrics
+        }
+    }
+
+    /// The HTTP port, when it is served.
+    public let http: HTTPServer?
+    private let readiness: Readiness
+
     /// Whether this node knows that another node has watchers, and so relays its updates.
     public var relaysUpdates: Bool { relay?.othersWatching ?? false }
 
     private init(
-        server: RPCServer, engine: TaskEngine, dispatcher: Dispatcher?, pool: PostgresPool, queue: StepQueue?, hub: UpdateHub, relay: UpdateRelay?
+        server: RPCServer, engine: TaskEngine, dispatcher: Dispatcher?, pool: PostgresPool, queue: StepQueue?, hub: UpdateHub, relay: UpdateRelay?,
+        http: HTTPServer?, readiness: Readiness
     ) {
+        self.http = http
+        self.readiness = readiness
         self.hub = hub
         self.relay = relay
         self.server = server
@@ -63,7 +89,7 @@ public final class TaskerNode: Sendable {
         let pool = PostgresPool(url: settings.databaseURL, size: settings.databaseConnections)
         do {
             let applied = try await Migrator().migrate(pool)
-            if !applied.isEmpty { logger.info("applied schema migrations \(applied)") }
+            if !applied.isEmpty { logger.info("applied schema migrations", metadata: ["versions": "\(applied)"]) }
         } catch {
             await pool.shutdown()
             throw error
@@ -93,13 +119,29 @@ public final class TaskerNode: Sendable {
             queue = steps
             dispatcher = node
         }
+        var server: RPCServer?
+        var readiness: Readiness?
         do {
             var configuration = RPCServer.Configuration(host: settings.host, port: settings.port)
             configuration.security = settings.tls
             configuration.gate = gate
-            let server = try await RPCServer.start(configuration: configuration, services: services, logger: logger)
-            return TaskerNode(server: server, engine: engine, dispatcher: dispatcher, pool: pool, queue: queue, hub: hub, relay: relay)
+            let rpc = try await RPCServer.start(configuration: configuration, services: services, logger: logger)
+            server = rpc
+            let probes = Readiness(databaseURL: settings.databaseURL, redis: redis, health: rpc.health, logger: logger)
+            readiness = probes
+            await probes.start()
+            var http: HTTPServer?
+            if let port = settings.http?.port {
+                http = try await HTTPServer.start(
+                    configuration: .init(host: settings.host, port: port, security: settings.http?.security),
+                    routes: [ProbeRoutes(readiness: { probes.checks }, metrics: settings.http?.metrics)], logger: logger)
+            }
+            return TaskerNode(
+                server: rpc, engine: engine, dispatcher: dispatcher, pool: pool, queue: queue, hub: hub, relay: relay, http: http,
+                readiness: probes)
         } catch {
+            await readiness?.stop()
+            await server?.shutdownGracefully()
             await dispatcher?.stop()
             await relay?.shutdown()
             await queue?.shutdown()
@@ -114,7 +156,9 @@ public final class TaskerNode: Sendable {
         await dispatcher?.stop()
         // Watchers are told to resume elsewhere rather than keep the server from stopping.
         hub.closeAll()
+        await http?.shutdown()
         await server.shutdownGracefully()
+        await readiness.stop()
         await relay?.shutdown()
         await queue?.shutdown()
         await pool.shutdown()

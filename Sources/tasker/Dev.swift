@@ -18,6 +18,9 @@ struct Dev: AsyncParsableCommand {
     @Option(help: "Port to listen on (env TASKER_PORT).")
     var port: Int = ProcessInfoLite.environment("TASKER_PORT").flatMap { Int($0) } ?? 7420
 
+    @Option(name: .customLong("http-port"), help: "The server's HTTP port: /live, /ready, /metrics (env TASKER_HTTP_PORT; 0 turns it off).")
+    var httpPort: Int = ProcessInfoLite.environment("TASKER_HTTP_PORT").flatMap { Int($0) } ?? 7421
+
     @Option(help: "The folder for the private Postgres's data.")
     var data: String = ".tasker"
 
@@ -69,7 +72,7 @@ struct Dev: AsyncParsableCommand {
             logger.info("Postgres at \(database), Redis at \(queue)")
             server = try ChildProcess(
                 executable: Self.ownExecutable,
-                arguments: ["serve", "--port", String(port), "--database-url", database, "--redis-url", queue],
+                arguments: ["serve", "--port", String(port), "--http-port", String(httpPort), "--database-url", database, "--redis-url", queue],
                 log: nil, inheritOutput: true)
         } catch {
             stopAll()

@@ -18,6 +18,9 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "Address to bind.")
     var host: String = "127.0.0.1"
 
+    @Option(name: .customLong("http-port"), help: "The HTTP port: /live, /ready, /metrics (env TASKER_HTTP_PORT; 0 turns it off).")
+    var httpPort: Int = ProcessInfoLite.environment("TASKER_HTTP_PORT").flatMap { Int($0) } ?? 7421
+
     @Option(name: .customLong("database-url"), help: "Postgres, e.g. postgres://user@host:5432/db (env TASKER_DATABASE_URL). Without it only the health service runs.")
     var databaseURLOption: String?
 
@@ -46,6 +49,7 @@ struct Serve: AsyncParsableCommand {
     var redisURL: String? { redisURLOption ?? ProcessInfoLite.environment("TASKER_REDIS_URL") }
 
     func validate() throws {
+        guard (0...65535).contains(httpPort) else { throw ValidationError("--http-port is a port, 1 to 65535, or 0 for none; not \(httpPort)") }
         if !auth, !insecure, !Self.isLoopback(host) {
             throw ValidationError(
                 "refusing to listen on \(host) without --auth: anyone who reaches it could run and read every task. "
@@ -85,7 +89,7 @@ struct Serve: AsyncParsableCommand {
             configuration.security = tls
             let server = try await RPCServer.start(configuration: configuration, services: [], logger: logger)
             logger.info("tasker listening on \(host):\(server.port)\(tls == nil ? "" : " (TLS)")")
-            let reloads = TLSReloads(tls, logger: logger)
+            let reloads = TLSReloads([tls].compactMap { $0 }, logger: logger)
             await signals.wait()
             reloads.stop()
             logger.info("shutting down")
@@ -93,15 +97,19 @@ struct Serve: AsyncParsableCommand {
             return
         }
         if redisURL == nil { logger.warning("no --redis-url: tasks can be submitted and read, but no worker can connect to run them") }
+        let metrics = PrometheusMetrics.bootstrap()
         var settings = TaskerNode.Settings(databaseURL: databaseURL, redisURL: redisURL)
         settings.host = host
         settings.port = port
         settings.databaseConnections = databaseConnections
         settings.tls = tls
         settings.auth = auth
+        let httpTLS = try tls?.offering(["http/1.1"])
+        if httpPort != 0 { settings.http = .init(port: httpPort, security: httpTLS, metrics: metrics.exposition) }
         let node = try await TaskerNode.start(settings, logger: logger)
         logger.info("tasker listening on \(host):\(node.server.port)\(tls == nil ? "" : " (TLS)")")
-        let reloads = TLSReloads(tls, logger: logger)
+        if let http = node.http { logger.info("HTTP (/live, /ready, /metrics) on \(host):\(http.port)\(tls == nil ? "" : " (TLS)")") }
+        let reloads = TLSReloads([tls, httpTLS].compactMap { $0 }, logger: logger)
         await signals.wait()
         reloads.stop()
         logger.info("shutting down")
@@ -114,16 +122,16 @@ struct Serve: AsyncParsableCommand {
 final class TLSReloads: @unchecked Sendable {
     private let source: any DispatchSourceSignal
 
-    init(_ tls: ServerTLS?, logger: Logger) {
+    init(_ ports: [ServerTLS], logger: Logger) {
         signal(SIGHUP, SIG_IGN)
         source = DispatchSource.makeSignalSource(signal: SIGHUP, queue: .global())
         source.setEventHandler {
-            guard let tls else {
+            guard !ports.isEmpty else {
                 logger.info("SIGHUP: not serving TLS, nothing to reload")
                 return
             }
             do {
-                try tls.reload()
+                for tls in ports { try tls.reload() }
                 logger.info("SIGHUP: TLS certificate reloaded; new connections use it")
             } catch {
                 logger.error("SIGHUP: TLS certificate not reloaded, the one in use stays: \(error)")

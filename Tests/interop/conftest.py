@@ -51,18 +51,25 @@ def terminate(process, grace=10):
 
 
 class Service:
-    """A server process started for a test, stopped by its own pid."""
+    """A server process started for a test, stopped by its own pid. `{port}` and `{http_port}`
+    in its arguments are free ports; a `tasker serve` given no --http-port gets `{http_port}`,
+    so that nodes side by side never share the default."""
 
     def __init__(self, args, port=None):
         import tempfile
 
         self.port = port or free_port()
+        self.http_port = free_port()
+        if len(args) > 1 and args[1] == "serve" and "--http-port" not in args:
+            args = list(args) + ["--http-port", "{http_port}"]
         # Its output goes to a file: a pipe nobody reads fills up, and then the process stalls
         # on its next log line.
         self.log = tempfile.NamedTemporaryFile(prefix="tasker-service-", suffix=".log")
         self.process = subprocess.Popen(
-            [arg.format(port=self.port) for arg in args], stdout=self.log, stderr=subprocess.STDOUT)
+            [arg.format(port=self.port, http_port=self.http_port) for arg in args], stdout=self.log, stderr=subprocess.STDOUT)
         wait_for_port(self.port, self.process)
+        if "{http_port}" in args:
+            wait_for_port(self.http_port, self.process)
 
     def output(self):
         """What the process has written so far."""
@@ -179,6 +186,16 @@ class PrivatePostgres:
         import signal
 
         self._shut_down(signal.SIGINT if mode == "fast" else signal.SIGQUIT)
+        self._start()
+
+    def down(self):
+        """Stops the server (as `pg_ctl stop -m fast`), keeping its data for `up`."""
+        import signal
+
+        self._shut_down(signal.SIGINT)
+
+    def up(self):
+        """Starts the server again on its port, after `down`."""
         self._start()
 
     def query(self, sql):

@@ -212,7 +212,7 @@ def dev_folder():
 def start_dev(folder):
     port = free_port()
     env = dict(os.environ, TASKER_SERVER="127.0.0.1:%d" % port)
-    process = subprocess.Popen([binary("tasker"), "dev", "--port", str(port), "--data", folder],
+    process = subprocess.Popen([binary("tasker"), "dev", "--port", str(port), "--http-port", str(free_port()), "--data", folder],
                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
     deadline = time.time() + 60
     while subprocess.run([binary("tasker"), "health", "--timeout", "1"], env=env, capture_output=True).returncode != 0:

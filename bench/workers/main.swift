@@ -51,7 +51,8 @@ let postgres = try PrivatePostgres()
 let redis = try PrivateRedis()
 let port = LocalPort.free()
 let server = try ChildProcess(executable: executable, arguments: [
-    "serve", "--port", String(port), "--database-url", postgres.url, "--redis-url", redis.url, "--database-connections", "16",
+    "serve", "--port", String(port), "--http-port", String(LocalPort.free()), "--database-url", postgres.url, "--redis-url", redis.url,
+    "--database-connections", "16",
 ])
 defer {
     server.stop(signal: SIGTERM, grace: 20)

@@ -263,7 +263,7 @@ public actor Dispatcher: StepChangeObserver {
             for (stepID, attempt) in held {
                 _ = try? await engine.finishStep(
                     stepID, attempt: attempt,
-                    outcome: .failure(message: "the worker running this step went away", retryable: true, backoffRequestSeconds: 0))
+                    outcome: .lost(message: "the worker running this step went away"))
             }
         }.value
         if !buffered.isEmpty { await dispatchBuffered() }
@@ -422,7 +422,7 @@ public actor Dispatcher: StepChangeObserver {
         else {
             _ = try? await engine.finishStep(
                 started.stepID, attempt: started.attempt,
-                outcome: .failure(message: "the worker went away before the step reached it", retryable: true, backoffRequestSeconds: 0))
+                outcome: .lost(message: "the worker went away before the step reached it"))
             return
         }
         var message = Tasker_V1_ServerMessage()
@@ -553,7 +553,7 @@ public actor Dispatcher: StepChangeObserver {
         for attempt in attempts where !held.contains(Self.key(attempt.stepID, attempt.attempt)) {
             _ = try await engine.finishStep(
                 attempt.stepID, attempt: attempt.attempt,
-                outcome: .failure(message: "the attempt was lost on its way to or from the worker", retryable: true, backoffRequestSeconds: 0))
+                outcome: .lost(message: "the attempt was lost on its way to or from the worker"))
         }
     }
 

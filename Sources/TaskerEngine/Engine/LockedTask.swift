@@ -21,6 +21,9 @@ struct LockedTask {
         let storedResults: String?
         /// A retry whose time has come.
         let due: Bool
+        /// Seconds since it was last ENQUEUED, and since its attempt started (when it has).
+        let queuedFor: Double?
+        let runningFor: Double?
         var machine: StepStateMachine
         var unmet: Int
 
@@ -47,6 +50,9 @@ struct LockedTask {
     private var lastSequence: Int
     private(set) var transitions: [StepChange] = []
     private(set) var annotations: [(stepName: String, type: String, json: String)] = []
+    private(set) var measurements: [EngineMeasurement] = []
+    /// Seconds since the task was submitted.
+    let age: Double
     /// The node a started attempt belongs to.
     var node: String?
 
@@ -76,7 +82,10 @@ struct LockedTask {
         return try read(tasks, connection)
     }
 
-    private static let taskColumns = "task_id::text AS task_id, name, status, last_sequence, context::text AS context"
+    private static let taskColumns = """
+        task_id::text AS task_id, name, status, last_sequence, context::text AS context,
+        extract(epoch FROM clock_timestamp() - created_at)::float8 AS age
+        """
 
     /// The steps of the locked tasks, read after the locks are held.
     private static func read(_ tasks: PostgresRows, _ connection: PostgresConnection) throws -> [LockedTask] {
@@ -87,7 +96,9 @@ struct LockedTask {
             """
             SELECT task_id::text AS task_id, step_id::text AS step_id, name, handler, status, attempts, retry_limit, retryable,
                 unmet_dependencies, array_to_json(depends_on)::text AS depends_on, backoff_base_seconds, backoff_max_seconds,
-                backoff_jitter, timeout_seconds, results::text AS results, coalesce(next_attempt_at <= now(), false) AS due
+                backoff_jitter, timeout_seconds, results::text AS results, coalesce(next_attempt_at <= now(), false) AS due,
+                extract(epoch FROM clock_timestamp() - queued_at)::float8 AS queued_for,
+                extract(epoch FROM clock_timestamp() - last_attempted_at)::float8 AS running_for
             FROM steps WHERE task_id = ANY($1::uuid[]) ORDER BY task_id, position
             """, [PostgresArrayLiteral.of(ids)])
         {
@@ -99,6 +110,7 @@ struct LockedTask {
                 stepID: row["step_id"]!, name: row["name"] ?? "", handler: row["handler"] ?? "",
                 dependsOn: Rows.strings(row["depends_on"]), backoff: backoff,
                 timeoutSeconds: Int32(row.int("timeout_seconds") ?? 0), storedResults: row["results"], due: row.bool("due") ?? false,
+                queuedFor: row.double("queued_for"), runningFor: row.double("running_for"),
                 machine: StepStateMachine(
                     status: StepStatus(rawValue: row.int("status") ?? 0) ?? .unspecified, attempts: Int32(row.int("attempts") ?? 0),
                     retryLimit: Int32(row.int("retry_limit") ?? 0), retryable: row.bool("retryable") ?? true),
@@ -109,11 +121,12 @@ struct LockedTask {
             return LockedTask(
                 taskID: taskID, taskName: task["name"] ?? "", contextJSON: task["context"],
                 status: TaskStatus(rawValue: task.int("status") ?? 0) ?? .unspecified, steps: stepsByTask[taskID] ?? [],
-                lastSequence: task.int("last_sequence") ?? 0)
+                lastSequence: task.int("last_sequence") ?? 0, age: task.double("age") ?? 0)
         }
     }
 
-    private init(taskID: String, taskName: String, contextJSON: String?, status: TaskStatus, steps: [Step], lastSequence: Int) {
+    private init(taskID: String, taskName: String, contextJSON: String?, status: TaskStatus, steps: [Step], lastSequence: Int, age: Double) {
+        self.age = age
         self.taskID = taskID
         self.taskName = taskName
         self.contextJSON = contextJSON
@@ -166,7 +179,11 @@ struct LockedTask {
         default:
             break
         }
-        if event == .start { steps[index].started = true }
+        if event == .start {
+            steps[index].started = true
+            // Queued in this same transaction: it waited for nothing.
+            measure(.started(handler: steps[index].handler, queuedFor: steps[index].queued ? 0 : steps[index].queuedFor ?? 0))
+        }
         if status == .enqueued { steps[index].queued = true }
         record(step: index, status: status, previous: previous, results: results, error: error,
                retryAt: retryIn.map { Date().timeIntervalSince1970 + $0 })
@@ -203,7 +220,12 @@ struct LockedTask {
         guard next != status else { return }
         status = next
         taskStatusChanged = true
+        if TaskStatusRule.isFinished(next) { measure(.taskFinished(template: taskName, status: next, after: age)) }
         record(step: nil, status: .unspecified, previous: .unspecified)
+    }
+
+    mutating func measure(_ measurement: EngineMeasurement) {
+        measurements.append(measurement)
     }
 
     mutating func annotate(stepName: String, type: String, json: String) {

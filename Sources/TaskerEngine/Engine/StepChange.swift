@@ -1,5 +1,6 @@
 import NIOConcurrencyHelpers
 import TaskerProto
+import TaskerStore
 
 /// A transition as the rest of the system learns of it once its transaction has committed:
 /// what dispatch acts on (a step to queue, a retry to schedule, an attempt to call off) and
@@ -32,9 +33,16 @@ public protocol StepChangeObserver: Sendable {
 /// on the pool thread running the transaction and read after that thread is done with it.
 final class ChangeSet: @unchecked Sendable {
     private(set) var changes: [StepChange] = []
+    private(set) var measurements: [EngineMeasurement] = []
 
-    func append(contentsOf more: [StepChange]) {
-        changes += more
+    /// Writes what the transaction did to `task`, keeping its transitions and measurements
+    /// for after the commit; returns the transitions.
+    @discardableResult
+    func write(_ task: LockedTask, _ connection: PostgresConnection) throws -> [StepChange] {
+        let written = try task.write(connection)
+        changes += written
+        measurements += task.measurements
+        return written
     }
 }
 

@@ -3,10 +3,26 @@ import SwiftProtobuf
 import TaskerProto
 import TaskerStore
 
-/// What an attempt came to, as a worker (or a test) reports it.
+/// What an attempt came to, as a worker (or a test) reports it, or as the node finds it.
 public enum StepOutcome: Sendable {
     case success(results: Google_Protobuf_Struct, annotations: [Tasker_V1_Annotation])
     case failure(message: String, retryable: Bool, backoffRequestSeconds: Int32)
+    /// The attempt went with its worker or node, or on its way: a retryable failure saying so.
+    case lost(message: String)
+    /// The attempt ran past its step's timeout: a retryable failure.
+    case timedOut(seconds: Int)
+
+    /// A failure's message, whether it may be tried again, the least backoff asked for, and
+    /// how it is counted.
+    var failure: (message: String, retryable: Bool, backoffRequestSeconds: Int32, outcome: AttemptOutcome)? {
+        switch self {
+        case .success: nil
+        case .failure(let message, let retryable, let requested):
+            (message, retryable, requested, retryable ? .retryableFailure : .permanentFailure)
+        case .lost(let message): (message, true, 0, .lost)
+        case .timedOut(let seconds): ("timed out after \(seconds) s", true, 0, .timedOut)
+        }
+    }
 }
 
 /// An attempt a worker is to run, with what its assignment carries.
@@ -52,7 +68,7 @@ extension TaskEngine {
                     task.settle()
                     started[id] = try Self.assignment(of: index, in: task)
                 }
-                changes.append(contentsOf: try task.write(connection))
+                try changes.write(task, connection)
             }
             return started
         }
@@ -152,7 +168,7 @@ extension TaskEngine {
                         task.settle()
                         recorded.append(item.index)
                     }
-                    changes.append(contentsOf: try task.write(connection))
+                    try changes.write(task, connection)
                 }
                 return (recorded, started)
             }
@@ -205,6 +221,8 @@ extension TaskEngine {
             }
             let backoff = min(max(requested, 0), Int32(InputLimits.seconds))
             return (.failure(message: cut(message, to: InputLimits.reasonBytes), retryable: retryable, backoffRequestSeconds: backoff), nil, [])
+        case .lost, .timedOut:
+            return (outcome, nil, [])
         }
     }
 
@@ -242,10 +260,12 @@ extension TaskEngine {
     private static func record(
         _ outcome: StepOutcome, attempt: Int32, results: String?, of index: Int, in task: inout LockedTask
     ) throws(StepStateMachine.Refusal) {
-        switch outcome {
-        case .success:
+        guard let (message, retryable, requested, counted) = outcome.failure else {
             try task.apply(.succeed, to: index, results: results)
-        case .failure(let message, let retryable, let requested):
+            task.measure(.attemptEnded(handler: task.steps[index].handler, outcome: .success, ranFor: task.steps[index].runningFor))
+            return
+        }
+        do {
             var machine = task.steps[index].machine
             try machine.apply(.fail(retryable: retryable))
             let delay = machine.status == .waitingForRetry
@@ -255,6 +275,7 @@ extension TaskEngine {
                 "attempt": .init(numberValue: Double(attempt)), "at": .init(numberValue: Date().timeIntervalSince1970),
             ]))) ?? "{}"
             try task.apply(.fail(retryable: retryable), to: index, error: error, retryIn: delay)
+            task.measure(.attemptEnded(handler: task.steps[index].handler, outcome: counted, ranFor: task.steps[index].runningFor))
         }
     }
 
@@ -279,9 +300,7 @@ extension TaskEngine {
             count += try await transaction { connection, changes in
                 guard var task = try LockedTask.lock(taskID, connection) else { return 0 }
                 task.enqueueReady()
-                let written = try task.write(connection)
-                changes.append(contentsOf: written)
-                return written.filter { $0.status == .enqueued }.count
+                return try changes.write(task, connection).filter { $0.status == .enqueued }.count
             }
         }
         return count

@@ -1,5 +1,6 @@
 import Foundation
 import SwiftProtobuf
+import TaskerMetrics
 import TaskerProto
 import TaskerStore
 
@@ -42,7 +43,10 @@ extension TaskEngine {
             }
             switch outcome {
             case .written(let task, let created):
-                if created { await committed(submission.changes) }
+                if created {
+                    TaskerMetric.tasksSubmitted(task.name).increment()
+                    await committed(submission.changes)
+                }
                 return (task, created)
             case .staleTemplate:
                 stored = try await template(name: request.name, version: request.version, forgettingNewest: true)

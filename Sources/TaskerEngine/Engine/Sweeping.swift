@@ -57,7 +57,7 @@ extension TaskEngine {
         }
         var failed = 0
         for (stepID, attempt) in lost {
-            let outcome = StepOutcome.failure(message: "the node running this step stopped", retryable: true, backoffRequestSeconds: 0)
+            let outcome = StepOutcome.lost(message: "the node running this step stopped")
             if try await finishStep(stepID, attempt: attempt, outcome: outcome) { failed += 1 }
         }
         return failed
@@ -90,7 +90,7 @@ extension TaskEngine {
     public func timeOut(_ stepID: String, attempt: Int32, after seconds: Int) async throws(EngineError) -> Bool {
         try await finishStep(
             stepID, attempt: attempt,
-            outcome: .failure(message: "timed out after \(seconds) s", retryable: true, backoffRequestSeconds: 0))
+            outcome: .timedOut(seconds: seconds))
     }
 
     /// Attempts `node` started before `cutoff` (Unix seconds) that are still running.

@@ -20,7 +20,7 @@ extension TaskEngine {
                 task.annotate(stepName: "", type: "cancellation", json: try Self.reasonJSON(reason))
             }
             task.setStatus(.cancelled)
-            changes.append(contentsOf: try task.write(connection))
+            try changes.write(task, connection)
             return try Self.loadTask(taskID, connection)!
         }
     }
@@ -77,7 +77,7 @@ extension TaskEngine {
             if TaskStatusRule.isFinished(task.status) { task.setStatus(.inProgress) }
             task.enqueueReady()
             task.settle()
-            changes.append(contentsOf: try task.write(connection))
+            try changes.write(task, connection)
             return try Self.loadTask(taskID, connection)!
         }
     }

@@ -36,6 +36,7 @@ public final class TaskEngine: Sendable {
         } catch {
             throw EngineError(error)
         }
+        for measurement in changes.measurements { measurement.report() }
         await observers.tell(changes.changes)
         return result
     }

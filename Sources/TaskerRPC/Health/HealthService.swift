@@ -25,6 +25,13 @@ public final class HealthService: RPCService {
         for watcher in watchers { watcher.yield(status) }
     }
 
+    /// The whole server and every service it knows take `status` (a store it needs went away,
+    /// or came back).
+    public func setStatusOfAll(_ status: HealthStatus) {
+        let services = state.withLockedValue { Array($0.statuses.keys) }
+        for service in services { setStatus(status, service: service) }
+    }
+
     /// Every service goes NOT_SERVING and stays so: the server is stopping.
     func shutdown() {
         let watchers = state.withLockedValue { state -> [AsyncStream<HealthStatus>.Continuation] in

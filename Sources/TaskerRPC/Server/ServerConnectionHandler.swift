@@ -210,6 +210,7 @@ final class ServerConnectionHandler: ChannelDuplexHandler, NGHTTP2SessionDelegat
         }
         guard let method = router.methods[head.path] else {
             reject(stream, httpStatus: 200, router.unimplemented(path: head.path))
+            RPCMetrics.served(method: nil, code: .unimplemented, after: nil)
             return
         }
         stream.method = method
@@ -258,18 +259,23 @@ final class ServerConnectionHandler: ChannelDuplexHandler, NGHTTP2SessionDelegat
         guard let method = stream.method, let call = stream.call else { return }
         let gate = configuration.gate
         let body: @Sendable () async -> Void = {
+            let started = ContinuousClock.now
+            func end(_ last: ByteBuffer?, _ status: Status, _ trailers: Metadata) {
+                call.finish(lastMessage: last, status: status, trailers: trailers)
+                RPCMetrics.served(method: call.context.path, code: status.code, after: ContinuousClock.now - started)
+            }
             do {
                 if let gate { call.context.caller = try await gate.admit(call.context) }
                 let last = try await method.run(source, call)
-                call.finish(lastMessage: last, status: .ok, trailers: call.context.trailingMetadata)
+                end(last, .ok, call.context.trailingMetadata)
             } catch let error as RPCError {
                 var trailers = call.context.trailingMetadata
                 for entry in error.metadata { trailers.add(entry.key, entry.value) }
-                call.finish(lastMessage: nil, status: error.status, trailers: trailers)
+                end(nil, error.status, trailers)
             } catch is CancellationError {
-                call.finish(lastMessage: nil, status: Status(.cancelled, "the call was cancelled"), trailers: Metadata())
+                end(nil, Status(.cancelled, "the call was cancelled"), Metadata())
             } catch {
-                call.finish(lastMessage: nil, status: Status(.unknown, "handler failed: \(error)"), trailers: Metadata())
+                end(nil, Status(.unknown, "handler failed: \(error)"), Metadata())
             }
         }
         if let executor {
