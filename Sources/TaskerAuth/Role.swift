@@ -28,6 +28,8 @@ public enum Role: String, Sendable, CaseIterable {
         "/tasker.v1.Tasker/ListTasks": .viewer,
         "/tasker.v1.Tasker/ListTaskTemplates": .viewer,
         "/tasker.v1.Tasker/StreamStepUpdates": .viewer,
+        "/tasker.v1.Tasker/ListWorkers": .viewer,
+        "/tasker.v1.Tasker/ListQueues": .viewer,
         "/tasker.v1.Tasker/SubmitTask": .submitter,
         "/tasker.v1.Tasker/CancelTask": .submitter,
         "/tasker.v1.Tasker/RetryStep": .submitter,

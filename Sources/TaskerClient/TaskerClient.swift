@@ -99,6 +99,20 @@ public final class TaskerClient: Sendable {
         })
     }
 
+    // MARK: The cluster
+
+    /// The workers connected to every node; with a handler, those that run it.
+    public func workers(handler: String = "") async throws -> [Tasker_V1_Worker] {
+        let response: Tasker_V1_ListWorkersResponse = try await call("ListWorkers", Tasker_V1_ListWorkersRequest.with { $0.handler = handler })
+        return response.workers
+    }
+
+    /// Each handler's steps and workers across the cluster.
+    public func queues() async throws -> [Tasker_V1_HandlerQueue] {
+        let response: Tasker_V1_ListQueuesResponse = try await call("ListQueues", Tasker_V1_ListQueuesRequest())
+        return response.queues
+    }
+
     // MARK: API tokens (tasker.v1.Admin, with an admin token)
 
     private static let admin = "/tasker.v1.Admin/"

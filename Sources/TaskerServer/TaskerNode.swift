@@ -100,7 +100,7 @@ public final class TaskerNode: Sendable {
         let tokens = TokenStore(pool: pool)
         let gate = settings.auth ? TokenGate(store: tokens) : nil
         var services: [any RPCService] = [
-            TaskerService(engine: engine, hub: hub, quietInterval: settings.watcherQuietInterval),
+            TaskerService(engine: engine, hub: hub, quietInterval: settings.watcherQuietInterval, nodeTimeout: settings.dispatch.nodeTimeout),
             AdminService(store: tokens, gate: gate),
             try TaskerService.reflection(withWorkers: redis != nil),
         ]

@@ -7,13 +7,16 @@ import TaskerRPC
 public struct TaskerService: RPCService {
     let engine: TaskEngine
     let updates: StepUpdateStream
+    /// A node unseen for longer is not counted in ListWorkers, ListQueues or waiting reasons.
+    let nodeTimeout: Double
 
     /// `hub`: where the engine's transitions (and other nodes', through a relay) reach the
     /// watchers of StreamStepUpdates; without one, a hub of this service's own follows the
     /// engine. `quietInterval`: how long a watcher of one task hears nothing before the
     /// stored history is read for what pub/sub may have lost.
-    public init(engine: TaskEngine, hub: UpdateHub? = nil, quietInterval: Duration = .seconds(2)) {
+    public init(engine: TaskEngine, hub: UpdateHub? = nil, quietInterval: Duration = .seconds(2), nodeTimeout: Double = 7) {
         self.engine = engine
+        self.nodeTimeout = nodeTimeout
         let watched = hub ?? {
             let own = UpdateHub()
             engine.observe(own)
@@ -56,7 +59,7 @@ public struct TaskerService: RPCService {
             }
         }
         router.registerUnary(prefix + "GetTask") { (request: Tasker_V1_GetTaskRequest, _) -> Tasker_V1_Task in
-            try await Self.mapped { try await engine.getTask(request.taskID) }
+            try await Self.mapped { try await engine.getTask(request.taskID, explainingWaits: nodeTimeout) }
         }
         router.registerUnary(prefix + "ListTasks") { (request: Tasker_V1_ListTasksRequest, _) -> Tasker_V1_ListTasksResponse in
             try await Self.mapped { try await engine.listTasks(request) }
@@ -75,6 +78,18 @@ public struct TaskerService: RPCService {
         router.registerServerStreaming(prefix + "StreamStepUpdates") {
             (request: Tasker_V1_StreamStepUpdatesRequest, writer: ResponseWriter<Tasker_V1_StepUpdate>, _) in
             try await updates.serve(request, writer)
+        }
+        router.registerUnary(prefix + "ListWorkers") { (request: Tasker_V1_ListWorkersRequest, _) -> Tasker_V1_ListWorkersResponse in
+            try await Self.mapped {
+                let workers = try await engine.listWorkers(handler: request.handler, liveWithin: nodeTimeout)
+                return .with { $0.workers = workers }
+            }
+        }
+        router.registerUnary(prefix + "ListQueues") { (_: Tasker_V1_ListQueuesRequest, _) -> Tasker_V1_ListQueuesResponse in
+            try await Self.mapped {
+                let queues = try await engine.listQueues(liveWithin: nodeTimeout)
+                return .with { $0.queues = queues }
+            }
         }
     }
 

@@ -68,7 +68,7 @@ public struct WorkersService: RPCService {
                 group.cancelAll()
             }
         } catch {
-            await dispatcher.disconnected(workerID)
+            await dispatcher.disconnected(workerID, lost: error is CancellationError ? "its stream was reset" : "\(error)")
             throw error
         }
         await dispatcher.disconnected(workerID)

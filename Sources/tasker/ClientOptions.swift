@@ -172,6 +172,7 @@ enum CommandOutput {
                 + "\(name(step.status).padding(toLength: 18, withPad: " ", startingAt: 0)) attempts \(step.attempts)/\(step.retryLimit)"
             if step.hasLastError, !step.lastError.message.isEmpty, step.status != .complete { line += "  last error: \(step.lastError.message)" }
             lines.append(line)
+            if !step.waitingReason.isEmpty { lines.append("      waiting: \(step.waitingReason)") }
             if !step.results.fields.isEmpty { lines.append("      results: \(json(step.results))") }
         }
         return lines.joined(separator: "\n")

@@ -2,6 +2,7 @@ import Foundation
 import Logging
 import SwiftProtobuf
 import TaskerEngine
+import TaskerMetrics
 import TaskerProto
 import TaskerQueue
 
@@ -58,6 +59,7 @@ public actor Dispatcher: StepChangeObserver {
     public func start() async {
         engine.observe(self)
         try? await engine.heartbeat(node: nodeID, name: nodeName)
+        logger.info("node started", metadata: ["name": .string(nodeName)])
         signals = ChannelSubscription(url: queue.url) { [weak self] signal in
             guard let self else { return }
             Task { await self.handle(signal: signal) }
@@ -94,6 +96,8 @@ public actor Dispatcher: StepChangeObserver {
             await disconnected(workerID)
         }
         try? await engine.forget(node: nodeID)
+        reportCapacity()
+        logger.info("node stopped", metadata: ["name": .string(nodeName)])
     }
 
     public var connectedWorkers: Int { workers.count }
@@ -141,7 +145,8 @@ public actor Dispatcher: StepChangeObserver {
         registered.registered.workerID = workerID
         registered.registered.heartbeatIntervalMs = Int32(configuration.heartbeatInterval * 1000)
         outbox.yield(.message(registered))
-        logger.debug("worker registered", metadata: ["worker": .string(workerID), "handlers": .string(registration.handlers.joined(separator: ","))])
+        logger.info("worker connected", metadata: Self.metadata(of: session))
+        reportWorkersSoon()
         wakeFetcher()
         return workerID
     }
@@ -149,6 +154,11 @@ public actor Dispatcher: StepChangeObserver {
     public func heartbeat(_ heartbeat: Tasker_V1_Heartbeat, from workerID: String) {
         let wasDraining = workers[workerID]?.session.draining ?? false
         try? workers[workerID]?.session.heartbeat(draining: heartbeat.draining, now: Self.now())
+        if heartbeat.draining, !wasDraining, let session = workers[workerID]?.session {
+            var metadata = Self.metadata(of: session)
+            metadata["in_flight"] = .stringConvertible(session.inFlight.count)
+            logger.info("worker draining", metadata: metadata)
+        }
         // What was read for it and waits here may have to go elsewhere.
         if heartbeat.draining, !wasDraining, !buffered.isEmpty { Task { await self.dispatchBuffered() } }
     }
@@ -161,6 +171,7 @@ public actor Dispatcher: StepChangeObserver {
         workers[workerID] = connected
         guard disposition == .accepted else {
             fencedResults += 1
+            TaskerMetric.fencedResults().increment()
             logger.debug("result dropped", metadata: ["step": .string(result.stepID), "attempt": .stringConvertible(result.attempt)])
             return
         }
@@ -252,11 +263,21 @@ public actor Dispatcher: StepChangeObserver {
         return held
     }
 
-    /// The worker's stream ended: the attempts it held fail, retryably.
-    public func disconnected(_ workerID: String) async {
+    /// The worker's stream ended: the attempts it held fail, retryably. `lost`: why it was
+    /// cut off, for the log; nil when it left.
+    public func disconnected(_ workerID: String, lost: String? = nil) async {
         guard var connected = workers.removeValue(forKey: workerID) else { return }
         connected.outbox.finish()
+        var metadata = Self.metadata(of: connected.session)
         let held = connected.session.close()
+        metadata["attempts_lost"] = .stringConvertible(held.count)
+        if let lost {
+            metadata["reason"] = .string(lost)
+            logger.warning("worker lost", metadata: metadata)
+        } else {
+            logger.info("worker left", metadata: metadata)
+        }
+        reportWorkersSoon()
         // The caller is often the stream's handler, cancelled because the stream was reset;
         // the failures must be recorded all the same, so they do not inherit that.
         await Task { [engine] in
@@ -274,8 +295,9 @@ public actor Dispatcher: StepChangeObserver {
         let allowance = configuration.heartbeatInterval * Double(missed)
         let silent = workers.filter { $0.value.session.isSilent(now: Self.now(), allowance: allowance) }.map(\.key)
         for workerID in silent {
-            workers[workerID]?.outbox.yield(.end("no heartbeat from the worker for \(missed) intervals of \(configuration.heartbeatInterval) s"))
-            await disconnected(workerID)
+            let reason = "no heartbeat from the worker for \(missed) intervals of \(configuration.heartbeatInterval) s"
+            workers[workerID]?.outbox.yield(.end(reason))
+            await disconnected(workerID, lost: reason)
         }
     }
 
@@ -508,8 +530,10 @@ public actor Dispatcher: StepChangeObserver {
     /// Says this node is alive, and fails the attempts of nodes that have not said so for
     /// `nodeTimeout`, so that their steps run elsewhere.
     private func keepAlive() async {
+        reportCapacity()
         do {
-            try await engine.heartbeat(node: nodeID, name: nodeName)
+            try await engine.heartbeat(node: nodeID, name: nodeName, workers: workers.values.compactMap(\.session.report))
+            reportDue = false
             try await engine.failStepsOfLostNodes(unseenFor: configuration.nodeTimeout)
         } catch {
             // A node that is stopping has its database calls cancelled: nothing to warn of.
@@ -587,4 +611,57 @@ public actor Dispatcher: StepChangeObserver {
     }
 
     static func now() -> Double { Date().timeIntervalSince1970 }
+
+    static func metadata(of session: WorkerSession) -> Logger.Metadata {
+        ["worker": .string(session.workerID), "worker_name": .string(session.name), "handlers": .string(session.handlers.sorted().joined(separator: ",")),
+         "slots": .stringConvertible(session.slots)]
+    }
+
+    /// A worker came or went since the cluster was last told.
+    private var reportDue = false
+
+    /// Tells the cluster of this node's workers soon (once, for a burst of comings and
+    /// goings), rather than at the next node heartbeat.
+    private func reportWorkersSoon() {
+        guard !reportDue, !stopping else { return }
+        reportDue = true
+        Task {
+            try? await Task.sleep(for: .milliseconds(100))
+            await self.reportWorkers()
+        }
+    }
+
+    private func reportWorkers() async {
+        guard reportDue, !stopping else { return }
+        reportDue = false
+        reportCapacity()
+        do {
+            try await engine.heartbeat(node: nodeID, name: nodeName, workers: workers.values.compactMap(\.session.report))
+        } catch {
+            logger.debug("workers not reported", metadata: ["error": .string("\(error)")])
+        }
+    }
+
+    /// Handlers whose gauges were set, so that one whose last worker left goes to zero.
+    private var reportedHandlers: Set<String> = []
+
+    /// tasker_workers_connected and tasker_worker_slots, for this node's workers.
+    private func reportCapacity() {
+        var connected: [String: Int] = [:]
+        var busy: [String: Int] = [:]
+        var free: [String: Int] = [:]
+        for session in workers.values.map(\.session) where session.report != nil {
+            for handler in session.handlers {
+                connected[handler, default: 0] += 1
+                busy[handler, default: 0] += session.inFlight.count + session.reserved
+                free[handler, default: 0] += session.freeSlots
+            }
+        }
+        for handler in reportedHandlers.union(connected.keys) {
+            TaskerMetric.workersConnected(handler).record(connected[handler] ?? 0)
+            TaskerMetric.workerSlots(handler, "busy").record(busy[handler] ?? 0)
+            TaskerMetric.workerSlots(handler, "free").record(free[handler] ?? 0)
+        }
+        reportedHandlers.formUnion(connected.keys)
+    }
 }

@@ -1,3 +1,5 @@
+import TaskerEngine
+
 /// One connected worker as dispatch sees it: registration, then assignments up to its slots
 /// and the results that free them, until the stream ends. A value with an explicit state, so
 /// every edge is decided here and tested on its own.
@@ -34,12 +36,22 @@ struct WorkerSession {
     /// Slots promised to steps being started for this worker.
     private(set) var reserved = 0
     private(set) var lastSeen: Double
+    let connectedAt: Double
     /// The worker is shutting down: it finishes what it holds and is sent nothing new.
     private(set) var draining = false
 
     init(workerID: String, now: Double) {
         self.workerID = workerID
         lastSeen = now
+        connectedAt = now
+    }
+
+    /// The worker as its node reports it to the cluster; nil before it registered.
+    var report: WorkerReport? {
+        guard state == .registered else { return nil }
+        return WorkerReport(
+            workerID: workerID, name: name, handlers: handlers.sorted(), slots: slots, inFlight: inFlight.count, draining: draining,
+            connectedAt: connectedAt, lastHeartbeatAt: lastSeen)
     }
 
     /// Whether this worker takes steps of `handler` now (it may have no free slot).

@@ -23,17 +23,6 @@ extension TaskEngine {
         row["step_id"].map { ($0, Int32(row.int("attempts") ?? 0)) }
     }
 
-    /// Records that `node` is alive (and when it started, the first time).
-    public func heartbeat(node: String, name: String) async throws(EngineError) {
-        try await read { connection in
-            try connection.query(
-                """
-                INSERT INTO tasker_nodes (node_id, name) VALUES ($1::uuid, $2)
-                ON CONFLICT (node_id) DO UPDATE SET seen_at = now()
-                """, [node, name])
-        }
-    }
-
     /// A node that stops: its row goes, so its running steps count as lost at once.
     public func forget(node: String) async throws(EngineError) {
         try await read { connection in

@@ -172,11 +172,14 @@ public final class TaskEngine: Sendable {
         return id.uuidString.lowercased()
     }
 
-    public func getTask(_ id: String) async throws(EngineError) -> Tasker_V1_Task {
+    /// A task with its steps; with `explainingWaits`, each step that cannot move says why, as
+    /// the nodes seen in that many seconds tell it.
+    public func getTask(_ id: String, explainingWaits liveWithin: Double? = nil) async throws(EngineError) -> Tasker_V1_Task {
         let taskID = try Self.taskID(id)
-        guard let task = try await read({ connection in try Self.loadTask(taskID, connection) }) else {
+        guard var task = try await read({ connection in try Self.loadTask(taskID, connection) }) else {
             throw .notFound("no task \(taskID)")
         }
+        if let liveWithin { try await explainWaits(&task, liveWithin: liveWithin) }
         return task
     }
 

@@ -176,6 +176,129 @@ public nonisolated enum Tasker_V1_StepStatus: SwiftProtobuf.Enum, Swift.CaseIter
 
 }
 
+public nonisolated struct Tasker_V1_ListWorkersRequest: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var handler: String = String()
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+public nonisolated struct Tasker_V1_ListWorkersResponse: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  /// By node name, then worker name.
+  public var workers: [Tasker_V1_Worker] = []
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+/// A connected worker.
+public nonisolated struct Tasker_V1_Worker: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var workerID: String = String()
+
+  public var name: String = String()
+
+  /// The node it is connected to: its name and id.
+  public var node: String = String()
+
+  public var nodeID: String = String()
+
+  public var handlers: [String] = []
+
+  public var slots: Int32 = 0
+
+  /// Attempts it holds now.
+  public var inFlight: Int32 = 0
+
+  /// Finishing what it holds; sent nothing new.
+  public var draining: Bool = false
+
+  public var connectedAt: SwiftProtobuf.Google_Protobuf_Timestamp {
+    get {_connectedAt ?? SwiftProtobuf.Google_Protobuf_Timestamp()}
+    set {_connectedAt = newValue}
+  }
+  /// Returns true if `connectedAt` has been explicitly set.
+  public var hasConnectedAt: Bool {self._connectedAt != nil}
+  /// Clears the value of `connectedAt`. Subsequent reads from it will return its default value.
+  public mutating func clearConnectedAt() {self._connectedAt = nil}
+
+  public var lastHeartbeatAt: SwiftProtobuf.Google_Protobuf_Timestamp {
+    get {_lastHeartbeatAt ?? SwiftProtobuf.Google_Protobuf_Timestamp()}
+    set {_lastHeartbeatAt = newValue}
+  }
+  /// Returns true if `lastHeartbeatAt` has been explicitly set.
+  public var hasLastHeartbeatAt: Bool {self._lastHeartbeatAt != nil}
+  /// Clears the value of `lastHeartbeatAt`. Subsequent reads from it will return its default value.
+  public mutating func clearLastHeartbeatAt() {self._lastHeartbeatAt = nil}
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+
+  fileprivate var _connectedAt: SwiftProtobuf.Google_Protobuf_Timestamp? = nil
+  fileprivate var _lastHeartbeatAt: SwiftProtobuf.Google_Protobuf_Timestamp? = nil
+}
+
+public nonisolated struct Tasker_V1_ListQueuesRequest: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+public nonisolated struct Tasker_V1_ListQueuesResponse: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var queues: [Tasker_V1_HandlerQueue] = []
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+/// The steps of one handler, and the workers that run it, across the cluster.
+public nonisolated struct Tasker_V1_HandlerQueue: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var handler: String = String()
+
+  /// ENQUEUED: waiting for a worker.
+  public var ready: Int64 = 0
+
+  public var inProgress: Int64 = 0
+
+  public var waitingForRetry: Int64 = 0
+
+  /// Connected workers that run it, and their free slots (a worker's slots serve every handler it runs).
+  public var workers: Int32 = 0
+
+  public var freeSlots: Int32 = 0
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
 /// How long a step waits before its next attempt:
 /// min(max_seconds, base_seconds * 2^(attempt - 1)), varied by ±jitter.
 public nonisolated struct Tasker_V1_BackoffPolicy: Sendable {
@@ -440,6 +563,14 @@ public nonisolated struct Tasker_V1_WorkflowStep: @unchecked Sendable {
   public var hasCompletedAt: Bool {_storage._completedAt != nil}
   /// Clears the value of `completedAt`. Subsequent reads from it will return its default value.
   public mutating func clearCompletedAt() {_uniqueStorage()._completedAt = nil}
+
+  /// Why a step that cannot move now waits, on reads: "no connected worker runs handler 'x'",
+  /// "every worker of handler 'x' is busy (4 slots)", "next attempt at 2026-12-02T12:00:03Z".
+  /// Empty for a step that is moving or done.
+  public var waitingReason: String {
+    get {_storage._waitingReason}
+    set {_uniqueStorage()._waitingReason = newValue}
+  }
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
@@ -890,6 +1021,249 @@ nonisolated extension Tasker_V1_StepStatus: SwiftProtobuf._ProtoNameProviding {
   public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\0STEP_STATUS_UNSPECIFIED\0\u{1}STEP_STATUS_PENDING\0\u{1}STEP_STATUS_ENQUEUED\0\u{1}STEP_STATUS_IN_PROGRESS\0\u{1}STEP_STATUS_COMPLETE\0\u{1}STEP_STATUS_ERROR\0\u{1}STEP_STATUS_WAITING_FOR_RETRY\0\u{1}STEP_STATUS_CANCELLED\0\u{1}STEP_STATUS_RESOLVED_MANUALLY\0\u{1}STEP_STATUS_SKIPPED\0")
 }
 
+nonisolated extension Tasker_V1_ListWorkersRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".ListWorkersRequest"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}handler\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.handler) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.handler.isEmpty {
+      try visitor.visitSingularStringField(value: self.handler, fieldNumber: 1)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Tasker_V1_ListWorkersRequest, rhs: Tasker_V1_ListWorkersRequest) -> Bool {
+    if lhs.handler != rhs.handler {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Tasker_V1_ListWorkersResponse: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".ListWorkersResponse"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}workers\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeRepeatedMessageField(value: &self.workers) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.workers.isEmpty {
+      try visitor.visitRepeatedMessageField(value: self.workers, fieldNumber: 1)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Tasker_V1_ListWorkersResponse, rhs: Tasker_V1_ListWorkersResponse) -> Bool {
+    if lhs.workers != rhs.workers {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Tasker_V1_Worker: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".Worker"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}worker_id\0\u{1}name\0\u{1}node\0\u{3}node_id\0\u{1}handlers\0\u{1}slots\0\u{3}in_flight\0\u{1}draining\0\u{3}connected_at\0\u{3}last_heartbeat_at\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.workerID) }()
+      case 2: try { try decoder.decodeSingularStringField(value: &self.name) }()
+      case 3: try { try decoder.decodeSingularStringField(value: &self.node) }()
+      case 4: try { try decoder.decodeSingularStringField(value: &self.nodeID) }()
+      case 5: try { try decoder.decodeRepeatedStringField(value: &self.handlers) }()
+      case 6: try { try decoder.decodeSingularInt32Field(value: &self.slots) }()
+      case 7: try { try decoder.decodeSingularInt32Field(value: &self.inFlight) }()
+      case 8: try { try decoder.decodeSingularBoolField(value: &self.draining) }()
+      case 9: try { try decoder.decodeSingularMessageField(value: &self._connectedAt) }()
+      case 10: try { try decoder.decodeSingularMessageField(value: &self._lastHeartbeatAt) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    // The use of inline closures is to circumvent an issue where the compiler
+    // allocates stack space for every if/case branch local when no optimizations
+    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+    // https://github.com/apple/swift-protobuf/issues/1182
+    if !self.workerID.isEmpty {
+      try visitor.visitSingularStringField(value: self.workerID, fieldNumber: 1)
+    }
+    if !self.name.isEmpty {
+      try visitor.visitSingularStringField(value: self.name, fieldNumber: 2)
+    }
+    if !self.node.isEmpty {
+      try visitor.visitSingularStringField(value: self.node, fieldNumber: 3)
+    }
+    if !self.nodeID.isEmpty {
+      try visitor.visitSingularStringField(value: self.nodeID, fieldNumber: 4)
+    }
+    if !self.handlers.isEmpty {
+      try visitor.visitRepeatedStringField(value: self.handlers, fieldNumber: 5)
+    }
+    if self.slots != 0 {
+      try visitor.visitSingularInt32Field(value: self.slots, fieldNumber: 6)
+    }
+    if self.inFlight != 0 {
+      try visitor.visitSingularInt32Field(value: self.inFlight, fieldNumber: 7)
+    }
+    if self.draining != false {
+      try visitor.visitSingularBoolField(value: self.draining, fieldNumber: 8)
+    }
+    try { if let v = self._connectedAt {
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 9)
+    } }()
+    try { if let v = self._lastHeartbeatAt {
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 10)
+    } }()
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Tasker_V1_Worker, rhs: Tasker_V1_Worker) -> Bool {
+    if lhs.workerID != rhs.workerID {return false}
+    if lhs.name != rhs.name {return false}
+    if lhs.node != rhs.node {return false}
+    if lhs.nodeID != rhs.nodeID {return false}
+    if lhs.handlers != rhs.handlers {return false}
+    if lhs.slots != rhs.slots {return false}
+    if lhs.inFlight != rhs.inFlight {return false}
+    if lhs.draining != rhs.draining {return false}
+    if lhs._connectedAt != rhs._connectedAt {return false}
+    if lhs._lastHeartbeatAt != rhs._lastHeartbeatAt {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Tasker_V1_ListQueuesRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".ListQueuesRequest"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap()
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    // Load everything into unknown fields
+    while try decoder.nextFieldNumber() != nil {}
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Tasker_V1_ListQueuesRequest, rhs: Tasker_V1_ListQueuesRequest) -> Bool {
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Tasker_V1_ListQueuesResponse: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".ListQueuesResponse"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}queues\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeRepeatedMessageField(value: &self.queues) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.queues.isEmpty {
+      try visitor.visitRepeatedMessageField(value: self.queues, fieldNumber: 1)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Tasker_V1_ListQueuesResponse, rhs: Tasker_V1_ListQueuesResponse) -> Bool {
+    if lhs.queues != rhs.queues {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Tasker_V1_HandlerQueue: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".HandlerQueue"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}handler\0\u{1}ready\0\u{3}in_progress\0\u{3}waiting_for_retry\0\u{1}workers\0\u{3}free_slots\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.handler) }()
+      case 2: try { try decoder.decodeSingularInt64Field(value: &self.ready) }()
+      case 3: try { try decoder.decodeSingularInt64Field(value: &self.inProgress) }()
+      case 4: try { try decoder.decodeSingularInt64Field(value: &self.waitingForRetry) }()
+      case 5: try { try decoder.decodeSingularInt32Field(value: &self.workers) }()
+      case 6: try { try decoder.decodeSingularInt32Field(value: &self.freeSlots) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.handler.isEmpty {
+      try visitor.visitSingularStringField(value: self.handler, fieldNumber: 1)
+    }
+    if self.ready != 0 {
+      try visitor.visitSingularInt64Field(value: self.ready, fieldNumber: 2)
+    }
+    if self.inProgress != 0 {
+      try visitor.visitSingularInt64Field(value: self.inProgress, fieldNumber: 3)
+    }
+    if self.waitingForRetry != 0 {
+      try visitor.visitSingularInt64Field(value: self.waitingForRetry, fieldNumber: 4)
+    }
+    if self.workers != 0 {
+      try visitor.visitSingularInt32Field(value: self.workers, fieldNumber: 5)
+    }
+    if self.freeSlots != 0 {
+      try visitor.visitSingularInt32Field(value: self.freeSlots, fieldNumber: 6)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Tasker_V1_HandlerQueue, rhs: Tasker_V1_HandlerQueue) -> Bool {
+    if lhs.handler != rhs.handler {return false}
+    if lhs.ready != rhs.ready {return false}
+    if lhs.inProgress != rhs.inProgress {return false}
+    if lhs.waitingForRetry != rhs.waitingForRetry {return false}
+    if lhs.workers != rhs.workers {return false}
+    if lhs.freeSlots != rhs.freeSlots {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
 nonisolated extension Tasker_V1_BackoffPolicy: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".BackoffPolicy"
   public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}base_seconds\0\u{3}max_seconds\0\u{1}jitter\0")
@@ -1159,7 +1533,7 @@ nonisolated extension Tasker_V1_Annotation: SwiftProtobuf.Message, SwiftProtobuf
 
 nonisolated extension Tasker_V1_WorkflowStep: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".WorkflowStep"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}step_id\0\u{1}name\0\u{1}handler\0\u{1}status\0\u{3}depends_on\0\u{1}attempts\0\u{3}retry_limit\0\u{1}retryable\0\u{1}skippable\0\u{1}results\0\u{3}last_error\0\u{3}next_attempt_at\0\u{3}last_attempted_at\0\u{3}completed_at\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}step_id\0\u{1}name\0\u{1}handler\0\u{1}status\0\u{3}depends_on\0\u{1}attempts\0\u{3}retry_limit\0\u{1}retryable\0\u{1}skippable\0\u{1}results\0\u{3}last_error\0\u{3}next_attempt_at\0\u{3}last_attempted_at\0\u{3}completed_at\0\u{3}waiting_reason\0")
 
   fileprivate class _StorageClass {
     var _stepID: String = String()
@@ -1176,6 +1550,7 @@ nonisolated extension Tasker_V1_WorkflowStep: SwiftProtobuf.Message, SwiftProtob
     var _nextAttemptAt: SwiftProtobuf.Google_Protobuf_Timestamp? = nil
     var _lastAttemptedAt: SwiftProtobuf.Google_Protobuf_Timestamp? = nil
     var _completedAt: SwiftProtobuf.Google_Protobuf_Timestamp? = nil
+    var _waitingReason: String = String()
 
       // This property is used as the initial default value for new instances of the type.
       // The type itself is protecting the reference to its storage via CoW semantics.
@@ -1200,6 +1575,7 @@ nonisolated extension Tasker_V1_WorkflowStep: SwiftProtobuf.Message, SwiftProtob
       _nextAttemptAt = source._nextAttemptAt
       _lastAttemptedAt = source._lastAttemptedAt
       _completedAt = source._completedAt
+      _waitingReason = source._waitingReason
     }
   }
 
@@ -1232,6 +1608,7 @@ nonisolated extension Tasker_V1_WorkflowStep: SwiftProtobuf.Message, SwiftProtob
         case 12: try { try decoder.decodeSingularMessageField(value: &_storage._nextAttemptAt) }()
         case 13: try { try decoder.decodeSingularMessageField(value: &_storage._lastAttemptedAt) }()
         case 14: try { try decoder.decodeSingularMessageField(value: &_storage._completedAt) }()
+        case 15: try { try decoder.decodeSingularStringField(value: &_storage._waitingReason) }()
         default: break
         }
       }
@@ -1286,6 +1663,9 @@ nonisolated extension Tasker_V1_WorkflowStep: SwiftProtobuf.Message, SwiftProtob
       try { if let v = _storage._completedAt {
         try visitor.visitSingularMessageField(value: v, fieldNumber: 14)
       } }()
+      if !_storage._waitingReason.isEmpty {
+        try visitor.visitSingularStringField(value: _storage._waitingReason, fieldNumber: 15)
+      }
     }
     try unknownFields.traverse(visitor: &visitor)
   }
@@ -1309,6 +1689,7 @@ nonisolated extension Tasker_V1_WorkflowStep: SwiftProtobuf.Message, SwiftProtob
         if _storage._nextAttemptAt != rhs_storage._nextAttemptAt {return false}
         if _storage._lastAttemptedAt != rhs_storage._lastAttemptedAt {return false}
         if _storage._completedAt != rhs_storage._completedAt {return false}
+        if _storage._waitingReason != rhs_storage._waitingReason {return false}
         return true
       }
       if !storagesAreEqual {return false}
