@@ -11,7 +11,7 @@ system_only=false
 [ "${1:-}" = "--system-only" ] && system_only=true
 
 packages=(pkg-config libnghttp2-dev libpq-dev libhiredis-dev libssl-dev postgresql redis-server
-  protobuf-compiler grpc-proto nghttp2-client nghttp2-server python3 python3-venv openssl)
+  protobuf-compiler grpc-proto nghttp2-client nghttp2-server python3 python3-venv openssl prometheus)
 missing=()
 for package in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")

@@ -60,3 +60,11 @@ extension MetricFamily where Metric == Meter {
         MetricFamily(name, labels: labels) { Meter(label: $0, dimensions: $1) }
     }
 }
+
+extension CoreMetrics.Timer {
+    /// Records an elapsed `Duration` (of a `ContinuousClock`, say).
+    public func record(_ elapsed: Duration) {
+        let (seconds, attoseconds) = elapsed.components
+        recordNanoseconds(seconds * 1_000_000_000 + attoseconds / 1_000_000_000)
+    }
+}

@@ -30,9 +30,11 @@ struct Dev: AsyncParsableCommand {
     @Option(help: "Use this Redis instead of a private one.")
     var redisURL: String?
 
+    @OptionGroup var log: LogOptions
+
     func run() async throws {
-        var logger = Logger(label: "tasker.dev")
-        logger.logLevel = .info
+        log.bootstrap()
+        let logger = Logger(label: "tasker.dev")
         let signals = ShutdownSignals()
         let folder = URL(fileURLWithPath: data, isDirectory: true).standardizedFileURL
         var postgres: PrivatePostgres?
@@ -72,7 +74,7 @@ struct Dev: AsyncParsableCommand {
             logger.info("Postgres at \(database), Redis at \(queue)")
             server = try ChildProcess(
                 executable: Self.ownExecutable,
-                arguments: ["serve", "--port", String(port), "--http-port", String(httpPort), "--database-url", database, "--redis-url", queue],
+                arguments: ["serve", "--port", String(port), "--http-port", String(httpPort), "--database-url", database, "--redis-url", queue] + log.arguments,
                 log: nil, inheritOutput: true)
         } catch {
             stopAll()

@@ -45,6 +45,8 @@ struct Serve: AsyncParsableCommand {
     @Flag(help: "Listen on a non-loopback address without --auth, on purpose.")
     var insecure = false
 
+    @OptionGroup var log: LogOptions
+
     var databaseURL: String? { databaseURLOption ?? ProcessInfoLite.environment("TASKER_DATABASE_URL") }
     var redisURL: String? { redisURLOption ?? ProcessInfoLite.environment("TASKER_REDIS_URL") }
 
@@ -79,8 +81,8 @@ struct Serve: AsyncParsableCommand {
     }
 
     func run() async throws {
-        var logger = Logger(label: "tasker")
-        logger.logLevel = .info
+        log.bootstrap()
+        let logger = Logger(label: "tasker")
         let signals = ShutdownSignals()
         let tls = try serverTLS()
         guard let databaseURL else {

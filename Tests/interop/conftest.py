@@ -72,7 +72,9 @@ class Service:
             wait_for_port(self.http_port, self.process)
 
     def output(self):
-        """What the process has written so far."""
+        """What the process has written so far (all of it, once stopped)."""
+        if self.log.closed:
+            return self.final_output
         with open(self.log.name, errors="replace") as log:
             return log.read()
 
@@ -82,6 +84,7 @@ class Service:
 
     def stop(self):
         terminate(self.process)
+        self.final_output = self.output()
         self.log.close()
 
     def alive(self):

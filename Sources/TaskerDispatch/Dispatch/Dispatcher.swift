@@ -534,7 +534,7 @@ public actor Dispatcher: StepChangeObserver {
         do {
             try await engine.heartbeat(node: nodeID, name: nodeName, workers: workers.values.compactMap(\.session.report))
             reportDue = false
-            try await engine.failStepsOfLostNodes(unseenFor: configuration.nodeTimeout)
+            repaired("lost_node_attempts", try await engine.failStepsOfLostNodes(unseenFor: configuration.nodeTimeout))
         } catch {
             // A node that is stopping has its database calls cancelled: nothing to warn of.
             guard !stopping, !Task.isCancelled else { return }
@@ -545,12 +545,15 @@ public actor Dispatcher: StepChangeObserver {
     /// Puts right what a lost queue entry, a timeout or a lost retry left behind, from Postgres.
     func sweep() async {
         do {
-            for (stepID, attempt) in try await engine.failTimedOutSteps() {
+            let timedOut = try await engine.failTimedOutSteps()
+            for (stepID, attempt) in timedOut {
                 try? await queue.publish("cancel \(stepID) \(attempt)")
             }
-            try await engine.enqueueDueRetries(limit: 500)
-            try await failOrphanedAttempts()
-            try await requeueLostSteps()
+            repaired("timed_out_attempts", timedOut.count)
+            repaired("due_retries", try await engine.enqueueDueRetries(limit: 500))
+            repaired("orphaned_attempts", try await failOrphanedAttempts())
+            repaired("lost_queue_entries", try await requeueLostSteps())
+            await reportQueues()
         } catch is CancellationError {
             // The node is stopping.
         } catch {
@@ -561,29 +564,33 @@ public actor Dispatcher: StepChangeObserver {
     /// Attempts this node started that no worker here holds (a result lost with its stream,
     /// a start whose answer never came back): failed, retryably, so they run again. The grace
     /// covers a start whose assignment is still on its way.
-    private func failOrphanedAttempts() async throws {
+    private func failOrphanedAttempts() async throws -> Int {
         // An attempt's start time is its transaction's beginning: a start transaction slowed
         // past the grace must reach its worker before the attempt is judged. Those begun
         // later started after the cutoff and are not read.
         let before = startsUnderway
         let attempts = try await engine.stepsInProgress(node: nodeID, startedBefore: Self.now() - max(configuration.queueGrace, 2))
-        guard !attempts.isEmpty else { return }
+        guard !attempts.isEmpty else { return 0 }
         let deadline = Self.now() + 30
         while !startsUnderway.isDisjoint(with: before) {
-            guard Self.now() < deadline, !Task.isCancelled else { return }
+            guard Self.now() < deadline, !Task.isCancelled else { return 0 }
             try await Task.sleep(for: .milliseconds(10))
         }
         let held = Set(workers.values.flatMap { $0.session.inFlight.map { Self.key($0.key, $0.value) } }).union(unrecorded)
+        var failed = 0
         for attempt in attempts where !held.contains(Self.key(attempt.stepID, attempt.attempt)) {
-            _ = try await engine.finishStep(
+            if try await engine.finishStep(
                 attempt.stepID, attempt: attempt.attempt,
-                outcome: .lost(message: "the attempt was lost on its way to or from the worker"))
+                outcome: .lost(message: "the attempt was lost on its way to or from the worker")) {
+                failed += 1
+            }
         }
+        return failed
     }
 
     /// Steps ENQUEUED longer than the grace that their handler's stream no longer holds:
     /// the stream is gone, or it has delivered everything, or entries added after them.
-    private func requeueLostSteps() async throws {
+    private func requeueLostSteps() async throws -> Int {
         let now = Self.now()
         let waiting = try await engine.stepsQueued(before: now - configuration.queueGrace)
         var lost: [String] = []
@@ -599,7 +606,25 @@ public actor Dispatcher: StepChangeObserver {
         }
         let requeued = try await engine.requeue(lost)
         try await queue.enqueue(requeued.map { ($0.handler, $0.stepID) })
-        if !requeued.isEmpty { logger.info("requeued steps the queue had lost", metadata: ["count": .stringConvertible(requeued.count)]) }
+        return requeued.count
+    }
+
+    /// Counts and logs what a sweep put right.
+    private func repaired(_ kind: String, _ count: Int) {
+        guard count > 0 else { return }
+        TaskerMetric.sweeperRepairs(kind).increment(by: count)
+        logger.info("sweeper repaired", metadata: ["kind": .string(kind), "count": .stringConvertible(count)])
+    }
+
+    /// Handlers whose ready gauge was set, so that an emptied queue reads zero.
+    private var reportedQueues: Set<String> = []
+
+    /// tasker_queue_ready: the cluster's ENQUEUED steps by handler (every node reports the same).
+    private func reportQueues() async {
+        guard let queues = try? await engine.listQueues(liveWithin: configuration.nodeTimeout) else { return }
+        let ready = Dictionary(queues.map { ($0.handler, Int($0.ready)) }, uniquingKeysWith: +)
+        for handler in reportedQueues.union(ready.keys) { TaskerMetric.queueReady(handler).record(ready[handler] ?? 0) }
+        reportedQueues.formUnion(ready.keys)
     }
 
     private func repeating(every seconds: Double, _ body: @escaping @Sendable (Dispatcher) async -> Void) async {

@@ -1,5 +1,6 @@
 import Foundation
 import NIOConcurrencyHelpers
+import TaskerMetrics
 import TaskerProto
 
 /// Hands every transition this node learns of (its own, once committed, and other nodes',
@@ -56,10 +57,12 @@ public final class UpdateHub: StepChangeObserver, Sendable {
         }
         continuation.onTermination = { [weak self] _ in self?.remove(subscription) }
         forwarder.withLockedValue { $0 }?.watcherSubscribed()
+        TaskerMetric.stepUpdateWatchers().increment()
         return subscription
     }
 
     private func remove(_ subscription: UpdateSubscription) {
+        TaskerMetric.stepUpdateWatchers().decrement()
         watchers.withLockedValue { watchers in
             if let taskID = subscription.taskID {
                 watchers.byTask[taskID]?[subscription.id] = nil

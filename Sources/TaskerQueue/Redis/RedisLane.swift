@@ -1,4 +1,5 @@
 import NIOPosix
+import TaskerMetrics
 
 /// A Redis connection with a thread of its own: commands given to a lane run one after the
 /// other on that thread, off the event loops. A lane kept for a blocking read (XREADGROUP
@@ -16,7 +17,12 @@ public final class RedisLane: Sendable {
     /// Runs `body` with the connection on the lane's thread.
     public func run<Result: Sendable>(_ body: @escaping @Sendable (RedisConnection) throws -> Result) async throws -> Result {
         let connection = self.connection
-        return try await thread.runIfActive { try body(connection) }
+        do {
+            return try await thread.runIfActive { try body(connection) }
+        } catch {
+            if error is RedisError { TaskerMetric.redisErrors().increment() }
+            throw error
+        }
     }
 
     @discardableResult

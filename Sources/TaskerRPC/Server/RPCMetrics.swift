@@ -31,7 +31,7 @@ enum RPCMetrics {
     static func served(method path: String?, code: StatusCode, after elapsed: Duration?) {
         let method = self.method(path)
         method.counter(code).increment()
-        if let elapsed { method.duration.recordNanoseconds(elapsed.components.seconds * 1_000_000_000 + elapsed.components.attoseconds / 1_000_000_000) }
+        if let elapsed { method.duration.record(elapsed) }
     }
 
     private static func method(_ path: String?) -> Method {

@@ -1,4 +1,5 @@
 import Foundation
+import Logging
 import TaskerEngine
 import TaskerProto
 import TaskerRPC
@@ -7,6 +8,7 @@ import TaskerRPC
 /// live updates, each task's in order with no gap and no duplicate, until the update that
 /// finishes the task. For every task (no task id): live updates from now on.
 struct StepUpdateStream {
+    static let logger = Logger(label: "tasker.updates")
     let engine: TaskEngine
     let hub: UpdateHub
     /// How long a watcher of one task may hear nothing before the stored history is read
@@ -69,6 +71,8 @@ struct StepUpdateStream {
     private func ended(_ subscription: UpdateSubscription, resume: String) throws {
         switch subscription.ended {
         case .fellBehind:
+            Self.logger.warning("watcher cut off", metadata: [
+                "task": .string(subscription.taskID ?? "every task"), "buffer": .stringConvertible(hub.bufferLimit)])
             throw RPCError(.resourceExhausted, "the watcher fell more than \(hub.bufferLimit) updates behind and was cut off; \(resume)")
         case .serverStopping:
             throw RPCError(.unavailable, "the server is shutting down; \(resume)")

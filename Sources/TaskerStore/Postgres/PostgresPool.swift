@@ -1,5 +1,6 @@
 import NIOConcurrencyHelpers
 import NIOPosix
+import TaskerMetrics
 
 /// A fixed set of libpq connections whose blocking calls run on threads of their own, never on
 /// an event loop. A connection broken by a server restart is reconnected on its next use; while
@@ -28,7 +29,15 @@ public final class PostgresPool: Sendable {
     public func withConnection<Result: Sendable>(
         _ body: @escaping @Sendable (PostgresConnection) throws -> Result
     ) async throws -> Result {
-        let connection = try await acquire()
+        let asked = ContinuousClock.now
+        let connection: PostgresConnection
+        do {
+            connection = try await acquire()
+        } catch {
+            TaskerMetric.postgresErrors().increment()
+            throw error
+        }
+        TaskerMetric.postgresPoolWait().record(ContinuousClock.now - asked)
         do {
             let result = try await threads.runIfActive {
                 try connection.reconnectIfBroken()
@@ -38,6 +47,7 @@ public final class PostgresPool: Sendable {
             return result
         } catch {
             release(connection)
+            if error is PostgresError { TaskerMetric.postgresErrors().increment() }
             throw error
         }
     }
