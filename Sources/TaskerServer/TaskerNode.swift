@@ -38,6 +38,10 @@ public final class TaskerNode: Sendable {
         public var auth = false
         /// The HTTP port (probes, metrics); nil serves none.
         public var http: HTTPSettings?
+        /// Finished tasks older than this many seconds are deleted; nil keeps every one.
+        public var retention: Double?
+        /// How often retention looks for tasks to delete.
+        public var retentionInterval: Duration = .seconds(60)
 
         public init(databaseURL: String, redisURL: String? = nil) {
             self.databaseURL = databaseURL
@@ -64,14 +68,16 @@ public final class TaskerNode: Sendable {
     /// The HTTP port, when it is served.
     public let http: HTTPServer?
     private let readiness: Readiness
+    private let retention: RetentionSweep?
 
     /// Whether this node knows that another node has watchers, and so relays its updates.
     public var relaysUpdates: Bool { relay?.othersWatching ?? false }
 
     private init(
         server: RPCServer, engine: TaskEngine, dispatcher: Dispatcher?, pool: PostgresPool, queue: StepQueue?, hub: UpdateHub, relay: UpdateRelay?,
-        http: HTTPServer?, readiness: Readiness
+        http: HTTPServer?, readiness: Readiness, retention: RetentionSweep?
     ) {
+        self.retention = retention
         self.http = http
         self.readiness = readiness
         self.hub = hub
@@ -86,6 +92,7 @@ public final class TaskerNode: Sendable {
     /// Migrates the database, then serves.
     public static func start(_ settings: Settings, logger: Logger = Logger(label: "tasker")) async throws -> TaskerNode {
         let redis = try settings.redisURL.map { try RedisURL(parsing: $0) }
+        let criteria = try settings.retention.map { seconds throws(EngineError) in try PruneCriteria(olderThan: seconds) }
         let pool = PostgresPool(url: settings.databaseURL, size: settings.databaseConnections)
         do {
             let applied = try await Migrator().migrate(pool)
@@ -136,9 +143,10 @@ public final class TaskerNode: Sendable {
                     configuration: .init(host: settings.host, port: port, security: settings.http?.security),
                     routes: [ProbeRoutes(readiness: { probes.checks }, metrics: settings.http?.metrics)], logger: logger)
             }
+            let retention = criteria.map { RetentionSweep(engine: engine, criteria: $0, every: settings.retentionInterval, logger: logger) }
             return TaskerNode(
                 server: rpc, engine: engine, dispatcher: dispatcher, pool: pool, queue: queue, hub: hub, relay: relay, http: http,
-                readiness: probes)
+                readiness: probes, retention: retention)
         } catch {
             await readiness?.stop()
             await server?.shutdownGracefully()
@@ -153,6 +161,7 @@ public final class TaskerNode: Sendable {
     /// Ends the workers' streams (their running attempts fail as lost, to run elsewhere),
     /// lets the other calls finish, then closes the connections.
     public func shutdown() async {
+        await retention?.stop()
         await dispatcher?.stop()
         // Watchers are told to resume elsewhere rather than keep the server from stopping.
         hub.closeAll()

@@ -45,6 +45,9 @@ struct Serve: AsyncParsableCommand {
     @Flag(help: "Listen on a non-loopback address without --auth, on purpose.")
     var insecure = false
 
+    @Option(help: "Delete finished tasks this long after they finished, e.g. 30d (env TASKER_RETENTION; default: keep every one).")
+    var retention: Lifetime? = ProcessInfoLite.environment("TASKER_RETENTION").flatMap(Lifetime.init(argument:))
+
     @OptionGroup var log: LogOptions
 
     var databaseURL: String? { databaseURLOption ?? ProcessInfoLite.environment("TASKER_DATABASE_URL") }
@@ -106,6 +109,7 @@ struct Serve: AsyncParsableCommand {
         settings.databaseConnections = databaseConnections
         settings.tls = tls
         settings.auth = auth
+        settings.retention = retention?.seconds
         let httpTLS = try tls?.offering(["http/1.1"])
         if httpPort != 0 { settings.http = .init(port: httpPort, security: httpTLS, metrics: metrics.exposition) }
         let node = try await TaskerNode.start(settings, logger: logger)

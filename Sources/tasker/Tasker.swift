@@ -15,7 +15,7 @@ struct Tasker: AsyncParsableCommand {
             """,
         subcommands: [
             Serve.self, Dev.self, Submit.self, Get.self, List.self, Watch.self, Cancel.self, Retry.self, Resolve.self,
-            Templates.self, Workers.self, Queues.self, Tokens.self, Health.self,
+            Templates.self, Workers.self, Queues.self, Tokens.self, Prune.self, Health.self,
         ])
 }
 

@@ -1,0 +1,171 @@
+"""Retention: `tasker prune` and `tasker serve --retention` delete exactly the finished tasks
+older than the limit, each with all its rows, never an unfinished task or a recent one; bad
+arguments are usage errors; and 50,000 old tasks are pruned under a live workload that keeps
+more than 90% of its pace."""
+import os
+import re
+import signal
+import subprocess
+import threading
+import time
+import urllib.request
+
+import grpc
+
+from conftest import PrivatePostgres, Service, binary, tasker_serve
+from raw_worker import RawWorker
+from retention_seed import counts, seed
+import tasker_protos
+
+tasker_pb2, tasker_pb2_grpc = tasker_protos.load()
+
+
+def prune(postgres, *args):
+    return subprocess.run([binary("tasker"), "prune", *args, "--database-url", postgres.url],
+                          capture_output=True, text=True, timeout=600)
+
+
+def test_prune_deletes_exactly_the_old_finished_tasks_with_all_their_rows():
+    postgres = PrivatePostgres()
+    try:
+        subprocess.run([binary("tasker"), "prune", "--older-than", "1d", "--dry-run", "--database-url", postgres.url],
+                       check=True, capture_output=True)  # applies the schema
+        seed(postgres, 1000, status=3)
+        seed(postgres, 200, status=4, step_status=5)
+        seed(postgres, 100, status=2, step_status=3)           # unfinished, just as old
+        seed(postgres, 100, status=3, age="1 day")             # finished, but recently
+        before = counts(postgres)
+        assert before == {"tasks": 1400, "steps": 5600, "edges": 4200, "history": 12600, "annotations": 1400, "orphans": 0}
+
+        dry = prune(postgres, "--older-than", "30d", "--dry-run")
+        assert dry.returncode == 0 and dry.stdout.startswith("would prune 1200 finished tasks"), dry
+        assert counts(postgres) == before
+
+        errors = prune(postgres, "--older-than", "30d", "--status", "error")
+        assert errors.returncode == 0 and errors.stdout.startswith("pruned 200 finished tasks (ERROR) older than 30d"), errors
+        rest = prune(postgres, "--older-than", "30d")
+        assert rest.returncode == 0 and rest.stdout.startswith("pruned 1000 "), rest
+        after = counts(postgres)
+        assert after == {"tasks": 200, "steps": 800, "edges": 600, "history": 1800, "annotations": 200, "orphans": 0}, after
+        left = postgres.query("SELECT status, count(*) FROM tasks GROUP BY status ORDER BY status")
+        assert left == [["2", "100"], ["3", "100"]], left
+        assert prune(postgres, "--older-than", "30d").stdout.startswith("pruned 0 ")
+
+        for args, says in ((["--older-than", "0d"], "--older-than"), (["--older-than", "7"], "--older-than"),
+                           (["--older-than", "7d", "--status", "pending"], "--status")):
+            refused = prune(postgres, *args)
+            assert refused.returncode == 64 and says in refused.stderr, (args, refused)
+        no_database = subprocess.run([binary("tasker"), "prune", "--older-than", "7d"], capture_output=True, text=True,
+                                     env={k: v for k, v in os.environ.items() if k != "TASKER_DATABASE_URL"}, timeout=30)
+        assert no_database.returncode == 64 and "--database-url" in no_database.stderr, no_database
+    finally:
+        postgres.stop()
+
+
+def test_serve_with_retention_prunes_in_the_background_and_counts_it(redis):
+    postgres = PrivatePostgres()
+    try:
+        subprocess.run([binary("tasker"), "prune", "--older-than", "1d", "--dry-run", "--database-url", postgres.url],
+                       check=True, capture_output=True)
+        seed(postgres, 700, status=3)
+        seed(postgres, 50, status=2, step_status=3)
+        server = Service([binary("tasker"), "serve", "--port", "{port}", "--database-url", postgres.url, "--redis-url", redis.url,
+                          "--retention", "30d"])
+        try:
+            deadline = time.time() + 30
+            while counts(postgres)["tasks"] != 50:
+                assert time.time() < deadline, counts(postgres)
+                time.sleep(0.2)
+            metrics = urllib.request.urlopen("http://127.0.0.1:%d/metrics" % server.http_port, timeout=10).read().decode()
+            assert re.search(r"^tasker_tasks_pruned_total 700(\.0)?$", metrics, re.M), [l for l in metrics.splitlines() if "pruned" in l]
+            assert "pruned finished tasks" in server.output()
+        finally:
+            server.stop()
+        assert counts(postgres)["orphans"] == 0
+    finally:
+        postgres.stop()
+
+
+def test_pruning_fifty_thousand_tasks_keeps_a_live_workload_at_pace(redis):
+    """Steps/s of a live workload while a prune of 50,000 old tasks runs, against its pace
+    while the prune is stopped, in turns within one run: more than 90% of it."""
+    postgres = PrivatePostgres()
+    server = tasker_serve(postgres, redis)
+    stop = threading.Event()
+    try:
+        seed(postgres, 50_000, status=3)
+        seed(postgres, 100, status=2, step_status=3)
+        postgres.query("VACUUM ANALYZE")
+        with grpc.insecure_channel("127.0.0.1:%d" % server.port) as channel:
+            stub = tasker_pb2_grpc.TaskerStub(channel)
+            stub.RegisterTaskTemplate(tasker_pb2.RegisterTaskTemplateRequest(template=tasker_pb2.TaskTemplate(
+                name="live", version="1", steps=[
+                    tasker_pb2.StepTemplate(name="a", handler="live.x"),
+                    tasker_pb2.StepTemplate(name="b", handler="live.x", depends_on=["a"]),
+                ])), timeout=10)
+            worker = RawWorker(channel, ["live.x"], slots=16, heartbeats=True)
+            done = []
+
+            def answer():
+                while not stop.is_set():
+                    try:
+                        message = worker.inbox.get(timeout=0.1)
+                    except Exception:
+                        continue
+                    if message.HasField("assignment"):
+                        worker.succeed(message.assignment)
+                        done.append(time.time())
+
+            def submit():
+                while not stop.is_set():
+                    stub.SubmitTask(tasker_pb2.SubmitTaskRequest(name="live"), timeout=10)
+                    # About as many in flight as the worker has slots.
+                    while not stop.is_set() and len(done) < 2 * submitted[0] - 32:
+                        time.sleep(0.002)
+                    submitted[0] += 1
+
+            submitted = [0]
+            threading.Thread(target=answer, daemon=True).start()
+            threading.Thread(target=submit, daemon=True).start()
+            time.sleep(3)  # warm up
+
+            # The prune is stopped (SIGSTOP) and let go on (SIGCONT) in turns of 3 s, so the
+            # workload's pace with and without it is taken side by side, whatever the drift of
+            # a shared machine.
+            pruning = subprocess.Popen([binary("tasker"), "prune", "--older-than", "30d", "--database-url", postgres.url],
+                                       stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+            began = time.time()
+            windows = {True: [], False: []}
+            running = True
+            while pruning.poll() is None:
+                start = time.time()
+                try:
+                    pruning.wait(timeout=3)
+                except subprocess.TimeoutExpired:
+                    pass
+                windows[running].append((start, time.time()))
+                running = not running
+                if pruning.poll() is None:
+                    os.kill(pruning.pid, signal.SIGCONT if running else signal.SIGSTOP)
+            took = time.time() - began
+            out, err = pruning.communicate()
+            stop.set()
+            assert pruning.returncode == 0 and out.startswith("pruned 50000 "), (out, err)
+
+            def pace(spans):
+                steps = sum(len([t for t in done if a <= t < b]) for a, b in spans)
+                return steps / sum(b - a for a, b in spans)
+
+            with_prune, without = pace(windows[True]), pace(windows[False])
+            active = sum(b - a for a, b in windows[True])
+            print("steps/s while pruning %.0f, while the prune is stopped %.0f: %.2f; 50,000 tasks in %.1f s of pruning (%.0f tasks/s)"
+                  % (with_prune, without, with_prune / without, active, 50_000 / active))
+            assert len(windows[False]) >= 3, windows
+            assert with_prune > 0.9 * without, (with_prune, without)
+            left = counts(postgres)
+            assert left["orphans"] == 0 and postgres.query("SELECT count(*) FROM tasks WHERE name = 'seeded'") == [["100"]], left
+            worker.close()
+    finally:
+        stop.set()
+        server.stop()
+        postgres.stop()
