@@ -132,7 +132,12 @@ let diamond = [step("a"), step("b", dependsOn: ["a"]), step("c", dependsOn: ["a"
         #expect(statuses == ["a": .enqueued, "b": .pending, "c": .pending, "d": .pending])
         #expect(task.steps.first { $0.name == "d" }?.dependsOn == ["b", "c"])
 
-        let fetched: Tasker_V1_Task = try await harness.call("GetTask", Tasker_V1_GetTaskRequest.with { $0.taskID = task.taskID })
+        var fetched: Tasker_V1_Task = try await harness.call("GetTask", Tasker_V1_GetTaskRequest.with { $0.taskID = task.taskID })
+        // A read says why each step waits; the rest is the task as submitted.
+        #expect(fetched.steps.map(\.waitingReason) == [
+            "no connected worker runs handler 'a_handler'", "waits for a", "waits for a", "waits for b, c",
+        ])
+        for index in fetched.steps.indices { fetched.steps[index].waitingReason = "" }
         #expect(fetched == task)
 
         let history = try await harness.history(task.taskID)
