@@ -20,10 +20,11 @@ from conftest import PrivatePostgres  # noqa: E402
 
 FILL = """
 INSERT INTO task_templates (name, version, definition, fingerprint) VALUES ('bench', '1', '\\x00', 'x');
-INSERT INTO tasks (task_id, name, version, status, created_at)
+INSERT INTO tasks (task_id, name, version, status, created_at, completed_at)
 SELECT gen_random_uuid(), 'bench', '1',
        CASE WHEN i % 100 = 0 THEN 2 WHEN i % 1000 = 1 THEN 1 ELSE 3 END,
-       now() - make_interval(secs => i)
+       now() - make_interval(secs => i),
+       CASE WHEN i % 100 = 0 OR i % 1000 = 1 THEN NULL ELSE now() - make_interval(secs => i) + interval '1 second' END
 FROM generate_series(1, {tasks}) i;
 INSERT INTO steps (step_id, task_id, name, handler, position, status, attempts, retry_limit, retryable, skippable,
                    backoff_base_seconds, backoff_max_seconds, backoff_jitter, unmet_dependencies, next_attempt_at)
@@ -52,6 +53,13 @@ QUERIES = {
         "SELECT task_id FROM tasks WHERE status = 2 ORDER BY created_at DESC, task_id DESC LIMIT 51",
     "ENQUEUED steps, every task (dispatch)":
         "SELECT step_id FROM steps WHERE status = 2 ORDER BY last_attempted_at LIMIT 100",
+    "steps by handler and state (ListQueues; each node every 5 s)":
+        "SELECT handler, 2 AS status, count(*) FROM steps WHERE status = 2 GROUP BY handler "
+        "UNION ALL SELECT handler, 3, count(*) FROM steps WHERE status = 3 GROUP BY handler "
+        "UNION ALL SELECT handler, 6, count(*) FROM steps WHERE status = 6 GROUP BY handler",
+    "oldest 200 finished a day ago (prune batch)":
+        "SELECT task_id FROM tasks WHERE completed_at < now() - interval '1 day' AND status = ANY('{{3,4,5,6}}'::smallint[]) "
+        "ORDER BY completed_at LIMIT 200 FOR UPDATE SKIP LOCKED",
 }
 
 

@@ -34,8 +34,11 @@ def framed(message):
 
 def start_server(binary, database_url, connections, extra=()):
     port = unary_health.free_port()
+    # With its HTTP port (and so its metrics) on, when the build has one.
+    help_text = subprocess.run([binary, "serve", "--help"], capture_output=True, text=True).stdout
+    http = ["--http-port", str(unary_health.free_port())] if "--http-port" in help_text else []
     server = subprocess.Popen(
-        [binary, "serve", "--port", str(port), "--http-port", str(unary_health.free_port()), "--database-url", database_url,
+        [binary, "serve", "--port", str(port), *http, "--database-url", database_url,
          "--database-connections", str(connections), *extra], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     unary_health.wait_for(port, server)
     return port, server

@@ -71,7 +71,7 @@ def test_every_node_lists_the_same_workers_and_queues(postgres, redis):
             del held
             step = until("the second step is ENQUEUED with its reason", lambda: next(
                 (s for s in stub_b.GetTask(tasker_pb2.GetTaskRequest(task_id=task_id), timeout=10).steps
-                 if s.name == "orphan" and s.waiting_reason), None))
+                 if s.name == "orphan" and s.status == tasker_pb2.STEP_STATUS_ENQUEUED and s.waiting_reason), None))
             assert step.status == tasker_pb2.STEP_STATUS_ENQUEUED
             assert step.waiting_reason == "no connected worker runs handler 'cv.none'", step.waiting_reason
             shown = cli("get", task_id, "--server", "127.0.0.1:%d" % a.port)
@@ -103,3 +103,19 @@ def test_every_node_lists_the_same_workers_and_queues(postgres, redis):
     finally:
         a.stop()
         b.stop()
+
+
+def test_a_handler_filter_that_cannot_be_one_is_refused_plainly(postgres, redis):
+    server = tasker_serve(postgres, redis)
+    try:
+        with grpc.insecure_channel("127.0.0.1:%d" % server.port) as channel:
+            stub = tasker_pb2_grpc.TaskerStub(channel)
+            for handler, says in (("h" * 10_000, "over the limit"), ("nul\0", "NUL")):
+                try:
+                    stub.ListWorkers(tasker_pb2.ListWorkersRequest(handler=handler), timeout=10)
+                    raise AssertionError("taken: %r" % handler[:20])
+                except grpc.RpcError as error:
+                    assert error.code() == grpc.StatusCode.INVALID_ARGUMENT and says in error.details(), error
+                    assert len(error.details()) < 300
+    finally:
+        server.stop()

@@ -137,3 +137,32 @@ def test_the_http_port_speaks_tls_when_the_rpc_port_does(postgres, redis, tmp_pa
         assert get(server.http_port, "/live", context=context, scheme="https")[0] == 200, "a plaintext try harms nothing"
     finally:
         server.stop()
+
+
+def test_garbage_on_the_http_port_harms_nothing(postgres, redis):
+    import socket
+
+    server = tasker_serve(postgres, redis)
+    try:
+        for payload in (b"\x00\xff" * 512, b"GET /live HTTP/1.1\r\nHost: x\r\n" + b"X-Long: " + b"a" * 200_000 + b"\r\n\r\n",
+                        b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n", b"GET /live HTTP/1.1\r\n"):
+            with socket.create_connection(("127.0.0.1", server.http_port), timeout=5) as connection:
+                connection.sendall(payload)
+                connection.shutdown(socket.SHUT_WR)
+                try:
+                    answer = connection.recv(4096)
+                except (ConnectionResetError, socket.timeout):
+                    answer = b""
+                assert b"200 OK" not in answer or payload.startswith(b"GET /live HTTP/1.1\r\nHost"), (payload[:40], answer[:200])
+        assert get(server.http_port, "/live")[0] == 200
+        status, body = get(server.http_port, "/ready?" + "x" * 5000)
+        assert status == 200
+        request = urllib.request.Request("http://127.0.0.1:%d/ready" % server.http_port, data=b"{}", method="POST")
+        try:
+            urllib.request.urlopen(request, timeout=10)
+            pytest.fail("POST /ready was taken")
+        except urllib.error.HTTPError as error:
+            assert error.code in (404, 405), error.code
+        assert server.alive()
+    finally:
+        server.stop()
