@@ -11,7 +11,6 @@ import os
 import statistics
 import subprocess
 import sys
-import threading
 import time
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), ".."))
@@ -19,9 +18,8 @@ sys.path.insert(0, os.path.join(ROOT, "Tests", "interop"))
 sys.path.insert(0, os.path.dirname(__file__))
 import unary_health  # noqa: E402  (bench/)
 from conftest import PrivatePostgres, PrivateRedis, Service  # noqa: E402
-from raw_worker import RawWorker  # noqa: E402
+from live_workload import LiveWorkload  # noqa: E402
 from retention_seed import seed  # noqa: E402
-import tasker_protos  # noqa: E402
 
 
 def timed_prune(tasker, postgres, tasks):
@@ -42,57 +40,30 @@ def main():
     tasker = os.path.join(ROOT, ".build", "release", "tasker")
     import grpc
 
-    pb, pb_grpc = tasker_protos.load()
     postgres, redis = PrivatePostgres(), PrivateRedis()
     server = Service([tasker, "serve", "--port", "{port}", "--database-url", postgres.url, "--redis-url", redis.url])
     idle, loaded, paces = [], [], []
     try:
         with grpc.insecure_channel("127.0.0.1:%d" % server.port) as channel:
-            stub = pb_grpc.TaskerStub(channel)
-            stub.RegisterTaskTemplate(pb.RegisterTaskTemplateRequest(template=pb.TaskTemplate(
-                name="live", version="1", steps=[pb.StepTemplate(name="a", handler="live.x"),
-                                                 pb.StepTemplate(name="b", handler="live.x", depends_on=["a"])])), timeout=10)
             for _ in range(args.rounds):
                 seed(postgres, args.tasks)
                 postgres.query("VACUUM ANALYZE")
                 idle.append(timed_prune(tasker, postgres, args.tasks)[0])
 
-            worker = RawWorker(channel, ["live.x"], slots=16, heartbeats=True)
-            done, stop, submitted = [], threading.Event(), [0]
-
-            def answer():
-                while not stop.is_set():
-                    try:
-                        message = worker.inbox.get(timeout=0.1)
-                    except Exception:
-                        continue
-                    if message.HasField("assignment"):
-                        worker.succeed(message.assignment)
-                        done.append(time.time())
-
-            def submit():
-                while not stop.is_set():
-                    stub.SubmitTask(pb.SubmitTaskRequest(name="live"), timeout=10)
-                    while not stop.is_set() and len(done) < 2 * submitted[0] - 32:
-                        time.sleep(0.002)
-                    submitted[0] += 1
-
-            threading.Thread(target=answer, daemon=True).start()
-            threading.Thread(target=submit, daemon=True).start()
+            live = LiveWorkload(channel)
             for _ in range(args.rounds):
                 seed(postgres, args.tasks)
                 postgres.query("VACUUM ANALYZE")
                 time.sleep(3)
                 before_from = time.time()
                 time.sleep(10)
-                before = len([t for t in done if t >= before_from]) / (time.time() - before_from)
+                before = live.pace(before_from, time.time())
                 began = time.time()
                 rate, took = timed_prune(tasker, postgres, args.tasks)
-                during = len([t for t in done if began <= t]) / took
+                during = live.pace(began, time.time())
                 loaded.append(rate)
                 paces.append((before, during))
-            stop.set()
-            worker.close()
+            live.stop()
         print("| | tasks/s (median of %d) |" % args.rounds)
         print("|---|---:|")
         print("| idle | %.0f |" % statistics.median(idle))

@@ -3,10 +3,8 @@ Postgres and Redis: every RPC answers messages that do not decode, text Postgres
 oversized fields and numbers JSON cannot carry with INVALID_ARGUMENT naming the problem, stores
 nothing for them, and echoes no more than a short prefix; what it accepts comes back exactly."""
 import math
-import struct as packing
 import threading
 import time
-import uuid
 
 import grpc
 import pytest

@@ -1,8 +1,6 @@
 """Every interop case in both directions: grpcio against this transport's server, and this
 transport's client against a grpcio server."""
 import subprocess
-import sys
-import os
 
 import pytest
 

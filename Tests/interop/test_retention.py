@@ -6,18 +6,14 @@ import os
 import re
 import signal
 import subprocess
-import threading
 import time
 import urllib.request
 
 import grpc
 
 from conftest import PrivatePostgres, Service, binary, tasker_serve
-from raw_worker import RawWorker
+from live_workload import LiveWorkload
 from retention_seed import counts, seed
-import tasker_protos
-
-tasker_pb2, tasker_pb2_grpc = tasker_protos.load()
 
 
 def prune(postgres, *args):
@@ -91,42 +87,12 @@ def test_pruning_fifty_thousand_tasks_keeps_a_live_workload_at_pace(redis):
     while the prune is stopped, in turns within one run: more than 90% of it."""
     postgres = PrivatePostgres()
     server = tasker_serve(postgres, redis)
-    stop = threading.Event()
     try:
         seed(postgres, 50_000, status=3)
         seed(postgres, 100, status=2, step_status=3)
         postgres.query("VACUUM ANALYZE")
         with grpc.insecure_channel("127.0.0.1:%d" % server.port) as channel:
-            stub = tasker_pb2_grpc.TaskerStub(channel)
-            stub.RegisterTaskTemplate(tasker_pb2.RegisterTaskTemplateRequest(template=tasker_pb2.TaskTemplate(
-                name="live", version="1", steps=[
-                    tasker_pb2.StepTemplate(name="a", handler="live.x"),
-                    tasker_pb2.StepTemplate(name="b", handler="live.x", depends_on=["a"]),
-                ])), timeout=10)
-            worker = RawWorker(channel, ["live.x"], slots=16, heartbeats=True)
-            done = []
-
-            def answer():
-                while not stop.is_set():
-                    try:
-                        message = worker.inbox.get(timeout=0.1)
-                    except Exception:
-                        continue
-                    if message.HasField("assignment"):
-                        worker.succeed(message.assignment)
-                        done.append(time.time())
-
-            def submit():
-                while not stop.is_set():
-                    stub.SubmitTask(tasker_pb2.SubmitTaskRequest(name="live"), timeout=10)
-                    # About as many in flight as the worker has slots.
-                    while not stop.is_set() and len(done) < 2 * submitted[0] - 32:
-                        time.sleep(0.002)
-                    submitted[0] += 1
-
-            submitted = [0]
-            threading.Thread(target=answer, daemon=True).start()
-            threading.Thread(target=submit, daemon=True).start()
+            live = LiveWorkload(channel)
             time.sleep(3)  # warm up
 
             # The prune is stopped (SIGSTOP) and let go on (SIGCONT) in turns of 3 s, so the
@@ -134,7 +100,6 @@ def test_pruning_fifty_thousand_tasks_keeps_a_live_workload_at_pace(redis):
             # a shared machine.
             pruning = subprocess.Popen([binary("tasker"), "prune", "--older-than", "30d", "--database-url", postgres.url],
                                        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-            began = time.time()
             windows = {True: [], False: []}
             running = True
             while pruning.poll() is None:
@@ -147,14 +112,12 @@ def test_pruning_fifty_thousand_tasks_keeps_a_live_workload_at_pace(redis):
                 running = not running
                 if pruning.poll() is None:
                     os.kill(pruning.pid, signal.SIGCONT if running else signal.SIGSTOP)
-            took = time.time() - began
             out, err = pruning.communicate()
-            stop.set()
+            live.stop()
             assert pruning.returncode == 0 and out.startswith("pruned 50000 "), (out, err)
 
             def pace(spans):
-                steps = sum(len([t for t in done if a <= t < b]) for a, b in spans)
-                return steps / sum(b - a for a, b in spans)
+                return sum(live.steps_between(a, b) for a, b in spans) / sum(b - a for a, b in spans)
 
             with_prune, without = pace(windows[True]), pace(windows[False])
             active = sum(b - a for a, b in windows[True])
@@ -164,8 +127,6 @@ def test_pruning_fifty_thousand_tasks_keeps_a_live_workload_at_pace(redis):
             assert with_prune > 0.9 * without, (with_prune, without)
             left = counts(postgres)
             assert left["orphans"] == 0 and postgres.query("SELECT count(*) FROM tasks WHERE name = 'seeded'") == [["100"]], left
-            worker.close()
     finally:
-        stop.set()
         server.stop()
         postgres.stop()
