@@ -19,6 +19,8 @@ public final class TaskerNode: Sendable {
     private let queue: StepQueue?
     public let hub: UpdateHub
     private let relay: UpdateRelay?
+    public let name: String
+    private let logger: Logger
 
     public struct Settings: Sendable {
         public var host = "127.0.0.1"
@@ -75,8 +77,10 @@ public final class TaskerNode: Sendable {
 
     private init(
         server: RPCServer, engine: TaskEngine, dispatcher: Dispatcher?, pool: PostgresPool, queue: StepQueue?, hub: UpdateHub, relay: UpdateRelay?,
-        http: HTTPServer?, readiness: Readiness, retention: RetentionSweep?
+        http: HTTPServer?, readiness: Readiness, retention: RetentionSweep?, name: String, logger: Logger
     ) {
+        self.name = name
+        self.logger = logger
         self.retention = retention
         self.http = http
         self.readiness = readiness
@@ -143,10 +147,13 @@ public final class TaskerNode: Sendable {
                     configuration: .init(host: settings.host, port: port, security: settings.http?.security),
                     routes: [ProbeRoutes(readiness: { probes.checks }, metrics: settings.http?.metrics)], logger: logger)
             }
+            logger.info("node started", metadata: [
+                "name": .string(settings.name), "node": .string(dispatcher?.nodeID ?? "without Redis: no dispatch"),
+                "rpc_port": .stringConvertible(rpc.port), "http_port": .stringConvertible(http?.port ?? 0)])
             let retention = criteria.map { RetentionSweep(engine: engine, criteria: $0, every: settings.retentionInterval, logger: logger) }
             return TaskerNode(
                 server: rpc, engine: engine, dispatcher: dispatcher, pool: pool, queue: queue, hub: hub, relay: relay, http: http,
-                readiness: probes, retention: retention)
+                readiness: probes, retention: retention, name: settings.name, logger: logger)
         } catch {
             await readiness?.stop()
             await server?.shutdownGracefully()
@@ -171,5 +178,6 @@ public final class TaskerNode: Sendable {
         await relay?.shutdown()
         await queue?.shutdown()
         await pool.shutdown()
+        logger.info("node stopped", metadata: ["name": .string(name), "node": .string(dispatcher?.nodeID ?? "")])
     }
 }

@@ -59,7 +59,6 @@ public actor Dispatcher: StepChangeObserver {
     public func start() async {
         engine.observe(self)
         try? await engine.heartbeat(node: nodeID, name: nodeName)
-        logger.info("node started", metadata: ["name": .string(nodeName)])
         signals = ChannelSubscription(url: queue.url) { [weak self] signal in
             guard let self else { return }
             Task { await self.handle(signal: signal) }
@@ -97,7 +96,6 @@ public actor Dispatcher: StepChangeObserver {
         }
         try? await engine.forget(node: nodeID)
         reportCapacity()
-        logger.info("node stopped", metadata: ["name": .string(nodeName)])
     }
 
     public var connectedWorkers: Int { workers.count }
