@@ -122,7 +122,7 @@ extension TaskEngine {
     /// Sets `waiting_reason` on each step that cannot move now.
     func explainWaits(_ task: inout Tasker_V1_Task, liveWithin: Double) async throws(EngineError) {
         let queued = Set(task.steps.filter { $0.status == .enqueued }.map(\.handler))
-        let capacity = queued.isEmpty ? [:] : Self.capacity(of: try await liveNodes(within: liveWithin))
+        let capacity = queued.isEmpty ? [:] : Self.capacity(of: try await recentLiveNodes(within: liveWithin))
         let done = Set(task.steps.filter { [.complete, .skipped, .resolvedManually].contains($0.status) }.map(\.name))
         for index in task.steps.indices {
             let step = task.steps[index]
@@ -145,10 +145,17 @@ extension TaskEngine {
         }
     }
 
-    private struct LiveNode {
-        let nodeID: String
-        let name: String
-        let workers: [WorkerReport]
+
+    /// The live nodes as read at most `ClusterSnapshot.maxAge` ago: nodes report every 2 s, so
+    /// a GetTask explaining its waits costs no query of its own most of the time.
+    private func recentLiveNodes(within seconds: Double) async throws(EngineError) -> [LiveNode] {
+        let now = ContinuousClock.now
+        if let known = cluster.withLockedValue({ $0 }), known.within == seconds, now - known.at < ClusterSnapshot.maxAge {
+            return known.nodes
+        }
+        let nodes = try await liveNodes(within: seconds)
+        cluster.withLockedValue { $0 = ClusterSnapshot(at: now, within: seconds, nodes: nodes) }
+        return nodes
     }
 
     private func liveNodes(within seconds: Double) async throws(EngineError) -> [LiveNode] {
@@ -177,4 +184,18 @@ extension TaskEngine {
         }
         return capacity
     }
+}
+
+struct LiveNode: Sendable {
+    let nodeID: String
+    let name: String
+    let workers: [WorkerReport]
+}
+
+/// The live nodes and their workers as last read, shared by the reads that explain waits.
+struct ClusterSnapshot: Sendable {
+    static let maxAge: Duration = .seconds(1)
+    let at: ContinuousClock.Instant
+    let within: Double
+    let nodes: [LiveNode]
 }

@@ -12,6 +12,8 @@ public final class TaskEngine: Sendable {
     /// newest of each name, which SubmitTask checks is still the newest as it writes.
     private let templates = NIOLockedValueBox(TemplateCache())
     private let observers = StepChangeObservers()
+    /// What GetTask's waiting reasons are read from (ClusterView).
+    let cluster = NIOLockedValueBox<ClusterSnapshot?>(nil)
 
     public init(pool: PostgresPool) {
         self.pool = pool

@@ -17,6 +17,9 @@ public final class PostgresPool: Sendable {
     public let size: Int
     private let threads: NIOThreadPool
     private let state = NIOLockedValueBox(State())
+    // Looked up once: every call records its wait.
+    private let waits = TaskerMetric.postgresPoolWait()
+    private let errors = TaskerMetric.postgresErrors()
 
     public init(url: String, size: Int = 8) {
         self.url = url
@@ -34,10 +37,10 @@ public final class PostgresPool: Sendable {
         do {
             connection = try await acquire()
         } catch {
-            TaskerMetric.postgresErrors().increment()
+            errors.increment()
             throw error
         }
-        TaskerMetric.postgresPoolWait().record(ContinuousClock.now - asked)
+        waits.record(ContinuousClock.now - asked)
         do {
             let result = try await threads.runIfActive {
                 try connection.reconnectIfBroken()
@@ -47,7 +50,7 @@ public final class PostgresPool: Sendable {
             return result
         } catch {
             release(connection)
-            if error is PostgresError { TaskerMetric.postgresErrors().increment() }
+            if error is PostgresError { errors.increment() }
             throw error
         }
     }
