@@ -84,7 +84,7 @@ struct LockedTask {
 
     private static let taskColumns = """
         task_id::text AS task_id, name, status, last_sequence, context::text AS context,
-        extract(epoch FROM clock_timestamp() - created_at)::float8 AS age
+        extract(epoch FROM now() - created_at)::float8 AS age
         """
 
     /// The steps of the locked tasks, read after the locks are held.
@@ -97,8 +97,8 @@ struct LockedTask {
             SELECT task_id::text AS task_id, step_id::text AS step_id, name, handler, status, attempts, retry_limit, retryable,
                 unmet_dependencies, array_to_json(depends_on)::text AS depends_on, backoff_base_seconds, backoff_max_seconds,
                 backoff_jitter, timeout_seconds, results::text AS results, coalesce(next_attempt_at <= now(), false) AS due,
-                extract(epoch FROM clock_timestamp() - queued_at)::float8 AS queued_for,
-                extract(epoch FROM clock_timestamp() - last_attempted_at)::float8 AS running_for
+                extract(epoch FROM now() - queued_at)::float8 AS queued_for,
+                extract(epoch FROM now() - last_attempted_at)::float8 AS running_for
             FROM steps WHERE task_id = ANY($1::uuid[]) ORDER BY task_id, position
             """, [PostgresArrayLiteral.of(ids)])
         {
