@@ -2,7 +2,9 @@
 """How fast `tasker prune` deletes finished tasks (each with four steps, their edges, nine
 transitions and an annotation) from a private Postgres, idle and under a live workload (a
 2-step template, a stock grpcio worker answering at once, about 16 tasks in flight), with the
-release build. Prints tasks/s for each and the workload's steps/s before and while pruning.
+release build. Prints tasks/s for each. (What pruning costs the workload's pace is measured
+side by side by Tests/interop/test_retention.py, pausing the prune in turns: a before/after
+comparison here would mostly measure the drift of a shared machine.)
 
   python3 bench/prune.py [--tasks 50000] [--rounds 2]
 """
@@ -42,7 +44,7 @@ def main():
 
     postgres, redis = PrivatePostgres(), PrivateRedis()
     server = Service([tasker, "serve", "--port", "{port}", "--database-url", postgres.url, "--redis-url", redis.url])
-    idle, loaded, paces = [], [], []
+    idle, loaded = [], []
     try:
         with grpc.insecure_channel("127.0.0.1:%d" % server.port) as channel:
             for _ in range(args.rounds):
@@ -55,21 +57,12 @@ def main():
                 seed(postgres, args.tasks)
                 postgres.query("VACUUM ANALYZE")
                 time.sleep(3)
-                before_from = time.time()
-                time.sleep(10)
-                before = live.pace(before_from, time.time())
-                began = time.time()
-                rate, took = timed_prune(tasker, postgres, args.tasks)
-                during = live.pace(began, time.time())
-                loaded.append(rate)
-                paces.append((before, during))
+                loaded.append(timed_prune(tasker, postgres, args.tasks)[0])
             live.stop()
         print("| | tasks/s (median of %d) |" % args.rounds)
         print("|---|---:|")
         print("| idle | %.0f |" % statistics.median(idle))
         print("| under the live workload | %.0f |" % statistics.median(loaded))
-        for before, during in paces:
-            print("workload: %.0f steps/s in the 10 s before, %.0f while pruning (%.2f)" % (before, during, during / before))
     finally:
         server.stop()
         redis.stop()

@@ -37,8 +37,15 @@ class LiveWorkload:
                 self.done.append(time.time())
 
     def _submit(self):
+        import grpc
+
         while not self.stopped.is_set():
-            self.stub.SubmitTask(tasker_pb2.SubmitTaskRequest(name="live"), timeout=10)
+            try:
+                self.stub.SubmitTask(tasker_pb2.SubmitTaskRequest(name="live"), timeout=10)
+            except grpc.RpcError:
+                if self.stopped.is_set():
+                    return
+                raise
             self.submitted += 1
             while not self.stopped.is_set() and len(self.done) < 2 * self.submitted - 2 * self.slots:
                 time.sleep(0.002)
