@@ -17,6 +17,22 @@ struct Tasker: AsyncParsableCommand {
             Serve.self, Dev.self, Submit.self, Get.self, List.self, Watch.self, Cancel.self, Retry.self, Resolve.self,
             Templates.self, Workers.self, Queues.self, Tokens.self, Prune.self, Health.self,
         ])
+
+    /// Output goes out a line at a time even into a pipe or a file (`tasker watch ID | tee log`):
+    /// each line is there as soon as it is printed, and an interrupted command keeps them all.
+    static func main() async {
+        LineBufferedOutput.enable()
+        do {
+            var command = try parseAsRoot()
+            if var command = command as? any AsyncParsableCommand {
+                try await command.run()
+            } else {
+                try command.run()
+            }
+        } catch {
+            exit(withError: error)
+        }
+    }
 }
 
 /// The address of a server, `host:port`, from `--server` or `TASKER_SERVER`.
@@ -44,5 +60,13 @@ enum ProcessInfoLite {
 }
 
 #if canImport(Glibc)
-import Glibc
+@preconcurrency import Glibc
 #endif
+
+/// Standard output flushed at every newline, whatever it is connected to.
+enum LineBufferedOutput {
+    static func enable() {
+        // Set once, before any output, while no other thread writes.
+        setvbuf(stdout, nil, _IOLBF, 0)
+    }
+}

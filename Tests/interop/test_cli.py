@@ -304,3 +304,26 @@ def test_watch_on_a_terminal_draws_a_progress_bar_and_a_line_per_step(server, sh
     assert "█" * 24 + "] 5/5  COMPLETE" in out.stdout
     assert "░" in out.stdout, "the bar was drawn before it filled"
     assert "process_payment        WAITING_FOR_RETRY  attempts 1/4  payment gateway timed out (attempt 1)" in out.stdout
+
+
+@pytest.mark.parametrize("json_lines,stop_signal", [(False, signal.SIGTERM), (True, signal.SIGINT)])
+def test_a_piped_watch_writes_each_update_as_it_comes_and_keeps_them_when_stopped(server, shop, json_lines, stop_signal):
+    task_id = submit(server, "order_checkout", order(3))
+    env = dict(os.environ, TASKER_SERVER="127.0.0.1:%d" % server.port)
+    watch = subprocess.Popen([binary("tasker"), "watch", task_id] + (["--json"] if json_lines else []),
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    try:
+        first = watch.stdout.readline()
+        status = json.loads(cli(server, "get", task_id, "--json").stdout)["status"]
+        assert first and status != "TASK_STATUS_COMPLETE", (first, status)
+        if json_lines:
+            assert json.loads(first)["sequence"] == "1"
+        else:
+            assert first[:4].strip() == "1", first
+        watch.send_signal(stop_signal)
+        rest, _ = watch.communicate(timeout=30)
+        assert watch.returncode == -stop_signal, watch.returncode
+        assert all(line.strip() for line in (first + rest).splitlines()), "every line was written whole"
+    finally:
+        if watch.poll() is None:
+            terminate(watch)
