@@ -5,11 +5,11 @@ import TaskerTLS
 
 /// Where the server is and how to reach it: what every command that connects takes.
 struct ConnectionOptions: ParsableArguments {
-    @Option(help: "The server, host:port (env TASKER_SERVER, default 127.0.0.1:7420).")
+    @Option(help: "The server, host:port (env TASKER_SERVER).")
     var server: ServerAddress = .fromEnvironment
 
     @Flag(help: "Connect with TLS, trusting the system's CAs (env TASKER_TLS=on).")
-    var tls = ProcessInfoLite.environment("TASKER_TLS") == "on"
+    var tls = TaskerEnvironment.flag("TASKER_TLS")
 
     @Option(name: .customLong("tls-ca"), help: "Connect with TLS, trusting the CAs in this PEM file (env TASKER_TLS_CA).")
     var tlsCA: String? = ProcessInfoLite.environment("TASKER_TLS_CA")
@@ -25,6 +25,11 @@ struct ConnectionOptions: ParsableArguments {
 
     @Option(help: "An API token, for a server that runs with --auth (env TASKER_TOKEN).")
     var token: String? = ProcessInfoLite.environment("TASKER_TOKEN")
+
+    func validate() throws {
+        try TaskerEnvironment.check("TASKER_SERVER", expected: "host:port (e.g. 127.0.0.1:7420)", ServerAddress.init(argument:))
+        try TaskerEnvironment.checkFlag("TASKER_TLS")
+    }
 
     /// TLS when any TLS option is given.
     var clientTLS: ClientTLS? {

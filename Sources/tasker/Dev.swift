@@ -16,10 +16,10 @@ struct Dev: AsyncParsableCommand {
             """)
 
     @Option(help: "Port to listen on (env TASKER_PORT).")
-    var port: Int = ProcessInfoLite.environment("TASKER_PORT").flatMap { Int($0) } ?? 7420
+    var port: Int = TaskerEnvironment.value("TASKER_PORT", TaskerEnvironment.port()) ?? 7420
 
     @Option(name: .customLong("http-port"), help: "The server's HTTP port: /live, /ready, /metrics (env TASKER_HTTP_PORT; 0 turns it off).")
-    var httpPort: Int = ProcessInfoLite.environment("TASKER_HTTP_PORT").flatMap { Int($0) } ?? 7421
+    var httpPort: Int = TaskerEnvironment.value("TASKER_HTTP_PORT", TaskerEnvironment.port(zeroTurnsOff: true)) ?? 7421
 
     @Option(help: "The folder for the private Postgres's data.")
     var data: String = ".tasker"
@@ -31,6 +31,11 @@ struct Dev: AsyncParsableCommand {
     var redisURL: String?
 
     @OptionGroup var log: LogOptions
+
+    func validate() throws {
+        try TaskerEnvironment.check("TASKER_PORT", expected: "a port, 1 to 65535", TaskerEnvironment.port())
+        try TaskerEnvironment.check("TASKER_HTTP_PORT", expected: "a port, 1 to 65535, or 0 for none", TaskerEnvironment.port(zeroTurnsOff: true))
+    }
 
     func run() async throws {
         log.bootstrap()

@@ -5,10 +5,15 @@ import Logging
 /// How `tasker serve` and `tasker dev` log: the level, and lines of text or of JSON.
 struct LogOptions: ParsableArguments {
     @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error or critical (env TASKER_LOG_LEVEL).")
-    var level: LevelArgument = ProcessInfoLite.environment("TASKER_LOG_LEVEL").flatMap(LevelArgument.init(argument:)) ?? LevelArgument(.info)
+    var level: LevelArgument = TaskerEnvironment.value("TASKER_LOG_LEVEL", LevelArgument.init(argument:)) ?? LevelArgument(.info)
 
     @Option(name: .customLong("log-format"), help: "text, or json: one object a line, its metadata as fields (env TASKER_LOG_FORMAT).")
-    var format: Format = ProcessInfoLite.environment("TASKER_LOG_FORMAT").flatMap(Format.init(rawValue:)) ?? .text
+    var format: Format = TaskerEnvironment.value("TASKER_LOG_FORMAT", Format.init(rawValue:)) ?? .text
+
+    func validate() throws {
+        try TaskerEnvironment.check("TASKER_LOG_LEVEL", expected: "one of \(Logger.Level.allCases.map(\.rawValue).joined(separator: ", "))", LevelArgument.init(argument:))
+        try TaskerEnvironment.check("TASKER_LOG_FORMAT", expected: "text or json", Format.init(rawValue:))
+    }
 
     enum Format: String, ExpressibleByArgument, CaseIterable {
         case text, json

@@ -13,13 +13,13 @@ struct Serve: AsyncParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Serve the Tasker RPC services.")
 
     @Option(help: "Port to listen on (env TASKER_PORT).")
-    var port: Int = ProcessInfoLite.environment("TASKER_PORT").flatMap { Int($0) } ?? 7420
+    var port: Int = TaskerEnvironment.value("TASKER_PORT", TaskerEnvironment.port()) ?? 7420
 
     @Option(help: "Address to bind.")
     var host: String = "127.0.0.1"
 
     @Option(name: .customLong("http-port"), help: "The HTTP port: /live, /ready, /metrics (env TASKER_HTTP_PORT; 0 turns it off).")
-    var httpPort: Int = ProcessInfoLite.environment("TASKER_HTTP_PORT").flatMap { Int($0) } ?? 7421
+    var httpPort: Int = TaskerEnvironment.value("TASKER_HTTP_PORT", TaskerEnvironment.port(zeroTurnsOff: true)) ?? 7421
 
     @Option(name: .customLong("database-url"), help: "Postgres, e.g. postgres://user@host:5432/db (env TASKER_DATABASE_URL). Without it only the health service runs.")
     var databaseURLOption: String?
@@ -40,13 +40,13 @@ struct Serve: AsyncParsableCommand {
     var tlsClientCA: String? = ProcessInfoLite.environment("TASKER_TLS_CLIENT_CA")
 
     @Flag(help: "Require an API token on every call but health's (env TASKER_AUTH=on); make the first with tasker tokens create --database-url.")
-    var auth = ProcessInfoLite.environment("TASKER_AUTH") == "on"
+    var auth = TaskerEnvironment.flag("TASKER_AUTH")
 
     @Flag(help: "Listen on a non-loopback address without --auth, on purpose.")
     var insecure = false
 
     @Option(help: "Delete finished tasks this long after they finished, e.g. 30d (env TASKER_RETENTION; default: keep every one).")
-    var retention: Lifetime? = ProcessInfoLite.environment("TASKER_RETENTION").flatMap(Lifetime.init(argument:))
+    var retention: Lifetime? = TaskerEnvironment.value("TASKER_RETENTION", Lifetime.init(argument:))
 
     @OptionGroup var log: LogOptions
 
@@ -54,6 +54,10 @@ struct Serve: AsyncParsableCommand {
     var redisURL: String? { redisURLOption ?? ProcessInfoLite.environment("TASKER_REDIS_URL") }
 
     func validate() throws {
+        try TaskerEnvironment.check("TASKER_PORT", expected: "a port, 1 to 65535", TaskerEnvironment.port())
+        try TaskerEnvironment.check("TASKER_HTTP_PORT", expected: "a port, 1 to 65535, or 0 for none", TaskerEnvironment.port(zeroTurnsOff: true))
+        try TaskerEnvironment.checkFlag("TASKER_AUTH")
+        try TaskerEnvironment.check("TASKER_RETENTION", expected: "a span such as 30d, 12h or 90m", Lifetime.init(argument:))
         guard (0...65535).contains(httpPort) else { throw ValidationError("--http-port is a port, 1 to 65535, or 0 for none; not \(httpPort)") }
         if !auth, !insecure, !Self.isLoopback(host) {
             throw ValidationError(

@@ -47,8 +47,10 @@ struct ServerAddress: ExpressibleByArgument {
         self.port = port
     }
 
+    var defaultValueDescription: String { "\(host):\(port)" }
+
     static var fromEnvironment: ServerAddress {
-        ProcessInfoLite.environment("TASKER_SERVER").flatMap(ServerAddress.init(argument:))
+        TaskerEnvironment.value("TASKER_SERVER", ServerAddress.init(argument:))
             ?? ServerAddress(argument: "127.0.0.1:7420")!
     }
 }

@@ -327,3 +327,24 @@ def test_a_piped_watch_writes_each_update_as_it_comes_and_keeps_them_when_stoppe
     finally:
         if watch.poll() is None:
             terminate(watch)
+
+
+@pytest.mark.parametrize("command,variable,value", [
+    (["list"], "TASKER_SERVER", "bogus"), (["get", str(uuid.uuid4())], "TASKER_TLS", "maybe"),
+    (["serve"], "TASKER_PORT", "99999"), (["serve"], "TASKER_HTTP_PORT", "http"), (["serve"], "TASKER_AUTH", "sure"),
+    (["serve"], "TASKER_RETENTION", "forever"), (["dev"], "TASKER_PORT", "-1"), (["serve"], "TASKER_LOG_FORMAT", "xml"),
+    (["dev"], "TASKER_LOG_LEVEL", "loud"),
+])
+def test_a_tasker_variable_that_does_not_parse_is_a_usage_error_naming_it(command, variable, value):
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TASKER_")}
+    env[variable] = value
+    done = subprocess.run([binary("tasker")] + command, capture_output=True, text=True, timeout=30, env=env)
+    assert done.returncode == 64, done
+    assert "%s is \"%s\"" % (variable, value) in done.stderr, done.stderr
+
+
+def test_help_shows_defaults_as_a_person_writes_them():
+    shown = subprocess.run([binary("tasker"), "list", "--help"], capture_output=True, text=True, timeout=30,
+                           env={k: v for k, v in os.environ.items() if not k.startswith("TASKER_")}).stdout
+    shown = " ".join(shown.split())
+    assert "(default: 127.0.0.1:7420)" in shown and "ServerAddress" not in shown, shown
