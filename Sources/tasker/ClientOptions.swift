@@ -128,12 +128,22 @@ enum CommandOutput {
     }()
 
     static func json(_ message: any SwiftProtobuf.Message) -> String {
-        (try? message.jsonString(options: jsonOptions)) ?? "{}"
+        readable((try? message.jsonString(options: jsonOptions)) ?? "{}")
     }
 
     /// A Struct as compact JSON.
     static func json(_ object: Google_Protobuf_Struct) -> String {
-        (try? object.jsonString()) ?? "{}"
+        readable((try? object.jsonString()) ?? "{}")
+    }
+
+    /// JSON as a person reads it back: object keys sorted, so the same value always prints the
+    /// same; and numbers that are whole printed whole (`7`, not `7.0`: the wire carries every
+    /// JSON number as a double).
+    static func readable(_ json: String) -> String {
+        guard let value = try? JSONSerialization.jsonObject(with: Data(json.utf8), options: [.fragmentsAllowed]),
+              let data = try? JSONSerialization.data(withJSONObject: value, options: [.sortedKeys, .withoutEscapingSlashes, .fragmentsAllowed])
+        else { return json }
+        return String(decoding: data, as: UTF8.self)
     }
 
     static func name(_ status: Tasker_V1_TaskStatus) -> String {

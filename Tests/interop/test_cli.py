@@ -348,3 +348,15 @@ def test_help_shows_defaults_as_a_person_writes_them():
                            env={k: v for k, v in os.environ.items() if not k.startswith("TASKER_")}).stdout
     shown = " ".join(shown.split())
     assert "(default: 127.0.0.1:7420)" in shown and "ServerAddress" not in shown, shown
+
+
+def test_whole_numbers_print_whole_and_keys_in_a_stable_order(server, shop):
+    context = '{"email": "ada@example.com", "cart_id": 7, "payment_failures": 0, "items": [{"sku": "tea", "quantity": 2, "price": 4.5}]}'
+    task_id = submit(server, "order_checkout", context)
+    text = cli(server, "get", task_id).stdout
+    line = [l for l in text.splitlines() if l.strip().startswith("context:")][0]
+    assert line.strip() == 'context: {"cart_id":7,"email":"ada@example.com","items":[{"price":4.5,"quantity":2,"sku":"tea"}],"payment_failures":0}', line
+    raw = cli(server, "get", task_id, "--json").stdout
+    assert '"cart_id":7,' in raw and ".0" not in raw.split('"context"')[1].split("}")[0], raw
+    again = cli(server, "get", task_id, "--json").stdout
+    assert json.loads(raw) == json.loads(again) and raw.split('"updated_at"')[0] == again.split('"updated_at"')[0], "the same task prints the same"
