@@ -88,7 +88,7 @@ enum CommandInput {
         if text.hasPrefix("@") {
             let path = String(text.dropFirst())
             guard let contents = FileManager.default.contents(atPath: path) else {
-                throw CommandFailure("cannot read the \(what) file \(path)", code: CommandFailure.badInput)
+                throw CommandFailure("cannot read the file \(path) given for \(what)", code: CommandFailure.badInput)
             }
             json = String(decoding: contents, as: UTF8.self)
         }
@@ -97,15 +97,15 @@ enum CommandInput {
             parsed = try JSONSerialization.jsonObject(with: Data(json.utf8), options: [.fragmentsAllowed])
         } catch {
             let reason = (error as NSError).userInfo[NSDebugDescriptionErrorKey] as? String ?? "\(error)"
-            throw CommandFailure("the \(what) is not valid JSON: \(reason)", code: CommandFailure.badInput)
+            throw CommandFailure("\(what) is not valid JSON: \(reason)", code: CommandFailure.badInput)
         }
         guard parsed is [String: Any] else {
-            throw CommandFailure("the \(what) must be a JSON object ({...}), not \(kind(of: parsed))", code: CommandFailure.badInput)
+            throw CommandFailure("\(what) must be a JSON object ({...}), not \(kind(of: parsed))", code: CommandFailure.badInput)
         }
         do {
             return try Google_Protobuf_Struct(jsonString: json)
         } catch {
-            throw CommandFailure("the \(what) cannot be used: \(error)", code: CommandFailure.badInput)
+            throw CommandFailure("\(what) cannot be used: \(error)", code: CommandFailure.badInput)
         }
     }
 
@@ -146,32 +146,9 @@ enum CommandOutput {
         return String(decoding: data, as: UTF8.self)
     }
 
-    static func name(_ status: Tasker_V1_TaskStatus) -> String {
-        switch status {
-        case .pending: "PENDING"
-        case .inProgress: "IN_PROGRESS"
-        case .complete: "COMPLETE"
-        case .error: "ERROR"
-        case .cancelled: "CANCELLED"
-        case .resolvedManually: "RESOLVED_MANUALLY"
-        default: "UNSPECIFIED"
-        }
-    }
+    static func name(_ status: Tasker_V1_TaskStatus) -> String { status.contractName }
 
-    static func name(_ status: Tasker_V1_StepStatus) -> String {
-        switch status {
-        case .pending: "PENDING"
-        case .enqueued: "ENQUEUED"
-        case .inProgress: "IN_PROGRESS"
-        case .complete: "COMPLETE"
-        case .error: "ERROR"
-        case .waitingForRetry: "WAITING_FOR_RETRY"
-        case .cancelled: "CANCELLED"
-        case .resolvedManually: "RESOLVED_MANUALLY"
-        case .skipped: "SKIPPED"
-        default: "UNSPECIFIED"
-        }
-    }
+    static func name(_ status: Tasker_V1_StepStatus) -> String { status.contractName }
 
     /// A task as lines of text: its header, then one line per step.
     static func describe(_ task: Tasker_V1_Task) -> String {

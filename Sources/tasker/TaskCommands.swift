@@ -30,7 +30,7 @@ struct Submit: AsyncParsableCommand {
 
     func run() async throws {
         try await reporting {
-            let context = try CommandInput.object(self.context, what: "context")
+            let context = try CommandInput.object(self.context, what: "--context")
             let response = try await client.withClient { tasker in
                 try await tasker.submit(.with {
                     $0.name = name
@@ -180,7 +180,7 @@ struct Resolve: AsyncParsableCommand {
 
     func run() async throws {
         try await reporting {
-            let results = try CommandInput.object(self.results, what: "results")
+            let results = try CommandInput.object(self.results, what: "--results")
             let task = try await client.withClient { try await $0.resolve(id, step: step, results: results, reason: reason) }
             client.show(task)
         }

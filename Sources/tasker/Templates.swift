@@ -35,7 +35,7 @@ struct Templates: AsyncParsableCommand {
                         client.print(response)
                     } else {
                         print("\(response.created ? "registered" : "unchanged") \(response.template.name) \(response.template.version) "
-                            + "(\(response.template.steps.count) steps)")
+                            + "(\(response.template.steps.count) \(response.template.steps.count == 1 ? "step" : "steps"))")
                     }
                 }
             }

@@ -222,7 +222,7 @@ func fastRetries(_ step: Tasker_V1_StepTemplate, limit: Int32 = 3) -> Tasker_V1_
         let task = try await harness.submit { _ in }.task
         try await harness.fail(harness.step(task, "a").stepID)
         #expect(try await harness.task(task.taskID).status == .error)
-        await expectStatus(.failedPrecondition, containing: "not ERROR") {
+        await expectStatus(.failedPrecondition, containing: "step 'b' is PENDING, not ERROR") {
             let _: Tasker_V1_Task = try await harness.call("RetryStep", Tasker_V1_RetryStepRequest.with { $0.taskID = task.taskID; $0.stepName = "b" })
         }
         let resolved: Tasker_V1_Task = try await harness.call("ResolveStep", Tasker_V1_ResolveStepRequest.with {

@@ -11,7 +11,7 @@ extension TaskEngine {
         return try await transaction { connection, changes in
             guard var task = try LockedTask.lock(taskID, connection) else { throw EngineError.notFound("no task \(taskID)") }
             guard !TaskStatusRule.isFinished(task.status) else {
-                throw EngineError.failedPrecondition("task \(taskID) has already finished (\(task.status))")
+                throw EngineError.failedPrecondition("task \(taskID) has already finished (\(task.status.contractName))")
             }
             for index in task.steps.indices {
                 try? task.apply(.cancel, to: index)
@@ -63,8 +63,8 @@ extension TaskEngine {
                 try task.apply(event, to: index, results: results)
             } catch {
                 switch event {
-                case .retry: throw EngineError.failedPrecondition("step '\(stepName)' is \(previous), not ERROR: only a failed step can be retried")
-                default: throw EngineError.failedPrecondition("step \(InputCheck.quoted(stepName)) has already finished (\(previous))")
+                case .retry: throw EngineError.failedPrecondition("step \(InputCheck.quoted(stepName)) is \(previous.contractName), not ERROR: only a failed step can be retried")
+                default: throw EngineError.failedPrecondition("step \(InputCheck.quoted(stepName)) has already finished (\(previous.contractName))")
                 }
             }
             if !reason.isEmpty {
