@@ -11,7 +11,8 @@ struct Tasker: AsyncParsableCommand {
             Exit codes: 0 done (a watched task COMPLETE); 1 the task ended in ERROR or was \
             cancelled; 2 the server cannot be reached; 3 no such task or template; 4 the server \
             refused the request (invalid, or not possible in the task's state); 64 a bad command \
-            line; 65 input that cannot be read (a malformed JSON context, a bad template file).
+            line; 65 input that cannot be read (a malformed JSON context, a bad template file); 130 \
+            interrupted by Ctrl-C.
             """,
         subcommands: [
             Serve.self, Dev.self, Submit.self, Get.self, List.self, Watch.self, Cancel.self, Retry.self, Resolve.self,
