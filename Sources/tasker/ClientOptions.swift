@@ -146,17 +146,13 @@ enum CommandOutput {
         return String(decoding: data, as: UTF8.self)
     }
 
-    static func name(_ status: Tasker_V1_TaskStatus) -> String { status.contractName }
-
-    static func name(_ status: Tasker_V1_StepStatus) -> String { status.contractName }
-
     /// A task as lines of text: its header, then one line per step.
     static func describe(_ task: Tasker_V1_Task) -> String {
-        var lines = ["\(task.name) \(task.version)  \(task.taskID)  \(name(task.status))"]
+        var lines = ["\(task.name) \(task.version)  \(task.taskID)  \(task.status.contractName)"]
         if !task.context.fields.isEmpty { lines.append("  context: \(json(task.context))") }
         for step in task.steps {
             var line = "  \(step.name.padding(toLength: max(step.name.count, 22), withPad: " ", startingAt: 0)) "
-                + "\(name(step.status).padding(toLength: 18, withPad: " ", startingAt: 0)) attempts \(step.attempts)/\(step.retryLimit)"
+                + "\(step.status.contractName.padding(toLength: 18, withPad: " ", startingAt: 0)) attempts \(step.attempts)/\(step.retryLimit)"
             if step.hasLastError, !step.lastError.message.isEmpty, step.status != .complete { line += "  last error: \(step.lastError.message)" }
             lines.append(line)
             if !step.waitingReason.isEmpty { lines.append("      waiting: \(step.waitingReason)") }

@@ -33,8 +33,7 @@ struct Dev: AsyncParsableCommand {
     @OptionGroup var log: LogOptions
 
     func validate() throws {
-        try TaskerEnvironment.check("TASKER_PORT", expected: "a port, 1 to 65535", TaskerEnvironment.port())
-        try TaskerEnvironment.check("TASKER_HTTP_PORT", expected: "a port, 1 to 65535, or 0 for none", TaskerEnvironment.port(zeroTurnsOff: true))
+        try TaskerEnvironment.checkListenPorts()
     }
 
     func run() async throws {

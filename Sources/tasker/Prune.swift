@@ -33,19 +33,17 @@ struct Prune: AsyncParsableCommand {
             } catch {
                 throw CommandFailure("\(error)", code: CommandFailure.badInput)
             }
-            let pool = PostgresPool(url: databaseURL, size: 1)
-            let engine = TaskEngine(pool: pool)
-            let which = "finished tasks (\(criteria.statuses.map(CommandOutput.name).joined(separator: ", "))) older than \(Self.spoken(criteria.olderThan))"
+            let which = "finished tasks (\(criteria.statuses.map(\.contractName).joined(separator: ", "))) older than \(Self.spoken(criteria.olderThan))"
             do {
-                try await Migrator().migrate(pool)
-                if dryRun {
-                    print("would prune \(try await engine.countPrunable(criteria)) \(which)")
-                } else {
-                    print("pruned \(try await engine.prune(criteria)) \(which)")
+                try await ServerDatabase.withPool(databaseURL) { pool in
+                    let engine = TaskEngine(pool: pool)
+                    if dryRun {
+                        print("would prune \(try await engine.countPrunable(criteria)) \(which)")
+                    } else {
+                        print("pruned \(try await engine.prune(criteria)) \(which)")
+                    }
                 }
-                await pool.shutdown()
             } catch {
-                await pool.shutdown()
                 throw CommandFailure("cannot prune: \(error)", code: CommandFailure.unreachable)
             }
         }

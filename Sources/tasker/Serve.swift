@@ -54,8 +54,7 @@ struct Serve: AsyncParsableCommand {
     var redisURL: String? { redisURLOption ?? ProcessInfoLite.environment("TASKER_REDIS_URL") }
 
     func validate() throws {
-        try TaskerEnvironment.check("TASKER_PORT", expected: "a port, 1 to 65535", TaskerEnvironment.port())
-        try TaskerEnvironment.check("TASKER_HTTP_PORT", expected: "a port, 1 to 65535, or 0 for none", TaskerEnvironment.port(zeroTurnsOff: true))
+        try TaskerEnvironment.checkListenPorts()
         try TaskerEnvironment.checkFlag("TASKER_AUTH")
         try TaskerEnvironment.check("TASKER_RETENTION", expected: "a span such as 30d, 12h or 90m", Lifetime.init(argument:))
         guard (0...65535).contains(httpPort) else { throw ValidationError("--http-port is a port, 1 to 65535, or 0 for none; not \(httpPort)") }

@@ -104,7 +104,7 @@ struct List: AsyncParsableCommand {
             for task in response.tasks {
                 let created = task.hasCreatedAt ? ISO8601DateFormatter().string(from: task.createdAt.date) : ""
                 print("\(task.taskID)  \(task.name.padding(toLength: max(task.name.count, 16), withPad: " ", startingAt: 0))  "
-                    + "\(CommandOutput.name(task.status).padding(toLength: 11, withPad: " ", startingAt: 0))  \(created)")
+                    + "\(task.status.contractName.padding(toLength: 11, withPad: " ", startingAt: 0))  \(created)")
             }
         }
     }

@@ -1,4 +1,5 @@
 import ArgumentParser
+import TaskerEngine
 
 /// The TASKER_* variables that stand in for flags. Each is read as its flag would be; one that
 /// is set to something that does not parse is a usage error naming the variable, never quietly
@@ -18,8 +19,7 @@ enum TaskerEnvironment {
     /// Throws the usage error for a variable set to what `parse` refuses; `expected` says what it takes.
     static func check<Value>(_ name: String, expected: String, _ parse: (String) -> Value?) throws {
         guard let text = ProcessInfoLite.environment(name), parse(text) == nil else { return }
-        let shown = text.count > 40 ? String(text.prefix(40)) + "…" : text
-        throw ValidationError("\(name) is \"\(shown)\", which is not \(expected): set it right or unset it")
+        throw ValidationError("\(name) is \(InputCheck.quoted(text)), which is not \(expected): set it right or unset it")
     }
 
     static func checkFlag(_ name: String) throws {
@@ -32,6 +32,12 @@ enum TaskerEnvironment {
         case "off", "false", "no", "0", "": false
         default: nil
         }
+    }
+
+    /// TASKER_PORT and TASKER_HTTP_PORT, as `tasker serve` and `tasker dev` take them.
+    static func checkListenPorts() throws {
+        try check("TASKER_PORT", expected: "a port, 1 to 65535", port())
+        try check("TASKER_HTTP_PORT", expected: "a port, 1 to 65535, or 0 for none", port(zeroTurnsOff: true))
     }
 
     /// A TCP port, 1 to 65535; with `zeroTurnsOff`, 0 too.

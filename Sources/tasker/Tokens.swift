@@ -26,14 +26,9 @@ struct Tokens: AsyncParsableCommand {
         /// message with the exit code that says what happened.
         func run<Result>(_ body: (TokenKeeper) async throws -> Result) async throws -> Result {
             if let databaseURL {
-                let pool = PostgresPool(url: databaseURL, size: 1)
                 do {
-                    try await Migrator().migrate(pool)
-                    let result = try await body(.database(TokenStore(pool: pool)))
-                    await pool.shutdown()
-                    return result
+                    return try await ServerDatabase.withPool(databaseURL) { try await body(.database(TokenStore(pool: $0))) }
                 } catch {
-                    await pool.shutdown()
                     throw Self.failure(error)
                 }
             }

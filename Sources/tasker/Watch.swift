@@ -63,7 +63,7 @@ struct TaskWatcher {
         }
         options.show(final)
         guard final.status == .complete || final.status == .resolvedManually else {
-            throw CommandFailure("task \(final.taskID) ended \(CommandOutput.name(final.status))", code: CommandFailure.taskFailed)
+            throw CommandFailure("task \(final.taskID) ended \(final.status.contractName)", code: CommandFailure.taskFailed)
         }
     }
 }
@@ -90,8 +90,8 @@ struct TaskView {
     /// One update as a line of text.
     func line(for update: Tasker_V1_StepUpdate) -> String {
         let sequence = String(format: "%4d  ", update.sequence)
-        guard !update.stepName.isEmpty else { return sequence + "task \(CommandOutput.name(update.taskStatus))" }
-        var line = sequence + pad(update.stepName, 22) + " " + pad(CommandOutput.name(update.status), 18)
+        guard !update.stepName.isEmpty else { return sequence + "task \(update.taskStatus.contractName)" }
+        var line = sequence + pad(update.stepName, 22) + " " + pad(update.status.contractName, 18)
         if update.attempt > 0 { line += " attempt \(update.attempt)" }
         if update.hasError, !update.error.message.isEmpty { line += "  \(update.error.message)" }
         while line.hasSuffix(" ") { line.removeLast() }
@@ -102,7 +102,7 @@ struct TaskView {
     func redraw(over previous: Int) -> Int {
         var lines = [header]
         for step in task.steps {
-            var line = "  " + pad(step.name, 22) + " " + pad(CommandOutput.name(step.status), 18) + " attempts \(step.attempts)/\(step.retryLimit)"
+            var line = "  " + pad(step.name, 22) + " " + pad(step.status.contractName, 18) + " attempts \(step.attempts)/\(step.retryLimit)"
             if let error = errors[step.name], step.status != .complete { line += "  \(error)" }
             lines.append(line)
         }
@@ -118,7 +118,7 @@ struct TaskView {
         let width = 24
         let filled = done * width / total
         return "\(task.name) \(task.taskID)  [" + String(repeating: "█", count: filled) + String(repeating: "░", count: width - filled)
-            + "] \(done)/\(task.steps.count)  \(CommandOutput.name(task.status))"
+            + "] \(done)/\(task.steps.count)  \(task.status.contractName)"
     }
 
     private func pad(_ text: String, _ width: Int) -> String {

@@ -340,7 +340,7 @@ def test_a_tasker_variable_that_does_not_parse_is_a_usage_error_naming_it(comman
     env[variable] = value
     done = subprocess.run([binary("tasker")] + command, capture_output=True, text=True, timeout=30, env=env)
     assert done.returncode == 64, done
-    assert "%s is \"%s\"" % (variable, value) in done.stderr, done.stderr
+    assert "%s is '%s'" % (variable, value) in done.stderr, done.stderr
 
 
 def test_help_shows_defaults_as_a_person_writes_them():

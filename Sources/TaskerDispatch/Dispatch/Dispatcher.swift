@@ -528,10 +528,8 @@ public actor Dispatcher: StepChangeObserver {
     /// Says this node is alive, and fails the attempts of nodes that have not said so for
     /// `nodeTimeout`, so that their steps run elsewhere.
     private func keepAlive() async {
-        reportCapacity()
         do {
-            try await engine.heartbeat(node: nodeID, name: nodeName, workers: workers.values.compactMap(\.session.report))
-            reportDue = false
+            try await tellClusterOfWorkers()
             repaired("lost_node_attempts", try await engine.failStepsOfLostNodes(unseenFor: configuration.nodeTimeout))
         } catch {
             // A node that is stopping has its database calls cancelled: nothing to warn of.
@@ -656,13 +654,19 @@ public actor Dispatcher: StepChangeObserver {
 
     private func reportWorkers() async {
         guard reportDue, !stopping else { return }
-        reportDue = false
-        reportCapacity()
         do {
-            try await engine.heartbeat(node: nodeID, name: nodeName, workers: workers.values.compactMap(\.session.report))
+            try await tellClusterOfWorkers()
         } catch {
             logger.debug("workers not reported", metadata: ["error": .string("\(error)")])
         }
+    }
+
+    /// This node is alive with these workers: its row in `tasker_nodes`, and its worker gauges.
+    /// A failed write is made again at the next node heartbeat.
+    private func tellClusterOfWorkers() async throws {
+        reportDue = false
+        reportCapacity()
+        try await engine.heartbeat(node: nodeID, name: nodeName, workers: workers.values.compactMap(\.session.report))
     }
 
     /// Handlers whose gauges were set, so that one whose last worker left goes to zero.
