@@ -84,7 +84,9 @@ def test_serve_with_retention_prunes_in_the_background_and_counts_it(redis):
 
 def test_pruning_fifty_thousand_tasks_keeps_a_live_workload_at_pace(redis):
     """Steps/s of a live workload while a prune of 50,000 old tasks runs, against its pace
-    while the prune is stopped, in turns within one run: more than 90% of it."""
+    while the prune is stopped, in turns within one run: more than 80% of it. Unpaced, the prune
+    leaves 60%; paced, a release build keeps 99% here and a debug build on a loaded CI machine
+    90%, so 80% tells the two apart without failing on the machine's noise."""
     postgres = PrivatePostgres()
     server = tasker_serve(postgres, redis)
     try:
@@ -124,7 +126,7 @@ def test_pruning_fifty_thousand_tasks_keeps_a_live_workload_at_pace(redis):
             print("steps/s while pruning %.0f, while the prune is stopped %.0f: %.2f; 50,000 tasks in %.1f s of pruning (%.0f tasks/s)"
                   % (with_prune, without, with_prune / without, active, 50_000 / active))
             assert len(windows[False]) >= 3, windows
-            assert with_prune > 0.9 * without, (with_prune, without)
+            assert with_prune > 0.8 * without, (with_prune, without)
             left = counts(postgres)
             assert left["orphans"] == 0 and postgres.query("SELECT count(*) FROM tasks WHERE name = 'seeded'") == [["100"]], left
     finally:
