@@ -29,7 +29,7 @@ stop() {
 }
 trap stop EXIT
 
-echo "== tasker dev --port $port   (Postgres data in $data/postgres; its log in $log/dev.log)"
+echo "== tasker dev --port $port   (its log in $log/dev.log)"
 "$tasker" dev --port "$port" --data "$data" >"$log/dev.log" 2>&1 &
 dev=$!
 for _ in $(seq 1 300); do
@@ -38,6 +38,8 @@ for _ in $(seq 1 300); do
   sleep 0.2
 done
 "$tasker" health
+# As root, Postgres keeps its data where the postgres user can reach it; tasker dev says where.
+sed -n 's/.*starting Postgres, data in /Postgres data in /p' "$log/dev.log" | head -1
 
 echo "== the e-commerce worker connects and registers its template"
 "$bin/tasker-example-ecommerce" >"$log/worker.log" 2>&1 &

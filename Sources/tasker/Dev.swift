@@ -9,7 +9,10 @@ struct Dev: AsyncParsableCommand {
         abstract: "A development server with a private Postgres and Redis: zero setup.",
         discussion: """
             Without --database-url, a Postgres of its own is started (its data kept under \
-            <data>/postgres, so tasks outlive a restart); without --redis-url, a Redis of its own. \
+            <data>/postgres, so tasks outlive a restart; as root, when the postgres user cannot \
+            reach that folder, under ~postgres/tasker-dev/<project>-<hash> instead, which it \
+            says); without --redis-url, a Redis of its own. One tasker dev at a time uses a data \
+            folder: a second says which pid has it. \
             Then `tasker serve` runs on them as a child process. Ctrl-C or SIGTERM stops the \
             server, then Redis, then Postgres; so does a crash of the server (exit code 1). \
             Nothing is left running.
@@ -37,10 +40,19 @@ struct Dev: AsyncParsableCommand {
     }
 
     func run() async throws {
+        let folder = URL(fileURLWithPath: data, isDirectory: true).standardizedFileURL
+        let lock: RunningLock?
+        do {
+            lock = databaseURL == nil ? try RunningLock(folder.appendingPathComponent("tasker-dev.pid")) : nil
+        } catch let held as RunningLock.Held {
+            FileHandle.standardError.write(Data(
+                "tasker: tasker dev is \(held) on the data folder \(folder.path): stop it, or choose another --data\n".utf8))
+            throw ExitCode(1)
+        }
+        defer { withExtendedLifetime(lock) {} }
         log.bootstrap()
         let logger = Logger(label: "tasker.dev")
         let signals = ShutdownSignals()
-        let folder = URL(fileURLWithPath: data, isDirectory: true).standardizedFileURL
         var postgres: PrivatePostgres?
         var redis: PrivateRedis?
         var server: ChildProcess?
@@ -61,8 +73,13 @@ struct Dev: AsyncParsableCommand {
             if let databaseURL {
                 database = databaseURL
             } else {
-                logger.info("starting Postgres, data in \(folder.appendingPathComponent("postgres").path)")
-                let started = try PrivatePostgres(in: folder.appendingPathComponent("postgres"))
+                let wanted = folder.appendingPathComponent("postgres")
+                let place = PostgresDataFolder.reachable(for: wanted)
+                if place != wanted {
+                    logger.notice("the postgres user cannot reach \(wanted.path) (as root, Postgres runs as that user): its data is kept in \(place.path) instead")
+                }
+                logger.info("starting Postgres, data in \(place.path)")
+                let started = try PrivatePostgres(in: place)
                 postgres = started
                 database = started.url
             }

@@ -272,16 +272,49 @@ def test_dev_stops_postgres_and_redis_when_its_server_crashes():
         shutil.rmtree(folder, ignore_errors=True)
 
 
-def test_the_readme_main_job_runs_to_the_end():
-    data = dev_folder()
-    env = dict(os.environ, TASKER_PORT=str(free_port()), TASKER_DATA=data,
-               TASKER_BIN_DIR=os.path.dirname(binary("tasker")))
-    out = subprocess.run([os.path.join(ROOT, "scripts", "demo.sh")], capture_output=True, text=True, timeout=900, env=env)
-    assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
-    assert "process_payment        WAITING_FOR_RETRY  attempt 2  payment gateway timed out (attempt 2)" in out.stdout
-    assert "  task COMPLETE" in out.stdout and out.stdout.rstrip().endswith("== done")
-    assert processes_mentioning(data) == []
-    shutil.rmtree(data, ignore_errors=True)
+def test_the_readme_main_job_runs_from_a_clone_in_a_private_folder():
+    """The demo from a clone under a folder only its owner may enter (mode 0700, as /root in a
+    container), its data in the default <clone>/.tasker. As root, Postgres runs as the postgres
+    user, who cannot reach it: tasker dev keeps the data where that user can, and says where."""
+    private = tempfile.mkdtemp(prefix="tasker-private-")
+    assert os.stat(private).st_mode & 0o777 == 0o700
+    clone = os.path.join(private, "tasker")
+    shutil.copytree(os.path.join(ROOT, "scripts"), os.path.join(clone, "scripts"))
+    env = dict(os.environ, TASKER_PORT=str(free_port()), TASKER_BIN_DIR=os.path.dirname(binary("tasker")))
+    env.pop("TASKER_DATA", None)
+    place = None
+    try:
+        out = subprocess.run([os.path.join(clone, "scripts", "demo.sh")], capture_output=True, text=True, timeout=900, env=env)
+        found = re.search(r"^Postgres data in (\S+)$", out.stdout, re.M)
+        place = found and found.group(1)
+        assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
+        assert "process_payment        WAITING_FOR_RETRY  attempt 2  payment gateway timed out (attempt 2)" in out.stdout
+        assert "  task COMPLETE" in out.stdout and out.stdout.rstrip().endswith("== done")
+        if os.getuid() == 0:
+            assert place and not place.startswith(private), out.stdout[:2000]
+            assert os.path.exists(os.path.join(place, "data", "PG_VERSION"))
+        else:
+            assert place == os.path.join(clone, ".tasker", "postgres"), out.stdout[:2000]
+        assert processes_mentioning(place) == [] and processes_mentioning(private) == []
+    finally:
+        shutil.rmtree(private, ignore_errors=True)
+        if place and not place.startswith(private):
+            shutil.rmtree(place, ignore_errors=True)
+
+
+def test_a_second_dev_on_the_same_data_folder_says_which_pid_has_it():
+    folder = dev_folder()
+    process, _ = start_dev(folder)
+    try:
+        second = subprocess.run([binary("tasker"), "dev", "--port", str(free_port()), "--http-port", str(free_port()), "--data", folder],
+                                capture_output=True, text=True, timeout=60)
+        assert second.returncode == 1
+        assert second.stderr == "tasker: tasker dev is already running (pid %d) on the data folder %s: stop it, or choose another --data\n" % (
+            process.pid, os.path.realpath(folder)), second.stderr
+        assert process.poll() is None, "the first one goes on"
+    finally:
+        terminate(process, grace=60)
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 def test_the_readme_tour_template_runs_on_the_example_worker(server, shop):
