@@ -28,7 +28,7 @@ public struct TaskerService: RPCService {
     /// Server reflection over the tasker.v1 files (and the health service's).
     public static func reflection(withWorkers: Bool = false) throws -> ReflectionService {
         try ReflectionService(
-            descriptorSet: Data(base64Encoded: ServedDescriptors.fileDescriptorSet, options: .ignoreUnknownCharacters)!,
+            descriptorSet: ServedProtos.descriptorSet,
             services: ["tasker.v1.Tasker"] + (withWorkers ? ["tasker.v1.Workers"] : []) + ["tasker.v1.Admin", "grpc.health.v1.Health"])
     }
 

@@ -92,10 +92,43 @@ templates:
 def test_templates_apply_refuses_bad_files_with_what_is_wrong(server, tmp_path):
     missing = cli(server, "templates", "apply", str(tmp_path / "nope.yaml"))
     assert missing.returncode == 65 and "cannot read the template file" in missing.stderr
-    broken = cli(server, "templates", "apply", write(tmp_path, "broken.yaml", "name: [unclosed\n"))
-    assert broken.returncode == 65 and "not valid YAML or JSON" in broken.stderr
-    unknown = cli(server, "templates", "apply", write(tmp_path, "unknown.yaml", "name: x\nversion: '1'\nstepz: []\n"))
-    assert unknown.returncode == 65 and "does not match tasker.v1.TaskTemplate" in unknown.stderr
+    broken = cli(server, "templates", "apply", write(tmp_path, "broken.yaml", "name: x\nsteps:\n  - {name: a, handler: [a}\n"))
+    assert broken.returncode == 65
+    assert broken.stderr == "tasker: %s:3:26: did not find expected ',' or ']' (while parsing a flow sequence from line 3, column 24)\n" % (
+        tmp_path / "broken.yaml"), broken.stderr
+    # Every unknown field at once, each with the step it is in and the name it may have meant.
+    unknown = cli(server, "templates", "apply", write(tmp_path, "unknown.yaml", """
+name: x
+version: '1'
+colour: red
+steps:
+  - {name: a, handler: a, retry_limt: 3}
+  - {name: b, handler: b, dependson: [a], backoff: {base: 1}}
+"""))
+    assert unknown.returncode == 65
+    assert unknown.stderr.splitlines() == [
+        "tasker: %s has 4 problems:" % (tmp_path / "unknown.yaml"),
+        "  unknown field 'colour' (the fields are name, version, description, context_schema_json, steps)",
+        "  step 'a' (steps[0]): unknown field 'retry_limt' (did you mean 'retry_limit'?)",
+        "  step 'b' (steps[1]), backoff: unknown field 'base' (the fields are base_seconds, max_seconds, jitter)",
+        "  step 'b' (steps[1]): unknown field 'dependson' (did you mean 'depends_on'?)"], unknown.stderr
+    # A value of the wrong kind is named by its field, with a short prefix of what was there.
+    kinds = cli(server, "templates", "apply", write(tmp_path, "kinds.yaml", """
+name: 5
+version: 2024-01-01
+steps:
+  - {name: a, handler: a, retry_limit: three, depends_on: b, timeout_seconds: 99999999999}
+  - {name: c, handler: c, skippable: %s}
+""" % ("x" * 500)))
+    assert kinds.returncode == 65
+    assert kinds.stderr.splitlines() == [
+        "tasker: %s has 6 problems:" % (tmp_path / "kinds.yaml"),
+        "  name: '5' is not a string (quote it)",
+        "  step 'a' (steps[0]), depends_on: 'b' is not a list",
+        "  step 'a' (steps[0]), retry_limit: 'three' is not a whole number",
+        "  step 'a' (steps[0]), timeout_seconds: '99999999999' is not a whole number from -2147483648 to 2147483647",
+        "  step 'c' (steps[1]), skippable: '%s…' (500 bytes) is not true or false" % ("x" * 40),
+        "  version: '2024-01-01' is not a string (YAML reads it as a date: quote it)"], kinds.stderr
     cycle = write(tmp_path, "cycle.yaml", """
 name: cli-cycle
 version: "1"

@@ -13,10 +13,8 @@ public struct ReflectionService: RPCService {
     /// Fully qualified symbol (message, enum, service, method) → its file.
     private let symbols: [String: String]
 
-    /// `descriptorSet` is a serialized FileDescriptorSet; `services` the fully qualified names of
-    /// the services to list.
-    public init(descriptorSet: Data, services: [String]) throws {
-        let set = try Google_Protobuf_FileDescriptorSet(serializedBytes: descriptorSet)
+    /// `services` are the fully qualified names of the services to list.
+    public init(descriptorSet set: Google_Protobuf_FileDescriptorSet, services: [String]) throws {
         var files: [String: Data] = [:]
         var imports: [String: [String]] = [:]
         var symbols: [String: String] = [:]
