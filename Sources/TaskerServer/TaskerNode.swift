@@ -148,7 +148,8 @@ public final class TaskerNode: Sendable {
                     routes: [ProbeRoutes(readiness: { probes.checks }, metrics: settings.http?.metrics)], logger: logger)
             }
             logger.info("node started", metadata: [
-                "name": .string(settings.name), "node": .string(dispatcher?.nodeID ?? "without Redis: no dispatch"),
+                "name": .string(settings.name), "version": .string(TaskerVersion.current),
+                "node": .string(dispatcher?.nodeID ?? "without Redis: no dispatch"),
                 "rpc_port": .stringConvertible(rpc.port), "http_port": .stringConvertible(http?.port ?? 0)])
             let retention = criteria.map { RetentionSweep(engine: engine, criteria: $0, every: settings.retentionInterval, logger: logger) }
             return TaskerNode(

@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import SwiftProtobuf
 import TaskerClient
+import TaskerEngine
 import TaskerProto
 import TaskerRPC
 import TaskerTLS
@@ -120,44 +121,15 @@ enum CommandInput {
     }
 }
 
-enum CommandOutput {
-    static let jsonOptions: JSONEncodingOptions = {
-        var options = JSONEncodingOptions()
-        options.preserveProtoFieldNames = true
-        return options
-    }()
+/// The task a command works on: a UUID, as submit prints it. Anything else is a usage error
+/// here, before any server is asked.
+struct TaskIDArgument: ParsableArguments {
+    @Argument(help: ArgumentHelp("The task id (a UUID, as submit prints it).", valueName: "task-id"))
+    var value: String
 
-    static func json(_ message: any SwiftProtobuf.Message) -> String {
-        readable((try? message.jsonString(options: jsonOptions)) ?? "{}")
-    }
-
-    /// A Struct as compact JSON.
-    static func json(_ object: Google_Protobuf_Struct) -> String {
-        readable((try? object.jsonString()) ?? "{}")
-    }
-
-    /// JSON as a person reads it back: object keys sorted, so the same value always prints the
-    /// same; and numbers that are whole printed whole (`7`, not `7.0`: the wire carries every
-    /// JSON number as a double).
-    static func readable(_ json: String) -> String {
-        guard let value = try? JSONSerialization.jsonObject(with: Data(json.utf8), options: [.fragmentsAllowed]),
-              let data = try? JSONSerialization.data(withJSONObject: value, options: [.sortedKeys, .withoutEscapingSlashes, .fragmentsAllowed])
-        else { return json }
-        return String(decoding: data, as: UTF8.self)
-    }
-
-    /// A task as lines of text: its header, then one line per step.
-    static func describe(_ task: Tasker_V1_Task) -> String {
-        var lines = ["\(task.name) \(task.version)  \(task.taskID)  \(task.status.contractName)"]
-        if !task.context.fields.isEmpty { lines.append("  context: \(json(task.context))") }
-        for step in task.steps {
-            var line = "  \(step.name.padding(toLength: max(step.name.count, 22), withPad: " ", startingAt: 0)) "
-                + "\(step.status.contractName.padding(toLength: 18, withPad: " ", startingAt: 0)) attempts \(step.attempts)/\(step.retryLimit)"
-            if step.hasLastError, !step.lastError.message.isEmpty, step.status != .complete { line += "  last error: \(step.lastError.message)" }
-            lines.append(line)
-            if !step.waitingReason.isEmpty { lines.append("      waiting: \(step.waitingReason)") }
-            if !step.results.fields.isEmpty { lines.append("      results: \(json(step.results))") }
+    func validate() throws {
+        guard UUID(uuidString: value) != nil else {
+            throw ValidationError("\(InputCheck.quoted(value)) is not a task id: a task id is a UUID, as submit prints it")
         }
-        return lines.joined(separator: "\n")
     }
 }

@@ -42,7 +42,8 @@ struct Submit: AsyncParsableCommand {
                 })
             }
             if client.json {
-                client.print(response)
+                // proto3 JSON leaves out a false `created`; a script asks for it either way.
+                print(CommandOutput.json(response, adding: ["created": response.created]))
             } else {
                 print("\(response.created ? "submitted" : "already submitted") \(response.task.name) \(response.task.taskID)")
             }
@@ -58,55 +59,100 @@ struct Get: AsyncParsableCommand {
 
     @OptionGroup var client: ClientOptions
 
-    @Argument(help: "The task id.")
-    var id: String
+    @OptionGroup var taskID: TaskIDArgument
 
     func run() async throws {
         try await reporting {
-            let task = try await client.withClient { try await $0.task(id) }
+            let task = try await client.withClient { try await $0.task(taskID.value) }
             client.show(task)
         }
     }
 }
 
 struct List: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "List tasks, newest first.")
+    static let configuration = CommandConfiguration(
+        abstract: "List tasks, newest first.",
+        discussion: """
+            Prints --limit tasks (fetched in pages of up to 500) and, when more follow, the \
+            --page-token that goes on from there (on standard error, so that standard output \
+            holds only tasks). --all pages through every task that matches.
+            """)
 
     @OptionGroup var client: ClientOptions
 
     @Option(help: "Only tasks of this template.")
     var name: String = ""
 
-    @Option(help: "Only tasks in this status: pending, in_progress, complete, error, cancelled.")
+    @Option(help: "Only tasks in this status: pending, in_progress, complete, error, cancelled, resolved_manually.")
     var status: TaskStatusArgument?
 
     @Option(help: "Only tasks with this tag.")
     var tag: String = ""
 
-    @Option(help: "How many tasks at most.")
-    var limit: Int = 50
+    @Option(help: "How many tasks at most (default 50).")
+    var limit: Int?
+
+    @Flag(help: "Every task that matches, page after page.")
+    var all = false
+
+    @Option(name: .customLong("page-token"), help: "Go on from where a listing stopped: the token it printed.")
+    var pageToken: String = ""
+
+    /// The server's largest page.
+    static let largestPage = 500
+
+    func validate() throws {
+        if let limit, limit < 1 { throw ValidationError("--limit is \(limit); it counts tasks, so it is 1 or more") }
+        if all, limit != nil { throw ValidationError("--all lists every task; leave out --limit, or leave out --all") }
+    }
 
     func run() async throws {
         try await reporting {
-            let response = try await client.withClient { tasker in
-                try await tasker.tasks(.with {
-                    $0.name = name
-                    if let status { $0.status = status.value }
-                    $0.tag = tag
-                    $0.pageSize = Int32(max(1, min(limit, 1000)))
-                })
+            let wanted = all ? Int.max : limit ?? 50
+            var listed: [Tasker_V1_Task] = []
+            var count = 0
+            var widths: [Int] = []
+            let next = try await client.withClient { tasker -> String in
+                var token = pageToken
+                repeat {
+                    let response = try await tasker.tasks(.with {
+                        $0.name = name
+                        if let status { $0.status = status.value }
+                        $0.tag = tag
+                        $0.pageSize = Int32(min(wanted - count, Self.largestPage))
+                        $0.pageToken = token
+                    })
+                    count += response.tasks.count
+                    token = response.nextPageToken
+                    if client.json {
+                        listed += response.tasks
+                    } else if !response.tasks.isEmpty {
+                        // Page by page, so that --all never holds every task; a column only widens.
+                        let rows = (widths.isEmpty ? [Self.header] : []) + response.tasks.map(Self.row)
+                        widths = zip(Table.widths(of: rows), widths + Array(repeating: 0, count: Self.header.count - widths.count)).map { max($0, $1) }
+                        print(Table.render(rows, widths: widths))
+                    }
+                } while !token.isEmpty && count < wanted
+                return token
             }
             if client.json {
-                client.print(response)
+                client.print(Tasker_V1_ListTasksResponse.with {
+                    $0.tasks = listed
+                    $0.nextPageToken = next
+                })
                 return
             }
-            if response.tasks.isEmpty { print("no tasks") }
-            for task in response.tasks {
-                let created = task.hasCreatedAt ? ISO8601DateFormatter().string(from: task.createdAt.date) : ""
-                print("\(task.taskID)  \(task.name.padding(toLength: max(task.name.count, 16), withPad: " ", startingAt: 0))  "
-                    + "\(task.status.contractName.padding(toLength: 11, withPad: " ", startingAt: 0))  \(created)")
+            if count == 0 { print(pageToken.isEmpty ? "no tasks" : "no more tasks") }
+            if !next.isEmpty {
+                FileHandle.standardError.write(Data("more tasks follow: --page-token \(next)\n".utf8))
             }
         }
+    }
+
+    static let header = ["TASK ID", "TEMPLATE", "VERSION", "STATUS", "CREATED"]
+
+    static func row(_ task: Tasker_V1_Task) -> [String] {
+        [task.taskID, task.name, task.version, task.status.contractName, task.hasCreatedAt ? CommandOutput.time(task.createdAt) : ""]
     }
 }
 
@@ -128,15 +174,14 @@ struct Cancel: AsyncParsableCommand {
 
     @OptionGroup var client: ClientOptions
 
-    @Argument(help: "The task id.")
-    var id: String
+    @OptionGroup var taskID: TaskIDArgument
 
     @Option(help: "Why.")
     var reason: String = ""
 
     func run() async throws {
         try await reporting {
-            let task = try await client.withClient { try await $0.cancel(id, reason: reason) }
+            let task = try await client.withClient { try await $0.cancel(taskID.value, reason: reason) }
             client.show(task)
         }
     }
@@ -147,15 +192,14 @@ struct Retry: AsyncParsableCommand {
 
     @OptionGroup var client: ClientOptions
 
-    @Argument(help: "The task id.")
-    var id: String
+    @OptionGroup var taskID: TaskIDArgument
 
     @Argument(help: "The step's name.")
     var step: String
 
     func run() async throws {
         try await reporting {
-            let task = try await client.withClient { try await $0.retry(id, step: step) }
+            let task = try await client.withClient { try await $0.retry(taskID.value, step: step) }
             client.show(task)
         }
     }
@@ -166,8 +210,7 @@ struct Resolve: AsyncParsableCommand {
 
     @OptionGroup var client: ClientOptions
 
-    @Argument(help: "The task id.")
-    var id: String
+    @OptionGroup var taskID: TaskIDArgument
 
     @Argument(help: "The step's name.")
     var step: String
@@ -181,7 +224,7 @@ struct Resolve: AsyncParsableCommand {
     func run() async throws {
         try await reporting {
             let results = try CommandInput.object(self.results, what: "--results")
-            let task = try await client.withClient { try await $0.resolve(id, step: step, results: results, reason: reason) }
+            let task = try await client.withClient { try await $0.resolve(taskID.value, step: step, results: results, reason: reason) }
             client.show(task)
         }
     }

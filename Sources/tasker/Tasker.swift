@@ -1,6 +1,7 @@
 import ArgumentParser
 import Logging
 import TaskerRPC
+import TaskerServer
 
 @main
 struct Tasker: AsyncParsableCommand {
@@ -14,6 +15,7 @@ struct Tasker: AsyncParsableCommand {
             line; 65 input that cannot be read (a malformed JSON context, a bad template file); 130 \
             interrupted by Ctrl-C.
             """,
+        version: TaskerVersion.current,
         subcommands: [
             Serve.self, Dev.self, Submit.self, Get.self, List.self, Watch.self, Cancel.self, Retry.self, Resolve.self,
             Templates.self, Workers.self, Queues.self, Tokens.self, Prune.self, Health.self,

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import SwiftProtobuf
+import TaskerEngine
 import TaskerProto
 
 struct Templates: AsyncParsableCommand {
@@ -34,7 +35,7 @@ struct Templates: AsyncParsableCommand {
                         client.print(response)
                     } else {
                         print("\(response.created ? "registered" : "unchanged") \(response.template.name) \(response.template.version) "
-                            + "(\(response.template.steps.count) \(response.template.steps.count == 1 ? "step" : "steps"))")
+                            + "(\(InputCheck.counted(response.template.steps.count, "step")))")
                     }
                 }
             }

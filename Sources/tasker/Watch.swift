@@ -9,18 +9,18 @@ struct Watch: AsyncParsableCommand {
         abstract: "Follow a task live until it finishes.",
         discussion: """
             On a terminal: one line per step (status, attempts, last error) under a progress bar, \
-            redrawn as the steps move. Otherwise (or with --json): one line per update. Ends with \
+            drawn as the task stands and redrawn as its steps move. Otherwise (or with --json): one \
+            line per update, the task's history from its first. Ends with \
             the task and its results; exit code 0 when it is COMPLETE, 1 when it ended in ERROR \
             or was cancelled.
             """)
 
     @OptionGroup var client: ClientOptions
 
-    @Argument(help: "The task id.")
-    var id: String
+    @OptionGroup var taskID: TaskIDArgument
 
     func run() async throws {
-        try await reporting { try await TaskWatcher(options: client).follow(id) }
+        try await reporting { try await TaskWatcher(options: client).follow(taskID.value) }
     }
 }
 
@@ -30,11 +30,14 @@ struct TaskWatcher {
 
     func follow(_ id: String) async throws {
         let final = try await options.withClient { tasker -> Tasker_V1_Task in
-            var view = TaskView(try await tasker.task(id))
+            let read = try await tasker.task(id)
+            var view = TaskView(read)
             let live = !options.json && isatty(STDOUT_FILENO) != 0
             var drawn = 0
             if live { drawn = view.redraw(over: 0) }
-            var last: UInt64 = 0
+            // On a terminal the read is drawn and only what follows it is applied: replaying the
+            // history over it would step backwards. Lines and JSON tell the whole history.
+            var last: UInt64 = live ? read.lastSequence : 0
             // Calls in a row that ended with no update: a node restarting has about 20 s.
             var failures = 0
             while true {
@@ -91,7 +94,7 @@ struct TaskView {
     func line(for update: Tasker_V1_StepUpdate) -> String {
         let sequence = String(format: "%4d  ", update.sequence)
         guard !update.stepName.isEmpty else { return sequence + "task \(update.taskStatus.contractName)" }
-        var line = sequence + pad(update.stepName, 22) + " " + pad(update.status.contractName, 18)
+        var line = sequence + CommandOutput.pad(update.stepName, 22) + " " + CommandOutput.pad(update.status.contractName, 18)
         if update.attempt > 0 { line += " attempt \(update.attempt)" }
         if update.hasError, !update.error.message.isEmpty { line += "  \(update.error.message)" }
         while line.hasSuffix(" ") { line.removeLast() }
@@ -102,7 +105,7 @@ struct TaskView {
     func redraw(over previous: Int) -> Int {
         var lines = [header]
         for step in task.steps {
-            var line = "  " + pad(step.name, 22) + " " + pad(step.status.contractName, 18) + " attempts \(step.attempts)/\(step.retryLimit)"
+            var line = "  " + CommandOutput.pad(step.name, 22) + " " + CommandOutput.pad(step.status.contractName, 18) + " " + CommandOutput.attempts(of: step)
             if let error = errors[step.name], step.status != .complete { line += "  \(error)" }
             lines.append(line)
         }
@@ -119,9 +122,5 @@ struct TaskView {
         let filled = done * width / total
         return "\(task.name) \(task.taskID)  [" + String(repeating: "█", count: filled) + String(repeating: "░", count: width - filled)
             + "] \(done)/\(task.steps.count)  \(task.status.contractName)"
-    }
-
-    private func pad(_ text: String, _ width: Int) -> String {
-        text.padding(toLength: max(text.count, width), withPad: " ", startingAt: 0)
     }
 }

@@ -26,7 +26,7 @@ import Testing
     }
 
     @Test func violationsNameThePathOfTheFailingValue() throws {
-        #expect(try violations(#"{"items": []}"#) == ["$.cart_id: is required", "$.items: must have at least 1 items, has 0"])
+        #expect(try violations(#"{"items": []}"#) == ["$.cart_id: is required", "$.items: must have at least 1 item, has 0"])
         #expect(try violations(#"{"cart_id": "7", "items": [{"sku": "ab"}]}"#) == [
             "$.cart_id: expected integer, got string", "$.items[0].sku: must be at least 3 characters long",
         ])

@@ -183,6 +183,29 @@ let diamond = [step("a"), step("b", dependsOn: ["a"]), step("c", dependsOn: ["a"
         await harness.stop()
     }
 
+    @Test func aRepeatedKeyWithAnotherContextIsRefusedAndTheSameContextInAnyFormIsARepeat() async throws {
+        let harness = try await TaskerHarness.start()
+        _ = try await harness.register(template(diamond))
+        let first = try await harness.submit {
+            $0.idempotencyKey = "order-9"
+            $0.context = try! Google_Protobuf_Struct(jsonString: #"{"cart_id": 7, "email": "ada@example.com"}"#)
+        }
+        let again = try await harness.submit {
+            $0.idempotencyKey = "order-9"
+            $0.context = try! Google_Protobuf_Struct(jsonString: #"{"email": "ada@example.com", "cart_id": 7.0}"#)
+        }
+        #expect(first.created && !again.created && again.task.taskID == first.task.taskID)
+        await expectStatus(.alreadyExists, containing: "idempotency key 'order-9' already names task \(first.task.taskID)") {
+            _ = try await harness.submit {
+                $0.idempotencyKey = "order-9"
+                $0.context = try! Google_Protobuf_Struct(jsonString: #"{"cart_id": 8, "email": "ada@example.com"}"#)
+            }
+        }
+        let count = try await harness.pool.withConnection { try $0.query("SELECT count(*) AS n FROM tasks") }.first?.int("n")
+        #expect(count == 1)
+        await harness.stop()
+    }
+
     @Test func concurrentSubmitsWithOneKeyCreateOneTask() async throws {
         let harness = try await TaskerHarness.start()
         _ = try await harness.register(template(diamond))

@@ -142,7 +142,7 @@ steps:
 
 def test_submit_get_and_list(server, shop, tmp_path):
     context = write(tmp_path, "order.json", order(0))
-    out = cli(server, "submit", "order_checkout", "--context", "@" + context, "--tag", "cli")
+    out = cli(server, "submit", "order_checkout", "--context", "@" + context, "--tag", "cli", "--reason", "restock")
     assert out.returncode == 0, out.stderr
     assert out.stdout.startswith("submitted order_checkout ")
     task_id = out.stdout.split()[-1]
@@ -150,11 +150,62 @@ def test_submit_get_and_list(server, shop, tmp_path):
     shown = cli(server, "get", task_id)
     assert shown.returncode == 0 and "COMPLETE" in shown.stdout.splitlines()[0]
     assert any(line.strip().startswith("create_order") and "COMPLETE" in line for line in shown.stdout.splitlines())
+    lines = shown.stdout.splitlines()
+    stamp = r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ"
+    assert re.fullmatch(r"  created %s, finished %s \(after \d+\.\d+ s\)" % (stamp, stamp), lines[1]), lines
+    assert lines[2] == "  tags: cli  reason: restock", lines
+    assert re.search(r"^  process_payment +COMPLETE +attempt 1 of 4$", shown.stdout, re.M), shown.stdout
+    assert lines[-2] == "  annotations:", lines
+    assert re.fullmatch(r'    %s  payment \(process_payment\): \{"attempts":1,"gateway":"example-pay"\}' % stamp, lines[-1]), lines
     task = json.loads(cli(server, "get", task_id, "--json").stdout)
     assert task["status"] == "TASK_STATUS_COMPLETE" and task["context"]["email"] == "ada@example.com"
     listed = cli(server, "list", "--tag", "cli", "--status", "complete")
     assert listed.returncode == 0 and task_id in listed.stdout
     assert task_id not in cli(server, "list", "--tag", "cli", "--status", "error").stdout
+
+
+def test_list_pages_with_a_header_and_says_where_to_go_on(server, shop):
+    tag = "paging-%s" % uuid.uuid4().hex[:8]
+    made = [json.loads(cli(server, "submit", "order_checkout", "--context", order(0), "--tag", tag, "--json").stdout)["task"]["task_id"]
+            for _ in range(7)]
+    newest_first = made[::-1]
+    first = cli(server, "list", "--tag", tag, "--limit", "3")
+    assert first.returncode == 0, first.stderr
+    lines = first.stdout.splitlines()
+    assert re.fullmatch(r"TASK ID {31}TEMPLATE {8}VERSION  STATUS {7,}CREATED", lines[0]), lines[0]
+    assert [line.split()[0] for line in lines[1:]] == newest_first[:3]
+    assert all(re.fullmatch(r"\S{36}  order_checkout  1        [A-Z_]+ +\d{4}-\S+Z", line) for line in lines[1:]), lines
+    token = re.fullmatch(r"more tasks follow: --page-token (\S+)\n", first.stderr).group(1)
+    rest = cli(server, "list", "--tag", tag, "--limit", "10", "--page-token", token)
+    assert [line.split()[0] for line in rest.stdout.splitlines()[1:]] == newest_first[3:] and rest.stderr == "", rest
+    everything = cli(server, "list", "--tag", tag, "--all")
+    assert [line.split()[0] for line in everything.stdout.splitlines()[1:]] == newest_first and everything.stderr == ""
+    as_json = json.loads(cli(server, "list", "--tag", tag, "--limit", "2", "--json").stdout)
+    assert [task["task_id"] for task in as_json["tasks"]] == newest_first[:2] and as_json["next_page_token"] == newest_first[1]
+    # Beyond the server's largest page (500), the CLI asks for more pages instead of a short answer.
+    assert cli(server, "list", "--limit", "501").returncode == 0
+    for args, message in ((["--limit", "0"], "--limit is 0; it counts tasks, so it is 1 or more"),
+                          (["--limit=-3"], "--limit is -3"), (["--all", "--limit", "5"], "--all lists every task")):
+        refused = cli(server, "list", *args)
+        assert refused.returncode == 64 and message in refused.stderr, (args, refused.stderr)
+    assert cli(server, "list", "--page-token", "nonsense").returncode == 4
+
+
+def test_a_repeat_submit_says_created_false_and_another_context_under_its_key_is_refused(server, shop):
+    key = "order-%s" % uuid.uuid4().hex[:8]
+    first = json.loads(cli(server, "submit", "order_checkout", "--context", order(0), "--idempotency-key", key, "--json").stdout)
+    again = json.loads(cli(server, "submit", "order_checkout", "--context", order(0), "--idempotency-key", key, "--json").stdout)
+    assert first["created"] is True and again["created"] is False and again["task"]["task_id"] == first["task"]["task_id"]
+    other = cli(server, "submit", "order_checkout", "--context", order(1), "--idempotency-key", key)
+    assert other.returncode == 4, other
+    assert other.stderr == ("tasker: ALREADY_EXISTS: idempotency key '%s' already names task %s of order_checkout, submitted with "
+                            "another context: use a new key for a new task, or the same context to get that one\n") % (
+        key, first["task"]["task_id"]), other.stderr
+
+
+def test_version_prints_the_version():
+    out = subprocess.run([binary("tasker"), "--version"], capture_output=True, text=True, timeout=30)
+    assert out.returncode == 0 and re.fullmatch(r"\d+\.\d+\.\d+\n", out.stdout), out
 
 
 def test_bad_input_gets_a_message_and_an_exit_code(server, shop):
@@ -170,8 +221,14 @@ def test_bad_input_gets_a_message_and_an_exit_code(server, shop):
     for command in (["get", unknown], ["watch", unknown], ["cancel", unknown]):
         out = cli(server, *command)
         assert out.returncode == 3 and "no task" in out.stderr, (command, out.stderr)
-    malformed_id = cli(server, "get", "order-17")
-    assert malformed_id.returncode == 4 and "order-17" in malformed_id.stderr
+    # A task id that is no UUID is a usage error, before any server is asked; a long one is
+    # shown by a short prefix.
+    for command in ("get", "watch", "cancel"):
+        malformed_id = cli(server, command, "order-17")
+        assert malformed_id.returncode == 64, (command, malformed_id)
+        assert malformed_id.stderr.startswith("Error: 'order-17' is not a task id: a task id is a UUID, as submit prints it\n"), malformed_id.stderr
+    long_id = cli(server, "get", "x" * 5000)
+    assert long_id.returncode == 64 and "(5000 bytes) is not a task id" in long_id.stderr and "x" * 41 not in long_id.stderr
     usage = cli(server, "list", "--status", "sideways")
     assert usage.returncode == 64
     away = subprocess.run([binary("tasker"), "get", unknown, "--server", "127.0.0.1:%d" % free_port()],
@@ -188,7 +245,7 @@ def test_watch_follows_retries_and_says_how_the_task_ended(server, shop):
     assert [int(line[:4]) for line in updates] == list(range(1, len(updates) + 1))
     assert any("process_payment" in line and "WAITING_FOR_RETRY" in line and "payment gateway timed out" in line for line in updates)
     assert updates[-1].split()[-1] == "COMPLETE"
-    assert any("process_payment" in line and "attempts 3/4" in line for line in lines)
+    assert any("process_payment" in line and "COMPLETE" in line and "attempt 3 of 4" in line for line in lines)
 
     as_json = [json.loads(line) for line in cli(server, "watch", task_id, "--json").stdout.splitlines()]
     assert as_json[-1]["status"] == "TASK_STATUS_COMPLETE" and as_json[0]["sequence"] == "1"
@@ -196,6 +253,10 @@ def test_watch_follows_retries_and_says_how_the_task_ended(server, shop):
     doomed = submit(server, "order_checkout", order(9))
     failed = cli(server, "watch", doomed)
     assert failed.returncode == 1 and "ERROR" in failed.stderr
+    # retry_limit counts attempts, the first one too: the fourth of four failed for good.
+    shown = cli(server, "get", doomed).stdout
+    assert re.search(r"^  process_payment +ERROR +attempt 4 of 4, failed for good  last error: payment gateway timed out \(attempt 4\)$", shown, re.M), shown
+    assert re.search(r"^  create_order +PENDING +not attempted \(up to 3\)$", shown, re.M), shown
     assert cli(server, "retry", doomed, "create_order").returncode == 4, "only a step in ERROR is retried"
     resolved = cli(server, "resolve", doomed, "process_payment", "--results", '{"payment_id": "by-hand"}', "--reason", "paid by phone")
     assert resolved.returncode == 0, resolved.stderr
@@ -282,7 +343,7 @@ def test_dev_serves_then_leaves_nothing_running(stop_signal):
         process, env = start_dev(folder)
         listed = subprocess.run([binary("tasker"), "list", "--name", "dev-check"], env=env, capture_output=True, text=True)
         assert listed.returncode == 0, listed.stderr
-        assert len(listed.stdout.splitlines()) == 1 and task_id in listed.stdout, listed.stdout
+        assert len(listed.stdout.splitlines()) == 2 and task_id in listed.stdout.splitlines()[1], listed.stdout
     finally:
         terminate(process, grace=60)
         assert processes_mentioning(folder) == []
@@ -369,7 +430,21 @@ def test_watch_on_a_terminal_draws_a_progress_bar_and_a_line_per_step(server, sh
     assert "\x1b[2K" in out.stdout and "\x1b[6F" in out.stdout, "lines cleared and redrawn in place"
     assert "█" * 24 + "] 5/5  COMPLETE" in out.stdout
     assert "░" in out.stdout, "the bar was drawn before it filled"
-    assert "process_payment        WAITING_FOR_RETRY  attempts 1/4  payment gateway timed out (attempt 1)" in out.stdout
+    assert "process_payment        WAITING_FOR_RETRY  attempt 1 of 4 failed  payment gateway timed out (attempt 1)" in out.stdout
+
+
+def test_watch_on_a_terminal_draws_the_task_as_it_stands_and_never_steps_back(server, shop):
+    task_id = submit(server, "order_checkout", order(1))
+    assert cli(server, "watch", task_id).returncode == 0
+    env = dict(os.environ, TASKER_SERVER="127.0.0.1:%d" % server.port)
+    out = subprocess.run(["script", "-qec", "%s watch %s" % (binary("tasker"), task_id), "/dev/null"],
+                         capture_output=True, text=True, timeout=90, env=env)
+    assert out.returncode == 0, out.stdout
+    # A finished task: one drawing, of it finished; no replay of its history over it.
+    assert out.stdout.count("\x1b[2K") == 6 and "\x1b[6F" not in out.stdout, out.stdout
+    assert "█" * 24 + "] 5/5  COMPLETE" in out.stdout
+    for status in ("PENDING", "IN_PROGRESS", "WAITING_FOR_RETRY", "░"):
+        assert status not in out.stdout, status
 
 
 @pytest.mark.parametrize("json_lines,stop_signal", [(False, signal.SIGTERM), (True, signal.SIGINT)])

@@ -64,7 +64,16 @@ enum Checkout {
                 throw StepFailure.retryable("payment gateway timed out (attempt \(step.attempt))")
             }
             let total = step.dependencyResults["validate_cart"]?.fields["total"]?.numberValue ?? 0
-            return results(["payment_id": .init(stringValue: "pay_\(step.taskID.suffix(8))"), "amount": .init(numberValue: total)])
+            // A note for people reading the task: which gateway took the payment, after how many tries.
+            let note = Tasker_V1_Annotation.with {
+                $0.type = "payment"
+                $0.annotation = Google_Protobuf_Struct(fields: [
+                    "gateway": .init(stringValue: "example-pay"), "attempts": .init(numberValue: Double(step.attempt)),
+                ])
+            }
+            return StepOutput(
+                results: Google_Protobuf_Struct(fields: ["payment_id": .init(stringValue: "pay_\(step.taskID.suffix(8))"), "amount": .init(numberValue: total)]),
+                annotations: [note])
         }
 
         worker.handle("reserve_inventory") { step in

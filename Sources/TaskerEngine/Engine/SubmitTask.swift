@@ -27,17 +27,29 @@ extension TaskEngine {
                 guard written.first?.bool("newest") == true else { return .staleTemplate }
                 if let createdAt = written.first?["created_at"] {
                     var task = submission.task
+                    task.lastSequence = UInt64(submission.history.count)
                     if let at = Rows.timestamp(createdAt) {
                         task.createdAt = at
                         task.updatedAt = at
                     }
                     return .written(task, created: true)
                 }
+                // A repeat names the task it made; the same key with another context is a
+                // mistake to say, not a task to return as if it were the one asked for. (jsonb
+                // equality: key order and 7 against 7.0 make no difference.)
                 let existing = try connection.query(
-                    "SELECT task_id::text AS task_id FROM tasks WHERE name = $1 AND idempotency_key = $2",
-                    [submission.task.name, request.idempotencyKey])
+                    """
+                    SELECT task_id::text AS task_id, context = $3::jsonb AS same_context FROM tasks
+                    WHERE name = $1 AND idempotency_key = $2
+                    """,
+                    [submission.task.name, request.idempotencyKey, contextJSON])
                 guard let existingID = existing.first?["task_id"], let task = try Self.loadTask(existingID, connection) else {
                     throw EngineError.internal("idempotency key \(request.idempotencyKey) conflicted but no task holds it")
+                }
+                guard existing.first?.bool("same_context") == true else {
+                    throw EngineError.alreadyExists(
+                        "idempotency key \(InputCheck.quoted(request.idempotencyKey)) already names task \(existingID) of \(submission.task.name), "
+                            + "submitted with another context: use a new key for a new task, or the same context to get that one")
                 }
                 return .written(task, created: false)
             }

@@ -191,9 +191,15 @@ public final class TaskEngine: Sendable {
             return nil
         }
         var task = try Rows.task(row)
-        task.steps = try connection.query(
-            "SELECT \(Rows.stepColumns) FROM steps s WHERE s.task_id = $1 ORDER BY s.position", [taskID]
-        ).map { row throws(EngineError) in try Rows.step(row) }
+        // The steps and the task's last sequence in one statement, so one snapshot: a watch that
+        // draws this read and streams after that sequence sees every later transition, once.
+        let steps = try connection.query(
+            """
+            SELECT \(Rows.stepColumns), t.last_sequence FROM steps s JOIN tasks t ON t.task_id = s.task_id
+            WHERE s.task_id = $1 ORDER BY s.position
+            """, [taskID])
+        task.steps = try steps.map { row throws(EngineError) in try Rows.step(row) }
+        task.lastSequence = UInt64(steps.first?.int("last_sequence") ?? 0)
         task.annotations = try connection.query(
             """
             SELECT type, step_name, annotation::text AS annotation, extract(epoch FROM created_at)::text AS created_at

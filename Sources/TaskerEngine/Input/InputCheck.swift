@@ -14,6 +14,11 @@ public enum InputCheck {
 
     /// `'text'` when short, else its first characters, an ellipsis and the whole size; control
     /// characters as escapes. Safe for any input in any message.
+    /// `1 item`, `2 items`: a count as a message says it.
+    public static func counted(_ count: Int, _ noun: String) -> String {
+        "\(count) \(noun)\(count == 1 ? "" : "s")"
+    }
+
     public static func quoted(_ text: String) -> String {
         var shown = ""
         var count = 0

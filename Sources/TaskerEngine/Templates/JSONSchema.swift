@@ -165,10 +165,10 @@ public struct JSONSchema: Sendable {
             }
         case .array(let elements):
             if let minItems = rules.minItems, elements.count < minItems {
-                found.append(Violation(path: path, message: "must have at least \(minItems) items, has \(elements.count)"))
+                found.append(Violation(path: path, message: "must have at least \(InputCheck.counted(minItems, "item")), has \(elements.count)"))
             }
             if let maxItems = rules.maxItems, elements.count > maxItems {
-                found.append(Violation(path: path, message: "must have at most \(maxItems) items, has \(elements.count)"))
+                found.append(Violation(path: path, message: "must have at most \(InputCheck.counted(maxItems, "item")), has \(elements.count)"))
             }
             if let items = rules.items {
                 for (index, element) in elements.enumerated() {
@@ -191,10 +191,10 @@ public struct JSONSchema: Sendable {
         case .string(let text):
             let length = text.unicodeScalars.count
             if let minLength = rules.minLength, length < minLength {
-                found.append(Violation(path: path, message: "must be at least \(minLength) characters long"))
+                found.append(Violation(path: path, message: "must be at least \(InputCheck.counted(minLength, "character")) long"))
             }
             if let maxLength = rules.maxLength, length > maxLength {
-                found.append(Violation(path: path, message: "must be at most \(maxLength) characters long"))
+                found.append(Violation(path: path, message: "must be at most \(InputCheck.counted(maxLength, "character")) long"))
             }
             switch rules.pattern?.match(text) {
             case .unmatched?:

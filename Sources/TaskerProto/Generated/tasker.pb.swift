@@ -675,6 +675,14 @@ public nonisolated struct Tasker_V1_Task: @unchecked Sendable {
   /// Clears the value of `completedAt`. Subsequent reads from it will return its default value.
   public mutating func clearCompletedAt() {_uniqueStorage()._completedAt = nil}
 
+  /// The sequence of the latest transition this read of the task reflects, so that
+  /// StreamStepUpdates with after_sequence = last_sequence goes on from exactly this read.
+  /// Set by SubmitTask and GetTask (and the calls that answer with a Task); 0 in a listing.
+  public var lastSequence: UInt64 {
+    get {_storage._lastSequence}
+    set {_uniqueStorage()._lastSequence = newValue}
+  }
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -1701,7 +1709,7 @@ nonisolated extension Tasker_V1_WorkflowStep: SwiftProtobuf.Message, SwiftProtob
 
 nonisolated extension Tasker_V1_Task: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".Task"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}task_id\0\u{1}name\0\u{1}version\0\u{1}status\0\u{1}context\0\u{1}initiator\0\u{3}source_system\0\u{1}reason\0\u{1}tags\0\u{1}steps\0\u{1}annotations\0\u{3}created_at\0\u{3}updated_at\0\u{3}completed_at\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}task_id\0\u{1}name\0\u{1}version\0\u{1}status\0\u{1}context\0\u{1}initiator\0\u{3}source_system\0\u{1}reason\0\u{1}tags\0\u{1}steps\0\u{1}annotations\0\u{3}created_at\0\u{3}updated_at\0\u{3}completed_at\0\u{3}last_sequence\0")
 
   fileprivate class _StorageClass {
     var _taskID: String = String()
@@ -1718,6 +1726,7 @@ nonisolated extension Tasker_V1_Task: SwiftProtobuf.Message, SwiftProtobuf._Mess
     var _createdAt: SwiftProtobuf.Google_Protobuf_Timestamp? = nil
     var _updatedAt: SwiftProtobuf.Google_Protobuf_Timestamp? = nil
     var _completedAt: SwiftProtobuf.Google_Protobuf_Timestamp? = nil
+    var _lastSequence: UInt64 = 0
 
       // This property is used as the initial default value for new instances of the type.
       // The type itself is protecting the reference to its storage via CoW semantics.
@@ -1742,6 +1751,7 @@ nonisolated extension Tasker_V1_Task: SwiftProtobuf.Message, SwiftProtobuf._Mess
       _createdAt = source._createdAt
       _updatedAt = source._updatedAt
       _completedAt = source._completedAt
+      _lastSequence = source._lastSequence
     }
   }
 
@@ -1774,6 +1784,7 @@ nonisolated extension Tasker_V1_Task: SwiftProtobuf.Message, SwiftProtobuf._Mess
         case 12: try { try decoder.decodeSingularMessageField(value: &_storage._createdAt) }()
         case 13: try { try decoder.decodeSingularMessageField(value: &_storage._updatedAt) }()
         case 14: try { try decoder.decodeSingularMessageField(value: &_storage._completedAt) }()
+        case 15: try { try decoder.decodeSingularUInt64Field(value: &_storage._lastSequence) }()
         default: break
         }
       }
@@ -1828,6 +1839,9 @@ nonisolated extension Tasker_V1_Task: SwiftProtobuf.Message, SwiftProtobuf._Mess
       try { if let v = _storage._completedAt {
         try visitor.visitSingularMessageField(value: v, fieldNumber: 14)
       } }()
+      if _storage._lastSequence != 0 {
+        try visitor.visitSingularUInt64Field(value: _storage._lastSequence, fieldNumber: 15)
+      }
     }
     try unknownFields.traverse(visitor: &visitor)
   }
@@ -1851,6 +1865,7 @@ nonisolated extension Tasker_V1_Task: SwiftProtobuf.Message, SwiftProtobuf._Mess
         if _storage._createdAt != rhs_storage._createdAt {return false}
         if _storage._updatedAt != rhs_storage._updatedAt {return false}
         if _storage._completedAt != rhs_storage._completedAt {return false}
+        if _storage._lastSequence != rhs_storage._lastSequence {return false}
         return true
       }
       if !storagesAreEqual {return false}
