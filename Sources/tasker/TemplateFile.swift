@@ -37,6 +37,7 @@ enum TemplateFile {
             // `version: 2` in YAML is a number; a version is a string.
             if let number = object["version"] as? Int { object["version"] = String(number) }
             if let number = object["version"] as? Double { object["version"] = String(number) }
+            problems += namingAttempts(in: &object).map { joined(place, $0) }
             let found = ProtoJSONCheck.served.problems(in: object, as: ".tasker.v1.TaskTemplate", label: stepLabel)
             guard found.isEmpty else {
                 problems += found.map { joined(place, $0.description) }
@@ -56,6 +57,28 @@ enum TemplateFile {
             throw CommandFailure("\(path) has \(problems.count) problems:\n" + problems.map { "  " + $0 }.joined(separator: "\n"),
                                  code: CommandFailure.badInput)
         }
+    }
+
+    /// `max_attempts`, a file's name for what the contract calls `retry_limit` (attempts in
+    /// all, the first one too), made `retry_limit`; a step that gives both is a problem.
+    static func namingAttempts(in object: inout [String: Any]) -> [String] {
+        guard var steps = object["steps"] as? [Any] else { return [] }
+        var problems: [String] = []
+        for (index, item) in steps.enumerated() {
+            guard var step = item as? [String: Any] else { continue }
+            let given = ["max_attempts", "maxAttempts"].filter { step[$0] != nil }
+            guard let name = given.first else { continue }
+            let value = step.removeValue(forKey: name)
+            if given.count > 1 || step["retry_limit"] != nil || step["retryLimit"] != nil {
+                problems.append("\(stepLabel(field: "steps", index: index, element: step)): max_attempts and retry_limit are one setting; give one")
+                given.forEach { step[$0] = nil }
+            } else {
+                step["retry_limit"] = value
+            }
+            steps[index] = step
+        }
+        object["steps"] = steps
+        return problems
     }
 
     /// `step 'pay' (steps[2])`: a step by its name and where it is in the list.

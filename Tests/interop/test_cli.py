@@ -69,7 +69,7 @@ templates:
       - name: shout
         handler: shout
         depends_on: [hello]
-        retry_limit: 5
+        max_attempts: 5
   - name: cli-single
     version: 2
     steps: [{name: only, handler: only}]
@@ -129,6 +129,9 @@ steps:
         "  step 'a' (steps[0]), timeout_seconds: '99999999999' is not a whole number from -2147483648 to 2147483647",
         "  step 'c' (steps[1]), skippable: '%s…' (500 bytes) is not true or false" % ("x" * 40),
         "  version: '2024-01-01' is not a string (YAML reads it as a date: quote it)"], kinds.stderr
+    both = cli(server, "templates", "apply", write(tmp_path, "both.yaml", "name: x\nversion: '1'\nsteps: [{name: a, handler: a, max_attempts: 2, retry_limit: 3}]\n"))
+    assert both.returncode == 65
+    assert both.stderr.endswith("both.yaml: step 'a' (steps[0]): max_attempts and retry_limit are one setting; give one\n"), both.stderr
     cycle = write(tmp_path, "cycle.yaml", """
 name: cli-cycle
 version: "1"
