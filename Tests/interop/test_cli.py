@@ -206,6 +206,26 @@ def test_a_repeat_submit_says_created_false_and_another_context_under_its_key_is
         key, first["task"]["task_id"]), other.stderr
 
 
+def test_the_example_worker_explains_itself_says_when_it_serves_and_drains_on_sigterm(server):
+    helped = subprocess.run([binary("tasker-example-ecommerce"), "--help"], capture_output=True, text=True, timeout=10)
+    assert helped.returncode == 0 and helped.stdout.startswith("usage: tasker-example-ecommerce [--server host:port]"), helped
+    for args, message in ((["--bogus"], "unknown argument '--bogus'"), (["--slots", "many"], "--slots must be a whole number"),
+                          (["--server", "nowhere"], "--server must be host:port")):
+        refused = subprocess.run([binary("tasker-example-ecommerce")] + args, capture_output=True, text=True, timeout=10)
+        assert refused.returncode == 64 and message in refused.stderr, (args, refused)
+    # Into a pipe, the serving line is there at once; SIGTERM drains and ends it with 0.
+    worker = subprocess.Popen([binary("tasker-example-ecommerce"), "--server", "127.0.0.1:%d" % server.port],
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert worker.stdout.readline() == "ecommerce worker: serving order_checkout on 127.0.0.1:%d\n" % server.port
+        time.sleep(0.5)
+        worker.send_signal(signal.SIGTERM)
+        rest, err = worker.communicate(timeout=30)
+        assert worker.returncode == 0 and rest == "ecommerce worker: stopped\n", (worker.returncode, rest, err[-2000:])
+    finally:
+        terminate(worker)
+
+
 def test_version_prints_the_version():
     out = subprocess.run([binary("tasker"), "--version"], capture_output=True, text=True, timeout=30)
     assert out.returncode == 0 and re.fullmatch(r"\d+\.\d+\.\d+\n", out.stdout), out

@@ -8,42 +8,72 @@
 // backoff) before it goes through.
 //
 //   tasker-example-ecommerce [--server 127.0.0.1:7420] [--slots 8]
-import Dispatch
 import Foundation
 import TaskerWorker
 
-func option(_ name: String, _ fallback: String) -> String {
-    let arguments = CommandLine.arguments
-    guard let index = arguments.firstIndex(of: name), index + 1 < arguments.count else { return fallback }
-    return arguments[index + 1]
+let usage = """
+    usage: tasker-example-ecommerce [--server host:port] [--slots n]
+
+    Runs the five handlers of order_checkout (and registers that template) until SIGINT or
+    SIGTERM, then finishes the steps it holds. While the server cannot be reached it tries again,
+    with backoff, and says so on standard error.
+
+      --server host:port  the Tasker server (env TASKER_SERVER; default 127.0.0.1:7420)
+      --slots n           steps run at once (default 8)
+      -h, --help          this text
+
+    """
+
+/// `--name value` pairs; --help prints the usage; anything else is a usage error (64).
+func options() -> [String: String] {
+    var found: [String: String] = [:]
+    var arguments = CommandLine.arguments.dropFirst()
+    while let argument = arguments.popFirst() {
+        switch argument {
+        case "-h", "--help":
+            say(usage)
+            exit(0)
+        case "--server", "--slots":
+            guard let value = arguments.popFirst() else { fail("\(argument) needs a value") }
+            found[argument] = value
+        default:
+            fail("unknown argument '\(argument.prefix(40))'")
+        }
+    }
+    return found
 }
 
-let server = option("--server", ProcessInfo.processInfo.environment["TASKER_SERVER"] ?? "127.0.0.1:7420")
-guard let colon = server.lastIndex(of: ":"), let port = Int(server[server.index(after: colon)...]) else {
-    FileHandle.standardError.write(Data("tasker-example-ecommerce: --server must be host:port, not \(server)\n".utf8))
+/// Written at once, even into a pipe or a file, so that "serving" is in a log as it happens.
+func say(_ text: String) {
+    FileHandle.standardOutput.write(Data((text.hasSuffix("\n") ? text : text + "\n").utf8))
+}
+
+func fail(_ message: String) -> Never {
+    FileHandle.standardError.write(Data("tasker-example-ecommerce: \(message)\n\n\(usage)".utf8))
     exit(64)
 }
-let host = server[..<colon].isEmpty ? "127.0.0.1" : String(server[..<colon])
 
-let worker = Worker(
-    host: host, port: port,
-    configuration: .init(name: "ecommerce", slots: Int(option("--slots", "8")) ?? 8, templates: [Checkout.template]))
+let given = options()
+let server = given["--server"] ?? ProcessInfo.processInfo.environment["TASKER_SERVER"] ?? "127.0.0.1:7420"
+guard let colon = server.lastIndex(of: ":"), let port = Int(server[server.index(after: colon)...]), (1...65535).contains(port) else {
+    fail("--server must be host:port, not '\(server.prefix(40))'")
+}
+let host = server[..<colon].isEmpty ? "127.0.0.1" : String(server[..<colon])
+guard let slots = Int(given["--slots"] ?? "8"), (1...10_000).contains(slots) else {
+    fail("--slots must be a whole number from 1 to 10000, not '\(given["--slots"]!.prefix(40))'")
+}
+
+let worker = Worker(host: host, port: port, configuration: .init(name: "ecommerce", slots: slots, templates: [Checkout.template]))
 Checkout.handle(on: worker)
 
 // SIGINT or SIGTERM: drain, then exit.
-var stopping: [any DispatchSourceSignal] = []
-for signalNumber in [SIGINT, SIGTERM] {
-    signal(signalNumber, SIG_IGN)
-    let source = DispatchSource.makeSignalSource(signal: signalNumber, queue: .global())
-    source.setEventHandler { Task { await worker.stop() } }
-    source.resume()
-    stopping.append(source)
-}
-print("ecommerce worker: serving order_checkout on \(host):\(port)")
+let signals = StopOnSignals(worker)
+say("ecommerce worker: serving order_checkout on \(host):\(port)")
 do {
     try await worker.run()
-    print("ecommerce worker: stopped")
+    say("ecommerce worker: stopped")
 } catch {
     FileHandle.standardError.write(Data("ecommerce worker: \(error)\n".utf8))
     exit(1)
 }
+withExtendedLifetime(signals) {}
