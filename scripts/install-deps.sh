@@ -41,3 +41,7 @@ fi
 if ! "$venv/bin/python" -c "import grpc, grpc_tools, grpc_reflection, pytest, hpack, prometheus_client, grpc_health" 2>/dev/null; then
   "$venv/bin/python" -m pip install -q --disable-pip-version-check grpcio grpcio-tools grpcio-reflection pytest protobuf hpack prometheus-client grpcio-health-checking
 fi
+# The Python SDK, editable: the tests and the Python example use it as the clone has it.
+if ! "$venv/bin/python" -c "import tasker_sdk" 2>/dev/null; then
+  "$venv/bin/python" -m pip install -q --disable-pip-version-check --no-deps -e "$root/sdks/python"
+fi

@@ -83,7 +83,7 @@ def answer(worker, stop):
 
 
 def worker_message_retry(assignment):
-    from tasker.v1 import workers_pb2
+    workers_pb2, _ = tasker_protos.load_workers()
 
     return workers_pb2.WorkerMessage(result=workers_pb2.StepResult(
         step_id=assignment.step_id, attempt=assignment.attempt,

@@ -2,7 +2,7 @@
 """An example Tasker worker in Python: it registers the `python-example` template (a quote is
 fetched, priced in two currencies in parallel, then summed) and runs its steps.
 
-    pip install grpcio grpcio-tools
+    pip install ./sdks/python           # the tasker-sdk package
     python3 examples/python-worker/worker.py --server 127.0.0.1:7420
     tasker submit python-example --context '{"amount": 12.5}'
 
@@ -17,12 +17,11 @@ import time
 
 import grpc
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from tasker_worker import Permanent, Retryable, Worker, drain_on_signals, load_protos, tls_credentials  # noqa: E402
+from tasker_sdk import Permanent, Retryable, StepOutput, Worker, drain_on_signals, tls_credentials
+from tasker_sdk.protos import tasker_pb2
 
 
-def template(pb):
-    tasker_pb2 = sys.modules["tasker.v1.tasker_pb2"]
+def template():
     step = tasker_pb2.StepTemplate
     backoff = tasker_pb2.BackoffPolicy(base_seconds=0.2, max_seconds=5)
     return tasker_pb2.TaskTemplate(
@@ -52,11 +51,10 @@ def main():
     parser.add_argument("--token", default=os.environ.get("TASKER_TOKEN"), help="an API token of the worker role (env TASKER_TOKEN)")
     args = parser.parse_args()
 
-    pb, _ = load_protos()
     credentials = None
     if args.tls or args.tls_ca or args.tls_cert:
         credentials = tls_credentials(ca=args.tls_ca, cert=args.tls_cert, key=args.tls_key)
-    worker = Worker(args.server, name=args.name, slots=args.slots, templates=[template(pb)], credentials=credentials,
+    worker = Worker(args.server, name=args.name, slots=args.slots, templates=[template()], credentials=credentials,
                     token=args.token)
 
     def started(step):
@@ -91,7 +89,9 @@ def main():
     def sum_prices(step):
         started(step)
         prices = step.dependency_results
-        return {"usd": prices["usd"]["usd"], "eur": prices["eur"]["eur"], "by": args.name}
+        # A note on the task for people reading it, beside the results.
+        return StepOutput({"usd": prices["usd"]["usd"], "eur": prices["eur"]["eur"], "by": args.name},
+                          annotations={"priced": {"currencies": 2, "worker": args.name}})
 
     drain_on_signals(worker)
     try:
