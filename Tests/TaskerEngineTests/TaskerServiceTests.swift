@@ -115,6 +115,34 @@ let diamond = [step("a"), step("b", dependsOn: ["a"]), step("c", dependsOn: ["a"
         await harness.stop()
     }
 
+    @Test func anEmptyVersionRunsTheHighestVersionNotTheLastRegistered() async throws {
+        let harness = try await TaskerHarness.start()
+        let otherNode = TaskEngine(pool: harness.pool)
+        func version(_ text: String, on engine: TaskEngine? = nil) async throws {
+            var registered = template(diamond)
+            registered.version = text
+            if let engine { _ = try await engine.registerTemplate(registered) } else { _ = try await harness.register(registered) }
+        }
+        func newest(on engine: TaskEngine? = nil) async throws -> String {
+            if let engine { return try await engine.submitTask(.with { $0.name = "order" }).task.version }
+            return try await harness.submit { _ in }.task.version
+        }
+        try await version("1.10")
+        try await version("1.9")
+        #expect(try await newest() == "1.10", "1.9 came later but is lower")
+        try await version("1.10.0", on: otherNode)
+        #expect(try await newest() == "1.10.0", "a higher version on another node is seen at the next submit")
+        try await version("1.2.0-rc1")
+        try await version("01.10.0")
+        #expect(try await newest() == "01.10.0", "one order (01 is 1): the later registered")
+        try await version("v2")
+        #expect(try await newest(on: otherNode) == "v2", "a part that is no number is above every number")
+        #expect(try await harness.pool.withConnection {
+            try $0.query("SELECT version FROM task_templates WHERE name = 'order' ORDER BY version_order, registration")
+        }.map { $0["version"] ?? "" } == ["1.2.0-rc1", "1.9", "1.10", "1.10.0", "01.10.0", "v2"])
+        await harness.stop()
+    }
+
     @Test func submitCreatesEveryStepAndEnqueuesTheRoots() async throws {
         let harness = try await TaskerHarness.start()
         _ = try await harness.register(template(diamond))

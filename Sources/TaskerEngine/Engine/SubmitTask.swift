@@ -119,12 +119,14 @@ extension TaskEngine {
     }
 
     /// A task, its steps, edges and first transitions in one statement. No row comes back
-    /// with `newest` false when $32 names a registration that is no longer its name's newest,
-    /// and no created_at when the idempotency key is taken; either way nothing is written.
+    /// with `newest` false when $32 names a registration that is no longer its name's newest
+    /// (a higher version came since), and no created_at when the idempotency key is taken;
+    /// either way nothing is written.
     static let insertTaskStatement = """
         WITH current AS (
-            SELECT $32::bigint IS NULL
-                OR NOT EXISTS (SELECT 1 FROM task_templates WHERE name = $2 AND registration > $32::bigint) AS newest),
+            SELECT $32::bigint IS NULL OR NOT EXISTS (
+                SELECT 1 FROM task_templates t JOIN task_templates mine ON mine.name = t.name AND mine.registration = $32::bigint
+                WHERE t.name = $2 AND (t.version_order, t.registration) > (mine.version_order, mine.registration)) AS newest),
         task AS (
             INSERT INTO tasks (task_id, name, version, status, context, initiator, source_system, reason, tags,
                 idempotency_key, last_sequence)

@@ -66,26 +66,34 @@ public final class TaskEngine: Sendable {
         let definition = Data(validated.definition)
         let name = validated.template.name
         let version = validated.template.version
-        let (created, registration) = try await transaction { connection, _ -> (Bool, Int) in
+        let (created, stored, highest) = try await transaction { connection, _ -> (Bool, StoredTemplate, Bool) in
+            // `highest`: no version of the name is above this one (the new row is not in the
+            // snapshot its RETURNING reads).
             let inserted = try connection.query(
                 """
-                INSERT INTO task_templates (name, version, definition, fingerprint)
+                INSERT INTO task_templates AS new (name, version, definition, fingerprint)
                 VALUES ($1, $2, decode($3, 'base64'), encode(sha256(decode($3, 'base64')), 'hex'))
                 ON CONFLICT (name, version) DO NOTHING
-                RETURNING registration
+                RETURNING registration, encode(version_order, 'hex') AS version_order,
+                    NOT EXISTS (SELECT 1 FROM task_templates t WHERE t.name = $1
+                        AND (t.version_order, t.registration) > (new.version_order, new.registration)) AS highest
                 """, [name, version, definition.base64EncodedString()])
-            if let registration = inserted.first?.int("registration") { return (true, registration) }
+            if let row = inserted.first, let registration = row.int("registration") {
+                let stored = StoredTemplate(validated: validated, registration: registration, order: row["version_order"] ?? "")
+                return (true, stored, row.bool("highest") == true)
+            }
             let same = try connection.query(
                 """
-                SELECT fingerprint = encode(sha256(decode($3, 'base64')), 'hex') AS same, registration
+                SELECT fingerprint = encode(sha256(decode($3, 'base64')), 'hex') AS same, registration,
+                    encode(version_order, 'hex') AS version_order
                 FROM task_templates WHERE name = $1 AND version = $2
                 """, [name, version, definition.base64EncodedString()])
             guard let row = same.first, row.bool("same") == true, let registration = row.int("registration") else {
                 throw EngineError.alreadyExists("template \(name) version \(version) is already registered with other content; register it under a new version")
             }
-            return (false, registration)
+            return (false, StoredTemplate(validated: validated, registration: registration, order: row["version_order"] ?? ""), false)
         }
-        templates.withLockedValue { $0.keep(StoredTemplate(validated: validated, registration: registration), newest: created) }
+        templates.withLockedValue { $0.keep(stored, newest: highest) }
         return (validated.template, created)
     }
 
@@ -136,7 +144,8 @@ public final class TaskEngine: Sendable {
         return response
     }
 
-    /// The template of that name and version; an empty version is the newest registered.
+    /// The template of that name and version; an empty version is the newest, the highest in
+    /// the order of versions (0008_version_order.sql).
     /// `forgettingNewest` drops what this node believes is the newest, once SubmitTask found
     /// that another node registered a newer one.
     func template(name: String, version: String, forgettingNewest: Bool = false) async throws(EngineError) -> StoredTemplate {
@@ -149,8 +158,9 @@ public final class TaskEngine: Sendable {
         let rows = try await read { connection in
             try connection.query(
                 """
-                SELECT encode(definition, 'base64') AS definition, registration FROM task_templates
-                WHERE name = $1 AND ($2 = '' OR version = $2) ORDER BY registration DESC LIMIT 1
+                SELECT encode(definition, 'base64') AS definition, registration, encode(version_order, 'hex') AS version_order
+                FROM task_templates
+                WHERE name = $1 AND ($2 = '' OR version = $2) ORDER BY version_order DESC, registration DESC LIMIT 1
                 """, [name, version])
         }
         guard let row = rows.first, let encoded = row["definition"], let registration = row.int("registration"),
@@ -159,7 +169,8 @@ public final class TaskEngine: Sendable {
         else {
             throw .notFound(version.isEmpty ? "no template named '\(name)'" : "no template '\(name)' version '\(version)'")
         }
-        let template = StoredTemplate(validated: try TemplateValidator.validate(stored), registration: registration)
+        let template = StoredTemplate(
+            validated: try TemplateValidator.validate(stored), registration: registration, order: row["version_order"] ?? "")
         templates.withLockedValue { $0.keep(template, newest: version.isEmpty) }
         return template
     }

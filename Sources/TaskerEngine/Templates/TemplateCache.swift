@@ -1,15 +1,24 @@
-/// A validated template and its place in the order of registration.
+/// A validated template and its place among the versions of its name.
 struct StoredTemplate: Sendable {
     let validated: ValidatedTemplate
-    /// Larger for a later registration; the newest version of a name has the largest.
+    /// Larger for a later registration.
     let registration: Int
+    /// Its version's place in the order of versions (0008_version_order.sql), as hex: the
+    /// newest version of a name has the largest, then the largest registration.
+    let order: String
     /// What SubmitTask writes for this template's steps on every task.
     let columns: TemplateStepColumns
 
-    init(validated: ValidatedTemplate, registration: Int) {
+    init(validated: ValidatedTemplate, registration: Int, order: String) {
         self.validated = validated
         self.registration = registration
+        self.order = order
         self.columns = TemplateStepColumns(validated.template)
+    }
+
+    /// Whether this version comes after `other` in the order of versions.
+    func isAbove(_ other: StoredTemplate) -> Bool {
+        (order, registration) > (other.order, other.registration)
     }
 }
 
@@ -32,7 +41,7 @@ struct TemplateCache {
     mutating func keep(_ stored: StoredTemplate, newest: Bool) {
         let template = stored.validated.template
         byVersion[Self.key(template.name, template.version)] = stored
-        if newest, stored.registration >= newestByName[template.name]?.registration ?? .min {
+        if newest, newestByName[template.name].map({ !$0.isAbove(stored) }) ?? true {
             newestByName[template.name] = stored
         }
     }

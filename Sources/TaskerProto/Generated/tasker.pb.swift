@@ -835,7 +835,10 @@ public nonisolated struct Tasker_V1_SubmitTaskRequest: Sendable {
   // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
   // methods supported on all messages.
 
-  /// The template's name and version; an empty version means the latest registered.
+  /// The template's name and version. An empty version means the highest registered, compared
+  /// part by part on its dots: numbers by value (1.9 < 1.10), other parts by their bytes and
+  /// above any number, a version that starts another below it (1.0 < 1.0.1); of two equal
+  /// (1.01 and 1.1), the later registered.
   public var name: String = String()
 
   public var version: String = String()
