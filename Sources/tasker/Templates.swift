@@ -32,7 +32,7 @@ struct Templates: AsyncParsableCommand {
                 }
                 for response in responses {
                     if client.json {
-                        client.print(response)
+                        print(CommandOutput.json(response, adding: ["created": response.created]))
                     } else {
                         print("\(response.created ? "registered" : "unchanged") \(response.template.name) \(response.template.version) "
                             + "(\(InputCheck.counted(response.template.steps.count, "step")))")

@@ -79,6 +79,9 @@ templates:
     assert first.stdout.splitlines() == ["registered cli-greet 1 (2 steps)", "registered cli-single 2 (1 step)"]
     again = cli(server, "templates", "apply", yaml)
     assert again.stdout.splitlines()[0] == "unchanged cli-greet 1 (2 steps)"
+    # proto3 JSON would leave out a false `created`; the CLI's JSON always has it.
+    as_json = [json.loads(line) for line in cli(server, "templates", "apply", yaml, "--json").stdout.splitlines()]
+    assert [entry["created"] for entry in as_json] == [False, False], as_json
 
     as_json = write(tmp_path, "t.json", json.dumps({"name": "cli-json", "version": "1", "steps": [{"name": "a", "handler": "a"}]}))
     assert cli(server, "templates", "apply", as_json).returncode == 0
