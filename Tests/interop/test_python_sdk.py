@@ -21,9 +21,12 @@ def outside():
     folder = tempfile.mkdtemp(prefix="tasker-sdk-user-")
     assert not os.path.realpath(folder).startswith(os.path.realpath(ROOT) + os.sep)
     subprocess.run([sys.executable, "-m", "venv", os.path.join(folder, "venv")], check=True, timeout=300)
+    # The package's folder alone, copied out: it needs nothing else of the repository (and its
+    # build leaves nothing in the clone).
+    package = os.path.join(folder, "tasker-sdk")
+    shutil.copytree(os.path.join(ROOT, "sdks", "python"), package, ignore=shutil.ignore_patterns("build", "*.egg-info", "__pycache__"))
     pip = [os.path.join(folder, "venv", "bin", "python"), "-m", "pip", "install", "-q", "--disable-pip-version-check"]
-    installed = subprocess.run(pip + [os.path.join(ROOT, "sdks", "python"), "mypy"], capture_output=True, text=True,
-                               timeout=900, cwd=folder)
+    installed = subprocess.run(pip + [package, "mypy"], capture_output=True, text=True, timeout=900, cwd=folder)
     assert installed.returncode == 0, installed.stderr[-3000:]
     shutil.copy(os.path.join(ROOT, "examples", "python-worker", "worker.py"), folder)
     yield folder
