@@ -102,8 +102,12 @@ public final class Worker: Sendable {
             } catch {
                 logger.info("connection to \(host):\(port) lost: \(error)")
             }
-            if state.withLockedValue({ $0.stopping }) { break }
-            try? await Task.sleep(for: .milliseconds(Int(delay * 1000 * Double.random(in: 0.8...1.2))))
+            // The wait before the next try ends early on `stop`, so that a worker whose server is
+            // away stops at once.
+            let next = ContinuousClock.now + .milliseconds(Int(delay * 1000 * Double.random(in: 0.8...1.2)))
+            while ContinuousClock.now < next, !state.withLockedValue({ $0.stopping }) {
+                try? await Task.sleep(for: .milliseconds(50))
+            }
             delay = min(delay * 2, configuration.reconnectBackoff.largest)
         }
     }

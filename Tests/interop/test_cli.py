@@ -227,6 +227,18 @@ def test_the_example_worker_explains_itself_says_when_it_serves_and_drains_on_si
         assert worker.returncode == 0 and rest == "ecommerce worker: stopped\n", (worker.returncode, rest, err[-2000:])
     finally:
         terminate(worker)
+    # With its server away it tries again with backoff, and a SIGTERM still stops it at once.
+    away = subprocess.Popen([binary("tasker-example-ecommerce"), "--server", "127.0.0.1:%d" % free_port()],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        time.sleep(6)  # past a few tries: the wait between them is seconds by now
+        stopped_at = time.time()
+        away.send_signal(signal.SIGTERM)
+        away.wait(timeout=30)
+        assert away.returncode == 0 and time.time() - stopped_at < 1.0, (away.returncode, time.time() - stopped_at)
+        assert "cannot connect to 127.0.0.1" in away.stderr.read()
+    finally:
+        terminate(away)
 
 
 def test_version_prints_the_version():
