@@ -15,6 +15,7 @@ from google.protobuf import duration_pb2, struct_pb2
 from conftest import ROOT, Service, binary, completed, tasker_serve, terminate
 from raw_worker import RawWorker
 import tasker_protos
+from tasker_sdk import Client
 
 tasker_pb2, tasker_pb2_grpc = tasker_protos.load()
 admin_pb2, admin_pb2_grpc = tasker_protos.load_admin()
@@ -158,6 +159,12 @@ def test_the_cli_sends_its_token_and_the_token_list_shows_use(postgres, redis):
         assert listed.returncode == 0, listed
         refused = subprocess.run([binary("tasker"), "list", "--server", address], capture_output=True, text=True, timeout=30)
         assert refused.returncode != 0 and "no token" in refused.stderr, refused
+        # The Python SDK's client sends its token the same way.
+        with Client(address, token=token) as sdk:
+            assert len(list(sdk.list(limit=5))) <= 5, "listed with the token, not refused"
+        with Client(address) as anonymous, pytest.raises(grpc.RpcError) as unauthenticated:
+            list(anonymous.list())
+        assert unauthenticated.value.code() == grpc.StatusCode.UNAUTHENTICATED
         shown = tokens(postgres, "list")
         line = [entry for entry in shown.splitlines() if entry.startswith("cli ")][0]
         assert "submitter" in line and "in force" in line and "last used" in line and token not in shown, shown

@@ -17,6 +17,7 @@ from certificates import Certificates
 from conftest import ROOT, Service, binary, completed, terminate
 from raw_worker import RawWorker
 import tasker_protos
+from tasker_sdk import Client, tls_credentials, to_dict
 
 tasker_pb2, tasker_pb2_grpc = tasker_protos.load()
 WORKER = os.path.join(ROOT, "examples", "python-worker", "worker.py")
@@ -259,6 +260,18 @@ def test_the_python_example_worker_over_mutual_tls(postgres, redis, certs):
             task = completed(stub, task_id)
             total = [step for step in task.steps if step.name == "total"][0]
             assert total.results["by"] == "py-mtls"
+        # The SDK's client over the same mutual TLS; without its certificate it is refused.
+        address = "127.0.0.1:%d" % server.port
+        with Client(address, credentials=tls_credentials(ca=certs.server_ca[0], cert=certs.client[0], key=certs.client[1])) as sdk:
+            done = sdk.wait(sdk.submit("python-example", {"amount": 6}).task.task_id)
+            assert done.status == tasker_pb2.TASK_STATUS_COMPLETE
+            assert to_dict([step for step in done.steps if step.name == "total"][0].results)["usd"] == 6
+        with Client(address, credentials=tls_credentials(ca=certs.server_ca[0]), timeout=10) as anonymous:
+            with pytest.raises(grpc.RpcError) as refused:
+                anonymous.get(task_id)
+            assert refused.value.code() == grpc.StatusCode.UNAVAILABLE
+        with pytest.raises(ValueError, match="a client certificate and its key go together"):
+            tls_credentials(ca=certs.server_ca[0], cert=certs.client[0])
     finally:
         terminate(worker, grace=15)
         server.stop()
