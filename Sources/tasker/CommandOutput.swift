@@ -21,8 +21,7 @@ enum CommandOutput {
               var object = try? JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: Any]
         else { return json(message) }
         object.merge(fields) { _, added in added }
-        guard let data = try? JSONSerialization.data(withJSONObject: object) else { return json(message) }
-        return readable(String(decoding: data, as: UTF8.self))
+        return rendered(object) ?? json(message)
     }
 
     /// A Struct as compact JSON.
@@ -35,8 +34,15 @@ enum CommandOutput {
     /// JSON number as a double).
     static func readable(_ json: String) -> String {
         guard let value = try? JSONSerialization.jsonObject(with: Data(json.utf8), options: [.fragmentsAllowed]),
-              let data = try? JSONSerialization.data(withJSONObject: value, options: [.sortedKeys, .withoutEscapingSlashes, .fragmentsAllowed])
+              let text = rendered(value)
         else { return json }
+        return text
+    }
+
+    /// A parsed JSON value written back with its keys sorted.
+    private static func rendered(_ value: Any) -> String? {
+        guard let data = try? JSONSerialization.data(withJSONObject: value, options: [.sortedKeys, .withoutEscapingSlashes, .fragmentsAllowed])
+        else { return nil }
         return String(decoding: data, as: UTF8.self)
     }
 
