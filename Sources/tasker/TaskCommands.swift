@@ -111,7 +111,9 @@ struct List: AsyncParsableCommand {
             let wanted = all ? Int.max : limit ?? 50
             var listed: [Tasker_V1_Task] = []
             var count = 0
-            var widths: [Int] = []
+            // A column only widens, page after page; the header is printed with the first.
+            var widths = Self.header.map(\.count)
+            var headed = false
             let next = try await client.withClient { tasker -> String in
                 var token = pageToken
                 repeat {
@@ -127,10 +129,11 @@ struct List: AsyncParsableCommand {
                     if client.json {
                         listed += response.tasks
                     } else if !response.tasks.isEmpty {
-                        // Page by page, so that --all never holds every task; a column only widens.
-                        let rows = (widths.isEmpty ? [Self.header] : []) + response.tasks.map(Self.row)
-                        widths = zip(Table.widths(of: rows), widths + Array(repeating: 0, count: Self.header.count - widths.count)).map { max($0, $1) }
+                        // Page by page, so that --all never holds every task.
+                        let rows = (headed ? [] : [Self.header]) + response.tasks.map(Self.row)
+                        widths = zip(Table.widths(of: rows), widths).map { max($0, $1) }
                         print(Table.render(rows, widths: widths))
+                        headed = true
                     }
                 } while !token.isEmpty && count < wanted
                 return token
