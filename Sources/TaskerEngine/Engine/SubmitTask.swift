@@ -43,14 +43,15 @@ extension TaskEngine {
                     WHERE name = $1 AND idempotency_key = $2
                     """,
                     [submission.task.name, request.idempotencyKey, contextJSON])
-                guard let existingID = existing.first?["task_id"], let task = try Self.loadTask(existingID, connection) else {
-                    throw EngineError.internal("idempotency key \(request.idempotencyKey) conflicted but no task holds it")
-                }
+                let vanished = EngineError.internal("idempotency key \(request.idempotencyKey) conflicted but no task holds it")
+                guard let existingID = existing.first?["task_id"] else { throw vanished }
                 guard existing.first?.bool("same_context") == true else {
                     throw EngineError.alreadyExists(
                         "idempotency key \(InputCheck.quoted(request.idempotencyKey)) already names task \(existingID) of \(submission.task.name), "
                             + "submitted with another context: use a new key for a new task, or the same context to get that one")
                 }
+                // Read only for a true repeat, which returns it.
+                guard let task = try Self.loadTask(existingID, connection) else { throw vanished }
                 return .written(task, created: false)
             }
             switch outcome {
