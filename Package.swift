@@ -24,6 +24,9 @@ let package = Package(
         .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
         // Without its default traits: no swift-configuration to build.
         .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1", traits: []),
+        // Hummingbird's own dependency: its channel gives the event streams their backpressure.
+        .package(url: "https://github.com/apple/swift-async-algorithms.git", from: "1.1.4"),
+        .package(url: "https://github.com/apple/swift-http-types.git", from: "1.8.0"),
     ],
     targets: [
         .systemLibrary(
@@ -111,8 +114,10 @@ let package = Package(
             dependencies: [
                 "TaskerRPC",
                 .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "Logging", package: "swift-log"),
-            ]),
+            ],
+            resources: [.copy("Dashboard/Assets")]),
         .target(
             name: "TaskerAuth",
             dependencies: [
@@ -123,7 +128,11 @@ let package = Package(
             name: "TaskerServer",
             dependencies: [
                 "TaskerAuth", "TaskerDispatch", "TaskerEngine", "TaskerHTTP", "TaskerMetrics", "TaskerProto", "TaskerQueue", "TaskerRPC", "TaskerStore", "TaskerTLS",
+                .product(name: "AsyncAlgorithms", package: "swift-async-algorithms"),
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+                .product(name: "SwiftProtobuf", package: "swift-protobuf"),
                 .product(name: "Logging", package: "swift-log"),
             ]),
         .target(

@@ -11,7 +11,8 @@ system_only=false
 [ "${1:-}" = "--system-only" ] && system_only=true
 
 packages=(pkg-config libnghttp2-dev libpq-dev libhiredis-dev libssl-dev postgresql redis-server
-  protobuf-compiler grpc-proto nghttp2-client nghttp2-server python3 python3-venv openssl prometheus)
+  protobuf-compiler grpc-proto nghttp2-client nghttp2-server python3 python3-venv openssl prometheus
+  chromium chromium-driver)
 missing=()
 for package in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")
@@ -38,8 +39,8 @@ venv="$root/.build-venv"
 if [ ! -x "$venv/bin/python" ]; then
   python3 -m venv "$venv"
 fi
-if ! "$venv/bin/python" -c "import grpc, grpc_tools, grpc_reflection, pytest, hpack, prometheus_client, grpc_health" 2>/dev/null; then
-  "$venv/bin/python" -m pip install -q --disable-pip-version-check grpcio grpcio-tools grpcio-reflection pytest protobuf hpack prometheus-client grpcio-health-checking
+if ! "$venv/bin/python" -c "import grpc, grpc_tools, grpc_reflection, pytest, hpack, prometheus_client, grpc_health, selenium" 2>/dev/null; then
+  "$venv/bin/python" -m pip install -q --disable-pip-version-check grpcio grpcio-tools grpcio-reflection pytest protobuf hpack prometheus-client grpcio-health-checking selenium
 fi
 # The Python SDK, editable: the tests and the Python example use it as the clone has it.
 if ! "$venv/bin/python" -c "import tasker_sdk" 2>/dev/null; then

@@ -145,7 +145,11 @@ public final class TaskerNode: Sendable {
             if let port = settings.http?.port {
                 http = try await HTTPServer.start(
                     configuration: .init(host: settings.host, port: port, security: settings.http?.security),
-                    routes: [ProbeRoutes(readiness: { probes.checks }, metrics: settings.http?.metrics)], logger: logger)
+                    routes: [
+                        ProbeRoutes(readiness: { probes.checks }, metrics: settings.http?.metrics),
+                        APIRoutes(calls: rpc.local, gate: gate),
+                        DashboardRoutes(),
+                    ], logger: logger)
             }
             logger.info("node started", metadata: [
                 "name": .string(settings.name), "version": .string(TaskerVersion.current),

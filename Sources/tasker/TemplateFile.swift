@@ -2,6 +2,7 @@ import Foundation
 import SwiftProtobuf
 import TaskerEngine
 import TaskerProto
+import TaskerServer
 import Yams
 
 /// Templates from a YAML or JSON file (JSON is read as the YAML it also is). Every problem is

@@ -77,7 +77,7 @@ public struct Status: Sendable, Equatable, CustomStringConvertible {
 
     /// The message as sent: whole when it fits in `sentMessageBytes`, else cut at a
     /// character and marked.
-    var sentMessage: String {
+    public var sentMessage: String {
         guard message.utf8.count > Self.sentMessageBytes else { return message }
         let mark = " …"
         var kept = ""

@@ -20,8 +20,8 @@ enum RequestSource: Sendable {
 struct RegisteredMethod: Sendable {
     let kind: MethodKind
     /// Runs the handler; returning means status OK, with the single response message of a
-    /// unary or client-streaming method.
-    let run: @Sendable (RequestSource, ServerCall) async throws -> ByteBuffer?
+    /// unary or client-streaming method. The sink takes a streaming method's messages.
+    let run: @Sendable (RequestSource, ServerContext, any ResponseSink) async throws -> ByteBuffer?
 }
 
 /// A service a server can host.
@@ -43,18 +43,18 @@ public struct RPCRouter: Sendable {
     public mutating func registerUnary<Request: SwiftProtobuf.Message, Response: SwiftProtobuf.Message>(
         _ path: String, _ handler: @escaping @Sendable (Request, ServerContext) async throws -> Response
     ) {
-        register(path, .unary) { source, call in
+        register(path, .unary) { source, context, _ in
             let request = try Request(rpcBytes: source.singleRequest, as: .request)
-            return try await handler(request, call.context).rpcBytes()
+            return try await handler(request, context).rpcBytes()
         }
     }
 
     public mutating func registerServerStreaming<Request: SwiftProtobuf.Message, Response: SwiftProtobuf.Message>(
         _ path: String, _ handler: @escaping @Sendable (Request, ResponseWriter<Response>, ServerContext) async throws -> Void
     ) {
-        register(path, .serverStreaming) { source, call in
+        register(path, .serverStreaming) { source, context, sink in
             let request = try Request(rpcBytes: source.singleRequest, as: .request)
-            try await handler(request, ResponseWriter(call: call), call.context)
+            try await handler(request, ResponseWriter(sink: sink), context)
             return nil
         }
     }
@@ -62,8 +62,8 @@ public struct RPCRouter: Sendable {
     public mutating func registerClientStreaming<Request: SwiftProtobuf.Message, Response: SwiftProtobuf.Message>(
         _ path: String, _ handler: @escaping @Sendable (MessageStream<Request>, ServerContext) async throws -> Response
     ) {
-        register(path, .clientStreaming) { source, call in
-            return try await handler(MessageStream(queue: source.queue, side: .request), call.context).rpcBytes()
+        register(path, .clientStreaming) { source, context, _ in
+            return try await handler(MessageStream(queue: source.queue, side: .request), context).rpcBytes()
         }
     }
 
@@ -71,13 +71,15 @@ public struct RPCRouter: Sendable {
         _ path: String,
         _ handler: @escaping @Sendable (MessageStream<Request>, ResponseWriter<Response>, ServerContext) async throws -> Void
     ) {
-        register(path, .bidirectionalStreaming) { source, call in
-            try await handler(MessageStream(queue: source.queue, side: .request), ResponseWriter(call: call), call.context)
+        register(path, .bidirectionalStreaming) { source, context, sink in
+            try await handler(MessageStream(queue: source.queue, side: .request), ResponseWriter(sink: sink), context)
             return nil
         }
     }
 
-    private mutating func register(_ path: String, _ kind: MethodKind, run: @escaping @Sendable (RequestSource, ServerCall) async throws -> ByteBuffer?) {
+    private mutating func register(
+        _ path: String, _ kind: MethodKind, run: @escaping @Sendable (RequestSource, ServerContext, any ResponseSink) async throws -> ByteBuffer?
+    ) {
         precondition(path.hasPrefix("/") && path.dropFirst().contains("/"), "method path must be /package.Service/Method, got \(path)")
         methods[path] = RegisteredMethod(kind: kind, run: run)
         services.insert(Self.serviceName(of: path))

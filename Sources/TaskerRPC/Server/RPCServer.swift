@@ -42,6 +42,8 @@ public final class RPCServer: Sendable {
 
     public let configuration: Configuration
     public let health: HealthService
+    /// The same methods, for callers inside this process (the HTTP API).
+    public let local: LocalCalls
     private let channel: any Channel
     private let group: any EventLoopGroup
     private let ownsGroup: Bool
@@ -52,11 +54,12 @@ public final class RPCServer: Sendable {
     public var port: Int { channel.localAddress?.port ?? configuration.port }
 
     private init(
-        configuration: Configuration, health: HealthService, channel: any Channel, group: any EventLoopGroup,
+        configuration: Configuration, health: HealthService, local: LocalCalls, channel: any Channel, group: any EventLoopGroup,
         ownsGroup: Bool, connections: NIOLockedValueBox<[ObjectIdentifier: any Channel]>, logger: Logger
     ) {
         self.configuration = configuration
         self.health = health
+        self.local = local
         self.channel = channel
         self.group = group
         self.ownsGroup = ownsGroup
@@ -100,7 +103,8 @@ public final class RPCServer: Sendable {
         do {
             let channel = try await bootstrap.bind(host: configuration.host, port: configuration.port).get()
             return RPCServer(
-                configuration: configuration, health: health, channel: channel, group: group,
+                configuration: configuration, health: health, local: LocalCalls(router: router, gate: configuration.gate),
+                channel: channel, group: group,
                 ownsGroup: ownsGroup, connections: connections, logger: logger)
         } catch {
             if ownsGroup { try? await group.shutdownGracefully() }

@@ -2,7 +2,7 @@ import NIOCore
 
 /// A running call as its handler task sees it: the way back to the connection that owns the
 /// stream. Every method hops to the connection's event loop, or runs inline when already there.
-final class ServerCall: Sendable {
+final class ServerCall: ResponseSink {
     let context: ServerContext
     private let streamID: Int32
     private let connection: NIOLoopBound<ServerConnectionHandler>

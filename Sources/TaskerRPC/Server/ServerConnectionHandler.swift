@@ -266,7 +266,7 @@ final class ServerConnectionHandler: ChannelDuplexHandler, NGHTTP2SessionDelegat
             }
             do {
                 if let gate { call.context.caller = try await gate.admit(call.context) }
-                let last = try await method.run(source, call)
+                let last = try await method.run(source, call.context, call)
                 end(last, .ok, call.context.trailingMetadata)
             } catch let error as RPCError {
                 var trailers = call.context.trailingMetadata

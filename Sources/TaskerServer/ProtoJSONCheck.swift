@@ -1,28 +1,27 @@
 import Foundation
 import SwiftProtobuf
 import TaskerEngine
-import TaskerServer
 
 /// Checks a JSON object (as parsed from YAML or JSON) against a message's descriptor before it
 /// is decoded, so that every problem is reported at once and by its place. SwiftProtobuf's
 /// decoder stops at the first and names neither the field nor where it is (`malformedNumber`,
 /// `unknownField("dependson")`).
-struct ProtoJSONCheck {
+public struct ProtoJSONCheck: Sendable {
     /// One thing wrong, at `path` (e.g. `["step 'pay' (steps[2])", "backoff"]`).
-    struct Problem: CustomStringConvertible {
-        let path: [String]
-        let message: String
-        var description: String { path.isEmpty ? message : "\(path.joined(separator: ", ")): \(message)" }
+    public struct Problem: CustomStringConvertible, Sendable {
+        public let path: [String]
+        public let message: String
+        public var description: String { path.isEmpty ? message : "\(path.joined(separator: ", ")): \(message)" }
     }
 
     /// Names an element of a repeated message field, from the field's name, its index and the
     /// element; the default is `field[index]`.
-    typealias ElementLabel = (_ field: String, _ index: Int, _ element: [String: Any]) -> String
+    public typealias ElementLabel = (_ field: String, _ index: Int, _ element: [String: Any]) -> String
 
     private let messages: [String: Google_Protobuf_DescriptorProto]
 
     /// The served protos' messages.
-    static let served = ProtoJSONCheck(ServedProtos.descriptorSet)
+    public static let served = ProtoJSONCheck(ServedProtos.descriptorSet)
 
     init(_ set: Google_Protobuf_FileDescriptorSet) {
         var messages: [String: Google_Protobuf_DescriptorProto] = [:]
@@ -38,7 +37,7 @@ struct ProtoJSONCheck {
     }
 
     /// What is wrong with `object` as the message `fullName` (`.tasker.v1.TaskTemplate`).
-    func problems(in object: [String: Any], as fullName: String, label: ElementLabel? = nil) -> [Problem] {
+    public func problems(in object: [String: Any], as fullName: String, label: ElementLabel? = nil) -> [Problem] {
         guard let message = messages[fullName] else { return [Problem(path: [], message: "no message \(fullName)")] }
         var found: [Problem] = []
         check(object, message, at: [], label: label ?? { field, index, _ in "\(field)[\(index)]" }, into: &found)
@@ -93,7 +92,8 @@ struct ProtoJSONCheck {
         case .enum:
             if !(value is String || value is Int) { wrong("one of the enum's names") }
         case .message:
-            guard let nested = messages[field.typeName] else { return }  // a well-known type: its decoder checks it
+            // A well-known type (Struct, Timestamp) has a JSON form of its own, which its decoder checks.
+            guard !field.typeName.hasPrefix(".google.protobuf."), let nested = messages[field.typeName] else { return }
             guard let object = value as? [String: Any] else { return wrong("an object (name: value, ...)") }
             check(object, nested, at: path, label: label, into: &found)
         default:
