@@ -29,7 +29,9 @@ const App = (() => {
   function when(ts) {
     if (!ts) return "";
     const d = new Date(ts);
-    return isNaN(d) ? ts : d.toLocaleString(undefined, { hour12: false });
+    if (isNaN(d)) return ts;
+    const time = d.toLocaleTimeString(undefined, { hour12: false });
+    return d.toDateString() === new Date().toDateString() ? time : d.toLocaleDateString() + " " + time;
   }
   function ago(ts) {
     if (!ts) return "";
@@ -155,21 +157,20 @@ const App = (() => {
       counts.replaceChildren(...Object.keys(by).sort().map((s) => h("span", {}, badge(s), " ", String(by[s]))));
     }
     function row(task) {
-      const done = (task.steps || []).filter((s) => ["COMPLETE", "RESOLVED_MANUALLY", "SKIPPED"].includes(status(s.status))).length;
       const cell = h("td", { class: "status" }, badge(task.status));
-      const progress = h("td", { class: "progress", text: `${done}/${(task.steps || []).length}` });
+      const updated = h("td", { class: "updated", text: when(task.updated_at) });
       const tr = h("tr", { "data-task-id": task.task_id },
         h("td", {}, h("a", { href: "#/task/" + task.task_id, class: "mono", text: task.task_id.slice(0, 8) })),
-        h("td", { text: `${task.name} ${task.version || ""}` }), cell, progress,
+        h("td", { text: `${task.name} ${task.version || ""}` }), cell, updated,
         h("td", { class: "hide-narrow", text: (task.tags || []).join(", ") }),
         h("td", { class: "hide-narrow", text: when(task.created_at) }));
-      rows.set(task.task_id, { tr, cell, progress, status: status(task.status), steps: new Map((task.steps || []).map((s) => [s.name, status(s.status)])) });
+      rows.set(task.task_id, { tr, cell, updated, status: status(task.status) });
       return tr;
     }
     tasks.forEach((t) => body.append(row(t)));
     countStatuses();
     const table = h("div", { class: "scroll" }, h("table", {},
-      h("thead", {}, h("tr", {}, h("th", { text: "Task" }), h("th", { text: "Template" }), h("th", { text: "Status" }), h("th", { text: "Steps" }),
+      h("thead", {}, h("tr", {}, h("th", { text: "Task" }), h("th", { text: "Template" }), h("th", { text: "Status" }), h("th", { text: "Updated" }),
         h("th", { class: "hide-narrow", text: "Tags" }), h("th", { class: "hide-narrow", text: "Created" }))), body));
     const pager = h("div", { class: "pager" },
       h("button", { type: "button", class: "quiet", id: "page-newer", text: "Newer", disabled: tokens.length === 0,
@@ -193,9 +194,7 @@ const App = (() => {
           return;
         }
         const taskStatus = status(update.task_status);
-        shown.steps.set(update.step_name, status(update.status));
-        const done = [...shown.steps.values()].filter((s) => ["COMPLETE", "RESOLVED_MANUALLY", "SKIPPED"].includes(s)).length;
-        shown.progress.textContent = `${done}/${shown.steps.size}`;
+        shown.updated.textContent = when(update.occurred_at);
         if (taskStatus !== "UNSPECIFIED" && taskStatus !== shown.status) {
           shown.status = taskStatus;
           shown.cell.replaceChildren(badge(taskStatus));
