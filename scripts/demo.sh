@@ -17,6 +17,7 @@ bin=${TASKER_BIN_DIR:-$(swift build --show-bin-path)}
 tasker="$bin/tasker"
 
 port=${TASKER_PORT:-7420}
+http_port=${TASKER_HTTP_PORT:-7421}
 export TASKER_SERVER="127.0.0.1:$port"
 data=${TASKER_DATA:-$root/.tasker}
 log="$data/demo"
@@ -30,7 +31,7 @@ stop() {
 trap stop EXIT
 
 echo "== tasker dev --port $port   (its log in $log/dev.log)"
-"$tasker" dev --port "$port" --data "$data" >"$log/dev.log" 2>&1 &
+"$tasker" dev --port "$port" --http-port "$http_port" --data "$data" >"$log/dev.log" 2>&1 &
 dev=$!
 for _ in $(seq 1 300); do
   "$tasker" health --timeout 1 >/dev/null 2>&1 && break
@@ -61,12 +62,18 @@ flaky=$("$tasker" submit order_checkout --json --context "$(order 104 "unlucky@e
   | sed -n 's/.*"task_id": *"\([^"]*\)".*/\1/p' | head -1)
 echo "submitted order_checkout $flaky   (its payment fails twice, then goes through)"
 
+echo "== the dashboard: http://127.0.0.1:$http_port/   (this order live: http://127.0.0.1:$http_port/#/task/$flaky)"
+
 echo "== tasker watch $flaky"
 "$tasker" watch "$flaky"
 
 echo "== tasker list"
 sleep 1
 "$tasker" list --name order_checkout
+
+if [ -t 0 ] && [ -t 1 ]; then
+  read -r -p "== the dashboard stays up until you press Enter: http://127.0.0.1:$http_port/ " _ || true
+fi
 
 echo "== stopping the worker (it drains) and tasker dev (server, then Redis, then Postgres)"
 stop

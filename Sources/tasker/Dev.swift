@@ -21,7 +21,7 @@ struct Dev: AsyncParsableCommand {
     @Option(help: "Port to listen on (env TASKER_PORT).")
     var port: Int = TaskerEnvironment.value("TASKER_PORT", TaskerEnvironment.port()) ?? 7420
 
-    @Option(name: .customLong("http-port"), help: "The server's HTTP port: /live, /ready, /metrics (env TASKER_HTTP_PORT; 0 turns it off).")
+    @Option(name: .customLong("http-port"), help: "The server's HTTP port: the dashboard, the JSON API, /live, /ready, /metrics (env TASKER_HTTP_PORT; 0 turns it off).")
     var httpPort: Int = TaskerEnvironment.value("TASKER_HTTP_PORT", TaskerEnvironment.port(zeroTurnsOff: true)) ?? 7421
 
     @Option(help: "The folder for the private Postgres's data.")
@@ -97,6 +97,9 @@ struct Dev: AsyncParsableCommand {
                 executable: Self.ownExecutable,
                 arguments: ["serve", "--port", String(port), "--http-port", String(httpPort), "--database-url", database, "--redis-url", queue] + log.arguments,
                 log: nil, inheritOutput: true)
+            if httpPort != 0 {
+                logger.notice("the dashboard: http://127.0.0.1:\(httpPort)/ (the JSON API under /api/v1)")
+            }
         } catch {
             stopAll()
             throw error

@@ -412,7 +412,8 @@ def test_the_readme_main_job_runs_from_a_clone_in_a_private_folder():
     assert os.stat(private).st_mode & 0o777 == 0o700
     clone = os.path.join(private, "tasker")
     shutil.copytree(os.path.join(ROOT, "scripts"), os.path.join(clone, "scripts"))
-    env = dict(os.environ, TASKER_PORT=str(free_port()), TASKER_BIN_DIR=os.path.dirname(binary("tasker")))
+    http_port = free_port()
+    env = dict(os.environ, TASKER_PORT=str(free_port()), TASKER_HTTP_PORT=str(http_port), TASKER_BIN_DIR=os.path.dirname(binary("tasker")))
     env.pop("TASKER_DATA", None)
     place = None
     try:
@@ -422,6 +423,7 @@ def test_the_readme_main_job_runs_from_a_clone_in_a_private_folder():
         assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
         assert "process_payment        WAITING_FOR_RETRY  attempt 2  payment gateway timed out (attempt 2)" in out.stdout
         assert "  task COMPLETE" in out.stdout and out.stdout.rstrip().endswith("== done")
+        assert "== the dashboard: http://127.0.0.1:%d/" % http_port in out.stdout, out.stdout[:3000]
         if os.getuid() == 0:
             assert place and not place.startswith(private), out.stdout[:2000]
             assert os.path.exists(os.path.join(place, "data", "PG_VERSION"))

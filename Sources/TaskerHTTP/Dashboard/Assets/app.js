@@ -105,6 +105,7 @@ const App = (() => {
 
   async function show() {
     leave();
+    document.getElementById("message").hidden = true;
     const where = route();
     for (const link of document.querySelectorAll("nav a")) {
       if (link.dataset.page === (where.page === "task" ? "tasks" : where.page)) link.setAttribute("aria-current", "page");
@@ -181,26 +182,56 @@ const App = (() => {
     main.replaceChildren(h("h1", { text: "Tasks" }), form, counts,
       tasks.length ? table : h("p", { class: "muted", id: "no-tasks", text: "No tasks match." }), pager);
 
-    // Live: a row changes in place; a task not shown yet brings the first page up to date.
-    let reload = null;
+    // Live: a row changes in place, and on the first page a new task joins the top (the
+    // list is read again, at most once a second). The stream has no history to resume from,
+    // so the list is also read again once the stream is live: nothing that changed between
+    // the first read and the stream's start is missed.
     const firstPage = tokens.length === 0;
+    const listQuery = "tasks" + Api.query({ name: filter.name, status: filter.status, tag: filter.tag, page_size: 25, page_token: pageToken });
+    function setStatus(shown, taskStatus) {
+      if (taskStatus === "UNSPECIFIED" || taskStatus === shown.status) return;
+      shown.status = taskStatus;
+      shown.cell.replaceChildren(badge(taskStatus));
+      shown.tr.classList.remove("changed"); void shown.tr.offsetWidth; shown.tr.classList.add("changed");
+      countStatuses();
+    }
+    let reload = null, lastRead = 0;
+    function readAgain() {
+      if (reload) return;
+      reload = setTimeout(async () => {
+        lastRead = Date.now();
+        try {
+          const fresh = await Api.get(listQuery);
+          reload = null;
+          const table = document.getElementById("task-rows");
+          const added = [];
+          for (const task of fresh.tasks || []) {
+            const shown = rows.get(task.task_id);
+            if (shown) { shown.updated.textContent = when(task.updated_at); setStatus(shown, status(task.status)); }
+            else if (firstPage) added.push(row(task));
+          }
+          if (added.length && table) {
+            table.prepend(...added);
+            while (table.rows.length > 25) { const last = table.rows[table.rows.length - 1]; rows.delete(last.dataset.taskId); last.remove(); }
+            countStatuses();
+          } else if (added.length) {
+            show();
+          }
+        } catch (_) { reload = null; }
+      }, Math.max(0, 1000 - (Date.now() - lastRead)));
+    }
     const stream = Api.follow("updates", {
       resume: false,
-      onState: (state) => { const s = document.getElementById("live-state"); if (s) s.textContent = state === "live" ? "live" : state; },
+      onState: (state) => {
+        const s = document.getElementById("live-state");
+        if (s) s.textContent = state;
+        if (state === "live") readAgain();
+      },
       onUpdate: (update) => {
         const shown = rows.get(update.task_id);
-        if (!shown) {
-          if (firstPage && !reload) reload = setTimeout(() => { reload = null; if (route().page === "tasks") show(); }, 700);
-          return;
-        }
-        const taskStatus = status(update.task_status);
+        if (!shown) { if (firstPage) readAgain(); return; }
         shown.updated.textContent = when(update.occurred_at);
-        if (taskStatus !== "UNSPECIFIED" && taskStatus !== shown.status) {
-          shown.status = taskStatus;
-          shown.cell.replaceChildren(badge(taskStatus));
-          shown.tr.classList.remove("changed"); void shown.tr.offsetWidth; shown.tr.classList.add("changed");
-          countStatuses();
-        }
+        setStatus(shown, status(update.task_status));
       },
     });
     leaving.push(() => { stream.stop(); if (reload) clearTimeout(reload); });
@@ -286,7 +317,7 @@ const App = (() => {
     }
     fillAnnotations();
     const liveState = h("span", { class: "muted", id: "live-state" });
-    main.replaceChildren(head, h("div", { class: "buttons" }, liveState, cancel), h("div", { class: "panel" }, facts),
+    main.replaceChildren(head, h("div", { class: "buttons toolbar" }, liveState, cancel), h("div", { class: "panel" }, facts),
       h("h2", { text: "Steps" }), h("div", { class: "dag-box" }, dag.svg), Dag.legend(),
       h("div", { class: "scroll" }, h("table", { class: "steps", id: "steps" },
         h("thead", {}, h("tr", {}, ["Step", "Status", "Attempts", "Last error", "Waiting / next", "Timing", "Results", ""].map((t, i) =>
@@ -339,7 +370,12 @@ const App = (() => {
       } catch (error) { refused(error); }
     }
 
+    // A read older than the updates already shown (a response that crossed them on the way)
+    // would turn the page back: it is set aside and the task read again.
     function refreshFrom(fresh) {
+      const sequence = Number(fresh.last_sequence || 0);
+      if (sequence < shownSequence) { readAgain(); return; }
+      shownSequence = sequence;
       task = fresh;
       for (const s of fresh.steps || []) {
         steps.set(s.name, s);
@@ -357,7 +393,11 @@ const App = (() => {
     // frame, and a quiet moment after them the task is read again for what an update does
     // not carry (next attempt, waiting reason, annotations).
     const known = Number(task.last_sequence || 0);
-    let pending = [], frame = 0, refetch = null;
+    let pending = [], frame = 0, refetch = null, shownSequence = known;
+    function readAgain() {
+      clearTimeout(refetch);
+      refetch = setTimeout(() => Api.get("tasks/" + encodeURIComponent(task.task_id)).then(refreshFrom).catch(() => {}), 400);
+    }
     function historyRow(u) {
       const detail = u.error ? u.error.message : u.results ? JSON.stringify(u.results) : "";
       return h("tr", {}, h("td", { text: String(u.sequence) }), h("td", { text: u.step_name || "(task)" }),
@@ -375,6 +415,7 @@ const App = (() => {
         rows.append(historyRow(u));
         if (Number(u.sequence) <= known) continue;
         live = true;
+        shownSequence = Math.max(shownSequence, Number(u.sequence));
         const step = steps.get(u.step_name);
         if (step) {
           step.status = u.status;
@@ -394,10 +435,7 @@ const App = (() => {
       history.append(rows);
       const at = performance.now();
       for (const { received } of batch) performance.measure("tasker-update", { start: received, end: at });
-      if (live) {
-        clearTimeout(refetch);
-        refetch = setTimeout(() => Api.get("tasks/" + encodeURIComponent(task.task_id)).then(refreshFrom).catch(() => {}), 400);
-      }
+      if (live) readAgain();
     }
     const stream = Api.follow(`tasks/${encodeURIComponent(task.task_id)}/updates`, {
       after: 0,
