@@ -3,6 +3,7 @@
 //
 //   swift build -c release --product tasker && swift build -c release --product tasker-bench-workers
 //   .build/release/tasker-bench-workers [--tasks 10000] [--latency-tasks 200] [--watchers 0]
+//       [--port P] [--http-port P] [--start-when FILE]
 //
 // (a) a linear task of 4 steps, one at a time: submit → COMPLETE seen by GetTask (polled
 //     every millisecond), p50 and p99;
@@ -10,6 +11,8 @@
 //     them: steps per second from the first submit until every task is COMPLETE; with
 //     --watchers N, N StreamStepUpdates calls follow every task meanwhile, each on its own
 //     connection, and the updates each received are counted.
+// --start-when FILE: once the server serves, wait until FILE exists before (a), so that a
+// driver (bench/dashboard.py) can open dashboard pages on the server's HTTP port first.
 import Foundation
 import NIOConcurrencyHelpers
 import SwiftProtobuf
@@ -49,9 +52,9 @@ let executable = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPath
 
 let postgres = try PrivatePostgres()
 let redis = try PrivateRedis()
-let port = LocalPort.free()
+let port = option("--port", LocalPort.free())
 let server = try ChildProcess(executable: executable, arguments: [
-    "serve", "--port", String(port), "--http-port", String(LocalPort.free()), "--database-url", postgres.url, "--redis-url", redis.url,
+    "serve", "--port", String(port), "--http-port", String(option("--http-port", LocalPort.free())), "--database-url", postgres.url, "--redis-url", redis.url,
     "--database-connections", "16",
 ])
 defer {
@@ -60,6 +63,11 @@ defer {
     postgres.stop()
 }
 while !LocalPort.accepts(port) { usleep(20_000) }
+if let index = CommandLine.arguments.firstIndex(of: "--start-when"), index + 1 < CommandLine.arguments.count {
+    let file = CommandLine.arguments[index + 1]
+    print("serving on \(port); starting once \(file) exists")
+    while !FileManager.default.fileExists(atPath: file) { usleep(50_000) }
+}
 
 let client = RPCClient(host: "127.0.0.1", port: port)
 let completed = NIOLockedValueBox(0)
