@@ -18,7 +18,7 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "Address to bind.")
     var host: String = "127.0.0.1"
 
-    @Option(name: .customLong("http-port"), help: "The HTTP port: /live, /ready, /metrics (env TASKER_HTTP_PORT; 0 turns it off).")
+    @Option(name: .customLong("http-port"), help: "The HTTP port: the dashboard, the JSON API, /live, /ready, /metrics (env TASKER_HTTP_PORT; 0 turns it off).")
     var httpPort: Int = TaskerEnvironment.value("TASKER_HTTP_PORT", TaskerEnvironment.port(zeroTurnsOff: true)) ?? 7421
 
     @Option(name: .customLong("database-url"), help: "Postgres, e.g. postgres://user@host:5432/db (env TASKER_DATABASE_URL). Without it only the health service runs.")
@@ -117,7 +117,7 @@ struct Serve: AsyncParsableCommand {
         if httpPort != 0 { settings.http = .init(port: httpPort, security: httpTLS, metrics: metrics.exposition) }
         let node = try await TaskerNode.start(settings, logger: logger)
         logger.info("tasker listening on \(host):\(node.server.port)\(tls == nil ? "" : " (TLS)")")
-        if let http = node.http { logger.info("HTTP (/live, /ready, /metrics) on \(host):\(http.port)\(tls == nil ? "" : " (TLS)")") }
+        if let http = node.http { logger.info("HTTP (the dashboard at /, the JSON API at /api/v1, /live, /ready, /metrics) on \(host):\(http.port)\(tls == nil ? "" : " (TLS)")") }
         let reloads = TLSReloads([tls, httpTLS].compactMap { $0 }, logger: logger)
         await signals.wait()
         reloads.stop()

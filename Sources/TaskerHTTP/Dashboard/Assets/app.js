@@ -243,6 +243,7 @@ const App = (() => {
     const steps = new Map((task.steps || []).map((s) => [s.name, s]));
     const stepRows = new Map();
     let selected = null;
+    let afterAction = () => {};
 
     const dag = Dag.draw((task.steps || []).map((s) => ({ name: s.name, status: status(s.status), depends_on: s.depends_on || [] })),
       (name) => select(name), `Steps of task ${task.task_id}`);
@@ -322,7 +323,7 @@ const App = (() => {
       h("div", { class: "scroll" }, h("table", { class: "steps", id: "steps" },
         h("thead", {}, h("tr", {}, ["Step", "Status", "Attempts", "Last error", "Waiting / next", "Timing", "Results", ""].map((t, i) =>
           h("th", { class: i === 4 || i === 5 ? "hide-narrow" : undefined, text: t })))), stepBody)),
-      h("h2", { text: "History" }), h("div", { class: "history scroll" }, h("table", {}, h("thead", {}, h("tr", {},
+      h("h2", { text: "History" }), h("div", { class: "history scroll" }, h("table", { class: "history-table" }, h("thead", {}, h("tr", {},
         ["#", "Step", "Change", "Attempt", "Detail", "At"].map((t) => h("th", { text: t })))), history)),
       h("h2", { text: "Annotations" }), annotations);
 
@@ -335,9 +336,10 @@ const App = (() => {
     async function act(question, ok, request) {
       if (!(await confirmed(question, ok))) return;
       try {
-        task = await request();
+        const fresh = await request();
         say("Done.", true);
-        refreshFrom(task);
+        afterAction();
+        refreshFrom(fresh);
       } catch (error) { refused(error); }
     }
     async function resolve(name) {
@@ -363,10 +365,11 @@ const App = (() => {
       await new Promise((r) => dialog.addEventListener("close", r, { once: true }));
       if (dialog.returnValue !== "ok") return;
       try {
-        task = await Api.post(`tasks/${task.task_id}/steps/${encodeURIComponent(name)}:resolve`,
+        const fresh = await Api.post(`tasks/${task.task_id}/steps/${encodeURIComponent(name)}:resolve`,
           { results: JSON.parse(area.value), reason: document.getElementById("resolve-reason").value });
         say(`Step ${name} resolved.`, true);
-        refreshFrom(task);
+        afterAction();
+        refreshFrom(fresh);
       } catch (error) { refused(error); }
     }
 
@@ -389,11 +392,11 @@ const App = (() => {
     }
 
     // Updates arrive from one stream: the stored history first (for the History table), then
-    // live ones. Those past the read above also change the steps; they are applied once per
-    // frame, and a quiet moment after them the task is read again for what an update does
-    // not carry (next attempt, waiting reason, annotations).
+    // live ones. Those past the read above also change the steps, and a quiet moment after
+    // them the task is read again for what an update does not carry (next attempt, waiting
+    // reason, annotations).
     const known = Number(task.last_sequence || 0);
-    let pending = [], frame = 0, refetch = null, shownSequence = known;
+    let pending = [], scheduled = false, refetch = null, shownSequence = known;
     function readAgain() {
       clearTimeout(refetch);
       refetch = setTimeout(() => Api.get("tasks/" + encodeURIComponent(task.task_id)).then(refreshFrom).catch(() => {}), 400);
@@ -406,7 +409,7 @@ const App = (() => {
         h("td", { text: when(u.occurred_at) }));
     }
     function apply() {
-      frame = 0;
+      scheduled = false;
       const batch = pending;
       pending = [];
       const rows = document.createDocumentFragment();
@@ -433,19 +436,35 @@ const App = (() => {
         }
       }
       history.append(rows);
-      const at = performance.now();
-      for (const { received } of batch) performance.measure("tasker-update", { start: received, end: at });
+      // Timed to the next frame's start, when this one has been laid out and painted.
+      requestAnimationFrame(() => {
+        const at = performance.now();
+        for (const { received } of batch) performance.measure("tasker-update", { start: received, end: at });
+      });
       if (live) readAgain();
     }
-    const stream = Api.follow(`tasks/${encodeURIComponent(task.task_id)}/updates`, {
-      after: 0,
-      onState: (state, end) => { liveState.textContent = state === "ended" ? (end && end.code !== "OK" ? `stream ended: ${end.message}` : "finished") : state; },
-      onUpdate: (update) => {
-        pending.push({ update, received: performance.now() });
-        if (!frame) frame = requestAnimationFrame(apply);
-      },
-    });
-    leaving.push(() => { stream.stop(); clearTimeout(refetch); if (frame) cancelAnimationFrame(frame); });
+    // A stream ends when its task finishes; a Retry or Resolve can set the task going again,
+    // and then a new stream goes on from the last update the page had.
+    let stream = null, streamEnded = false;
+    function follow(after) {
+      streamEnded = false;
+      stream = Api.follow(`tasks/${encodeURIComponent(task.task_id)}/updates`, {
+        after,
+        onState: (state, end) => {
+          streamEnded = state === "ended";
+          liveState.textContent = state === "ended" ? (end && end.code !== "OK" ? `stream ended: ${end.message}` : "finished") : state;
+        },
+        onUpdate: (update) => {
+          // The updates of one read of the stream are applied together, at once; the browser
+          // draws them in its next frame.
+          pending.push({ update, received: performance.now() });
+          if (!scheduled) { scheduled = true; queueMicrotask(apply); }
+        },
+      });
+    }
+    follow(0);
+    afterAction = () => { if (streamEnded) follow(stream.last); };
+    leaving.push(() => { stream.stop(); clearTimeout(refetch); pending = []; });
   }
 
   async function templatesView() {

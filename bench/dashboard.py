@@ -1,0 +1,197 @@
+#!/usr/bin/env python3
+"""What the dashboard costs and how fast it draws, against release builds.
+
+render: a task page of 30 steps (6 columns of 5) in headless Chromium while a Python SDK worker
+  fails each step's attempts 11 times (backoff 0.05 s) before it succeeds: about 1,100 updates.
+  Each update's time from its arrival on the page's stream to the end of the frame that drew
+  it is a `performance.measure` ("tasker-update"); the median, p99 and worst are reported.
+cost: the workers benchmark (tasker-bench-workers, 10,000 diamonds) with 5 dashboard task
+  pages following live tasks, against none, alternating, side by side. A page is stood in for
+  by what it sends: its event stream of one task from the start, resumed after a drop, and a
+  GetTask 0.4 s after each burst of updates. The 5 followed tasks are kept busy by a Python
+  worker (each attempt of their steps fails, retried after 0.2 s) in both arms, so the only
+  difference is the pages.
+  python3 bench/dashboard.py render [--tasker .build/release/tasker]
+  python3 bench/dashboard.py cost [--bin .build/release] [--rounds 3] [--tasks 10000]
+"""
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(HERE, "..", "Tests", "interop"))
+from conftest import PrivatePostgres, PrivateRedis, free_port, terminate, wait_for_port  # noqa: E402
+from http_api import EventStream, get, post  # noqa: E402
+from tasker_sdk import Retryable, Worker  # noqa: E402
+
+ROOT = os.path.abspath(os.path.join(HERE, ".."))
+
+
+def layered(name, handler, retry_limit, base_seconds):
+    steps = []
+    for column in range(6):
+        for row in range(5):
+            depends = [] if column == 0 else sorted({"s%d_%d" % (column - 1, row), "s%d_%d" % (column - 1, (row + 1) % 5)})
+            steps.append({"name": "s%d_%d" % (column, row), "handler": handler, "depends_on": depends, "retry_limit": retry_limit,
+                          "backoff": {"base_seconds": base_seconds, "max_seconds": base_seconds, "jitter": 0}})
+    return {"name": name, "version": "1", "steps": steps}
+
+
+def serve(tasker, postgres, redis):
+    port, http_port = free_port(), free_port()
+    log = tempfile.NamedTemporaryFile(prefix="tasker-bench-dashboard-", suffix=".log")
+    process = subprocess.Popen([tasker, "serve", "--port", str(port), "--http-port", str(http_port), "--database-url", postgres.url,
+                                "--redis-url", redis.url, "--log-level", "warning"], stdout=log, stderr=subprocess.STDOUT)
+    wait_for_port(port, process)
+    wait_for_port(http_port, process)
+    return process, port, http_port
+
+
+def render(args):
+    from browser import chromium
+
+    postgres, redis = PrivatePostgres(), PrivateRedis()
+    process, port, http_port = serve(args.tasker, postgres, redis)
+    browser = worker = None
+    try:
+        assert post(http_port, "/api/v1/templates", {"template": layered("render30", "render.step", 20, 0.05)})[0] == 200
+        status, body = post(http_port, "/api/v1/tasks", {"name": "render30"})
+        task_id = body["task"]["task_id"]
+        browser = chromium()
+        browser.get("http://127.0.0.1:%d/#/task/%s" % (http_port, task_id))
+        deadline = time.time() + 30
+        while browser.execute_script("const s = document.getElementById('live-state'); return s && s.textContent") != "live":
+            assert time.time() < deadline, "the page did not go live"
+            time.sleep(0.05)
+        worker = Worker("127.0.0.1:%d" % port, name="render", slots=16, log=lambda line: None)
+
+        @worker.handle("render.step")
+        def step(step):
+            if step.attempt <= 11:
+                raise Retryable("attempt %d fails" % step.attempt)
+            return {"attempts": step.attempt}
+
+        threading.Thread(target=worker.run, daemon=True).start()
+        deadline = time.time() + 600
+        while browser.execute_script("return document.getElementById('task-status').textContent") != "COMPLETE":
+            assert time.time() < deadline, "the task did not finish"
+            time.sleep(0.2)
+        time.sleep(1)
+        durations = browser.execute_script("return performance.getEntriesByName('tasker-update').map(e => e.duration)")
+        updates = int(get(http_port, "/api/v1/tasks/" + task_id)[1]["last_sequence"])
+        shown = browser.execute_script("return document.querySelectorAll('#history-rows tr').length")
+        durations.sort()
+        print("| measurement | value |")
+        print("|---|---:|")
+        print("| updates of the task (its last sequence) | %d |" % updates)
+        print("| updates the page drew (history rows) | %d |" % shown)
+        print("| update → drawn, median | %.1f ms |" % statistics.median(durations))
+        print("| update → drawn, p99 | %.1f ms |" % durations[int(len(durations) * 0.99) - 1])
+        print("| update → drawn, worst | %.1f ms |" % durations[-1])
+        assert shown == updates, (shown, updates)
+    finally:
+        if browser:
+            browser.quit()
+        if worker:
+            worker.stop(drain_timeout=2)
+        terminate(process)
+        redis.stop()
+        postgres.stop()
+
+
+class PageStandIn:
+    """What one task page asks of the server while it is open."""
+
+    def __init__(self, http_port, task_id):
+        self.http_port, self.task_id, self.updates, self.reads = http_port, task_id, 0, 0
+        self.stopped = threading.Event()
+        self.thread = threading.Thread(target=self.run, daemon=True)
+        self.thread.start()
+
+    def run(self):
+        last, timer = 0, None
+        while not self.stopped.is_set():
+            try:
+                stream = EventStream(self.http_port, "/api/v1/tasks/%s/updates" % self.task_id,
+                                     headers={"Last-Event-ID": str(last)} if last else None, timeout=60)
+                for id_, name, _ in stream.events():
+                    if self.stopped.is_set() or name == "status":
+                        break
+                    last, self.updates = int(id_), self.updates + 1
+                    if timer:
+                        timer.cancel()
+                    timer = threading.Timer(0.4, self.read)
+                    timer.start()
+                stream.close()
+            except OSError:
+                time.sleep(0.2)
+
+    def read(self):
+        get(self.http_port, "/api/v1/tasks/" + self.task_id)
+        self.reads += 1
+
+
+def cost_run(args, pages):
+    port, http_port = free_port(), free_port()
+    start = tempfile.mktemp(prefix="tasker-bench-start-")
+    bench = subprocess.Popen([os.path.join(args.bin, "tasker-bench-workers"), "--tasks", str(args.tasks), "--latency-tasks", "50",
+                              "--port", str(port), "--http-port", str(http_port), "--start-when", start],
+                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    wait_for_port(port, bench, timeout=120)
+    wait_for_port(http_port, bench, timeout=120)
+    assert post(http_port, "/api/v1/templates", {"template": layered("watched30", "watched.step", 1000, 0.2)})[0] == 200
+    worker = Worker("127.0.0.1:%d" % port, name="watched", slots=32, log=lambda line: None)
+
+    @worker.handle("watched.step")
+    def step(step):
+        raise Retryable("kept busy")
+
+    threading.Thread(target=worker.run, daemon=True).start()
+    watched = [post(http_port, "/api/v1/tasks", {"name": "watched30"})[1]["task"]["task_id"] for _ in range(5)]
+    stand_ins = [PageStandIn(http_port, task_id) for task_id in watched] if pages else []
+    time.sleep(2)
+    open(start, "w").close()
+    out, _ = bench.communicate(timeout=1200)
+    os.unlink(start)
+    for page in stand_ins:
+        page.stopped.set()
+    worker.stop(drain_timeout=1)
+    assert bench.returncode == 0, out
+    steps = float([line for line in out.splitlines() if "(b) steps/s" in line][0].split("|")[2])
+    return steps, sum(p.updates for p in stand_ins), sum(p.reads for p in stand_ins)
+
+
+def cost(args):
+    results = {0: [], 5: []}
+    for round_ in range(args.rounds):
+        for pages in ((0, 5) if round_ % 2 == 0 else (5, 0)):
+            steps, updates, reads = cost_run(args, pages)
+            results[pages].append(steps)
+            print("round %d, %d pages: %.0f steps/s (pages received %d updates, read the task %d times)" % (round_ + 1, pages, steps, updates, reads),
+                  flush=True)
+    none, five = statistics.median(results[0]), statistics.median(results[5])
+    print("| workers benchmark, %d diamonds | steps/s, median of %d |" % (args.tasks, args.rounds))
+    print("|---|---:|")
+    print("| no dashboard pages | %.0f |" % none)
+    print("| 5 task pages on live tasks | %.0f |" % five)
+    print("| ratio | %.3f |" % (five / none))
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("part", choices=["render", "cost"])
+    parser.add_argument("--tasker", default=os.path.join(ROOT, ".build", "release", "tasker"))
+    parser.add_argument("--bin", default=os.path.join(ROOT, ".build", "release"))
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--tasks", type=int, default=10000)
+    args = parser.parse_args()
+    render(args) if args.part == "render" else cost(args)
+
+
+if __name__ == "__main__":
+    main()
