@@ -91,6 +91,18 @@ class Service:
         return self.process.poll() is None
 
 
+def until(what, condition, within=15):
+    """`condition()`'s first truthy value, asked every 50 ms; the test fails with `what` if none
+    comes within `within` s."""
+    deadline = time.time() + within
+    while True:
+        value = condition()
+        if value:
+            return value
+        assert time.time() < deadline, what
+        time.sleep(0.05)
+
+
 def completed(stub, task_id, within=30, metadata=None):
     """The task once GetTask shows it COMPLETE; the test fails if it is not within `within` s."""
     import tasker_protos

@@ -8,7 +8,7 @@ import time
 
 import grpc
 
-from conftest import binary, completed, tasker_serve
+from conftest import binary, completed, tasker_serve, until
 from raw_worker import RawWorker
 import tasker_protos
 
@@ -20,14 +20,6 @@ def workers_of(stub, handler=""):
                   for w in stub.ListWorkers(tasker_pb2.ListWorkersRequest(handler=handler), timeout=10).workers)
 
 
-def until(what, condition, within=10):
-    deadline = time.time() + within
-    while True:
-        value = condition()
-        if value:
-            return value
-        assert time.time() < deadline, what
-        time.sleep(0.05)
 
 
 def cli(*args):

@@ -4,14 +4,13 @@ gRPC code with its HTTP status, update streams resume with Last-Event-ID giving 
 missed, and with --auth the API asks what the RPCs ask."""
 import subprocess
 import threading
-import time
 import uuid
 
 import grpc
 import pytest
 from google.protobuf import json_format
 
-from conftest import Service, binary, completed
+from conftest import Service, binary, completed, until
 from http_api import EventStream, get, post
 import tasker_protos
 from tasker_sdk import Permanent, Worker
@@ -67,14 +66,6 @@ def stub(node):
         yield tasker_pb2_grpc.TaskerStub(channel)
 
 
-def until(what, condition, within=20):
-    deadline = time.time() + within
-    while True:
-        value = condition()
-        if value:
-            return value
-        assert time.time() < deadline, what
-        time.sleep(0.05)
 
 
 def register(node, template):

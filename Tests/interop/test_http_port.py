@@ -4,7 +4,6 @@ away and comes back; the port over TLS; and a port that cannot be had."""
 import json
 import ssl
 import subprocess
-import time
 import urllib.error
 import urllib.request
 
@@ -13,7 +12,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from certificates import Certificates
-from conftest import PrivateRedis, Service, binary, free_port, tasker_serve
+from conftest import PrivateRedis, Service, binary, free_port, tasker_serve, until
 import tasker_protos
 
 tasker_pb2, tasker_pb2_grpc = tasker_protos.load()
@@ -29,12 +28,6 @@ def get(port, path, context=None, scheme="http"):
         return error.code, error.read().decode()
 
 
-def until(what, condition, within=15):
-    deadline = time.time() + within
-    while not condition():
-        assert time.time() < deadline, what
-        time.sleep(0.1)
-    return time.time()
 
 
 def health(channel):
