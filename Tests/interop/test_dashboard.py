@@ -13,7 +13,7 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import Select, WebDriverWait
 
 from browser import chromium, screenshot
-from conftest import Service, binary
+from conftest import Service, binary, free_port, wait_for_port
 from http_api import get, post
 from tasker_sdk import Permanent, Worker
 
@@ -71,8 +71,8 @@ def browser():
     session.quit()
 
 
-def submit(node, name, **fields):
-    status, body = post(node.http_port, "/api/v1/tasks", dict({"name": name}, **fields))
+def submit(http_port, name, **fields):
+    status, body = post(http_port, "/api/v1/tasks", dict({"name": name}, **fields))
     assert status == 200, body
     return body["task"]["task_id"]
 
@@ -103,8 +103,8 @@ def confirm(browser):
 
 def test_the_task_list_shows_submitted_tasks_and_filters_them(node, browser):
     tag = "list-" + uuid.uuid4().hex[:6]
-    flows = [submit(node, "dash_flow", tags=[tag, "blue"]) for _ in range(2)]
-    manual = submit(node, "dash_manual", tags=[tag, "red"])
+    flows = [submit(node.http_port, "dash_flow", tags=[tag, "blue"]) for _ in range(2)]
+    manual = submit(node.http_port, "dash_manual", tags=[tag, "red"])
     open_page(browser, node, "tasks?tag=" + tag)
     shown = lambda d: set(d.execute_script("return [...document.querySelectorAll('#task-rows tr')].map(r => r.dataset.taskId)"))
     wait(browser, "every task listed", lambda d: shown(d) == set(flows + [manual]))
@@ -129,7 +129,7 @@ def test_the_task_list_shows_submitted_tasks_and_filters_them(node, browser):
     finally:
         node.gate.clear()
     # A task submitted now joins the top of the list.
-    newest = submit(node, "dash_manual", tags=[tag])
+    newest = submit(node.http_port, "dash_manual", tags=[tag])
     wait(browser, "the new task listed", lambda d: d.execute_script("return document.querySelector('#task-rows tr').dataset.taskId") == newest)
     # Finding by id opens the task.
     box = browser.find_element(By.ID, "task-search")
@@ -138,7 +138,7 @@ def test_the_task_list_shows_submitted_tasks_and_filters_them(node, browser):
 
 
 def test_a_task_page_draws_every_step_and_edge_and_follows_the_task_live(node, browser):
-    task_id = submit(node, "dash_flow")
+    task_id = submit(node.http_port, "dash_flow")
     open_page(browser, node, "task/" + task_id)
     try:
         wait(browser, "parse running", lambda d: node_statuses(d).get("parse") == "IN_PROGRESS" and node_statuses(d).get("enrich") == "IN_PROGRESS")
@@ -170,7 +170,7 @@ def test_a_task_page_draws_every_step_and_edge_and_follows_the_task_live(node, b
 
 
 def test_retry_on_an_error_step_runs_it_again(node, browser):
-    task_id = submit(node, "dash_flaky")
+    task_id = submit(node.http_port, "dash_flaky")
     open_page(browser, node, "task/" + task_id)
     wait(browser, "two in ERROR", lambda d: row_status(d, "two") == "ERROR")
     wait(browser, "the task ERROR", lambda d: d.find_element(By.ID, "task-status").text == "ERROR")
@@ -186,7 +186,7 @@ def test_retry_on_an_error_step_runs_it_again(node, browser):
 
 
 def test_resolve_with_results_completes_the_task_and_cancel_ends_one(node, browser):
-    task_id = submit(node, "dash_manual")
+    task_id = submit(node.http_port, "dash_manual")
     open_page(browser, node, "task/" + task_id)
     wait(browser, "approve enqueued", lambda d: d.find_elements(By.CSS_SELECTOR, 'tr[data-step="approve"] button[data-action="resolve"]')
          and node_statuses(d).get("prep") == "COMPLETE")
@@ -211,7 +211,7 @@ def test_resolve_with_results_completes_the_task_and_cancel_ends_one(node, brows
     screenshot(browser, "task-resolved")
 
     # The server's refusal is shown: retrying the step that is no longer in ERROR.
-    other = submit(node, "dash_manual")
+    other = submit(node.http_port, "dash_manual")
     open_page(browser, node, "task/" + other)
     wait(browser, "the cancel button", lambda d: d.find_elements(By.ID, "cancel-task") and d.find_element(By.ID, "cancel-task").is_displayed())
     browser.find_element(By.ID, "cancel-task").click()
@@ -232,7 +232,7 @@ def test_an_unknown_task_says_so_on_the_page(node, browser):
 
 
 def test_pages_fit_a_phone_width_window(node, browser):
-    task_id = submit(node, "dash_flow", tags=["phone"])
+    task_id = submit(node.http_port, "dash_flow", tags=["phone"])
     browser.set_window_size(390, 844)
     try:
         for fragment in ("tasks", "task/" + task_id, "templates", "workers", "queues"):
@@ -296,3 +296,31 @@ def test_with_auth_the_page_asks_for_a_token_and_shows_only_what_its_role_may_do
     finally:
         browser.execute_script("sessionStorage.clear()")
         server.stop()
+
+
+def test_a_lost_connection_resumes_from_the_last_update_it_had(postgres, redis, browser):
+    port, http_port = free_port(), free_port()
+    args = [binary("tasker"), "serve", "--port", "{port}", "--http-port", str(http_port), "--database-url", postgres.url, "--redis-url", redis.url]
+    server = Service(args, port=port)
+    try:
+        wait_for_port(http_port, server.process)
+        assert post(http_port, "/api/v1/templates", {"template": MANUAL})[0] == 200
+        task_id = submit(http_port, "dash_manual")
+        browser.get("http://127.0.0.1:%d/#/task/%s" % (http_port, task_id))
+        wait(browser, "the page live", lambda d: d.find_element(By.ID, "live-state").text == "live")
+        assert post(http_port, "/api/v1/tasks/%s/steps/prep:resolve" % task_id, {"results": {"by": "hand"}})[0] == 200
+        wait(browser, "prep resolved", lambda d: row_status(d, "prep") == "RESOLVED_MANUALLY")
+        server.stop()
+        wait(browser, "the page reconnecting", lambda d: d.find_element(By.ID, "live-state").text == "reconnecting")
+        server = Service(args, port=port)
+        wait_for_port(http_port, server.process)
+        # What happens while the page is away and after it is back both reach it, once each.
+        assert post(http_port, "/api/v1/tasks/%s/steps/approve:resolve" % task_id, {"results": {"ok": True}})[0] == 200
+        wait(browser, "the task finished on the page", lambda d: d.find_element(By.ID, "task-status").text == "COMPLETE")
+        wait(browser, "the page's stream ended", lambda d: d.find_element(By.ID, "live-state").text == "finished")
+        shown = [int(n) for n in browser.execute_script("return [...document.querySelectorAll('#history-rows tr td:first-child')].map(c => c.textContent)")]
+        last = int(get(http_port, "/api/v1/tasks/" + task_id)[1]["last_sequence"])
+        assert shown == list(range(1, last + 1)), shown
+    finally:
+        server.stop()
+

@@ -82,7 +82,8 @@ const Api = (() => {
         } catch (error) {
           if (stopped || (error && error.name === "AbortError")) return;
         }
-        if (ended) { onState && onState("ended", ended); return; }
+        // UNAVAILABLE: this node is going away; another (or this one, back) takes the stream on.
+        if (ended && ended.code !== "UNAVAILABLE") { onState && onState("ended", ended); return; }
         if (stopped) return;
         onState && onState("reconnecting");
         await new Promise((r) => setTimeout(r, delay));
