@@ -67,9 +67,13 @@ class Service:
         self.log = tempfile.NamedTemporaryFile(prefix="tasker-service-", suffix=".log")
         self.process = subprocess.Popen(
             [arg.format(port=self.port, http_port=self.http_port) for arg in args], stdout=self.log, stderr=subprocess.STDOUT)
-        wait_for_port(self.port, self.process)
-        if "{http_port}" in args:
-            wait_for_port(self.http_port, self.process)
+        try:
+            wait_for_port(self.port, self.process)
+            if "{http_port}" in args:
+                wait_for_port(self.http_port, self.process)
+        except RuntimeError as error:
+            terminate(self.process)
+            raise RuntimeError("%s; it wrote:\n%s" % (error, self.output()[-3000:])) from None
 
     def output(self):
         """What the process has written so far (all of it, once stopped)."""

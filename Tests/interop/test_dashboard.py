@@ -27,6 +27,10 @@ FLAKY = {"name": "dash_flaky", "version": "1", "steps": [
     {"name": "one", "handler": "dash.fast"}, {"name": "two", "handler": "dash.fail_once", "depends_on": ["one"]}]}
 MANUAL = {"name": "dash_manual", "version": "1", "steps": [
     {"name": "prep", "handler": "dash.fast"}, {"name": "approve", "handler": "dash.nobody", "depends_on": ["prep"]}]}
+# Steps of handlers no worker runs, on any node of the shared Postgres and Redis: only a
+# person moves them on.
+OFFLINE = {"name": "dash_offline", "version": "1", "steps": [
+    {"name": "prep", "handler": "dash.nobody.prep"}, {"name": "approve", "handler": "dash.nobody", "depends_on": ["prep"]}]}
 
 
 @pytest.fixture(scope="module")
@@ -304,8 +308,8 @@ def test_a_lost_connection_resumes_from_the_last_update_it_had(postgres, redis, 
     server = Service(args, port=port)
     try:
         wait_for_port(http_port, server.process)
-        assert post(http_port, "/api/v1/templates", {"template": MANUAL})[0] == 200
-        task_id = submit(http_port, "dash_manual")
+        assert post(http_port, "/api/v1/templates", {"template": OFFLINE})[0] == 200
+        task_id = submit(http_port, "dash_offline")
         browser.get("http://127.0.0.1:%d/#/task/%s" % (http_port, task_id))
         wait(browser, "the page live", lambda d: d.find_element(By.ID, "live-state").text == "live")
         assert post(http_port, "/api/v1/tasks/%s/steps/prep:resolve" % task_id, {"results": {"by": "hand"}})[0] == 200
