@@ -13,6 +13,9 @@
 //     connection, and the updates each received are counted.
 // --start-when FILE: once the server serves, wait until FILE exists before (a), so that a
 // driver (bench/dashboard.py) can open dashboard pages on the server's HTTP port first.
+#if canImport(Glibc)
+@preconcurrency import Glibc
+#endif
 import Foundation
 import NIOConcurrencyHelpers
 import SwiftProtobuf
@@ -45,6 +48,8 @@ func percentile(_ sorted: [Double], _ p: Double) -> Double {
     sorted[min(Int(Double(sorted.count) * p), sorted.count - 1)]
 }
 
+// Each line as it is printed: a driver reads the result before the benchmark stops its server.
+setvbuf(stdout, nil, _IOLBF, 0)
 let taskCount = option("--tasks", 10000)
 let latencyTasks = option("--latency-tasks", 200)
 let watcherCount = option("--watchers", 0)
