@@ -142,12 +142,13 @@ try await withThrowingTaskGroup(of: Void.self) { group in
 }
 let submitted = Double(DispatchTime.now().uptimeNanoseconds - started) / 1e9
 while completed.withLockedValue({ $0 }) < taskCount { try await Task.sleep(for: .milliseconds(5)) }
-// The last results are recorded just after their handlers return: wait for no task left open.
+// The last results are recorded just after their handlers return: wait for no diamond left
+// open (a driver's own tasks may run on).
 while true {
     let open: Tasker_V1_ListTasksResponse = try await client.unary(
-        "/tasker.v1.Tasker/ListTasks", Tasker_V1_ListTasksRequest.with { $0.status = .inProgress; $0.pageSize = 1 })
+        "/tasker.v1.Tasker/ListTasks", Tasker_V1_ListTasksRequest.with { $0.name = "diamond"; $0.status = .inProgress; $0.pageSize = 1 })
     let pending: Tasker_V1_ListTasksResponse = try await client.unary(
-        "/tasker.v1.Tasker/ListTasks", Tasker_V1_ListTasksRequest.with { $0.status = .pending; $0.pageSize = 1 })
+        "/tasker.v1.Tasker/ListTasks", Tasker_V1_ListTasksRequest.with { $0.name = "diamond"; $0.status = .pending; $0.pageSize = 1 })
     if open.tasks.isEmpty && pending.tasks.isEmpty { break }
     try await Task.sleep(for: .milliseconds(5))
 }
