@@ -1,4 +1,3 @@
-import Foundation
 import Hummingbird
 
 /// `/live`, `/ready` and `/metrics`: what an orchestrator and Prometheus ask.
@@ -17,14 +16,14 @@ public struct ProbeRoutes: HTTPRoutes {
 
     public func add(to router: Router<BasicRequestContext>) {
         router.get("/live") { _, _ in
-            Self.json(.ok, ["live": true])
+            Response.json(.ok, ["live": true])
         }
         router.get("/ready") { _, _ in
             let checks = await readiness()
             let down = checks.compactMap { check in check.problem.map { (check.check, $0) } }
             var body: [String: Any] = ["ready": down.isEmpty, "checks": Dictionary(uniqueKeysWithValues: checks.map { ($0.check, $0.problem ?? "ok") })]
             if !down.isEmpty { body["down"] = down.map(\.0) }
-            return Self.json(down.isEmpty ? .ok : .serviceUnavailable, body)
+            return Response.json(down.isEmpty ? .ok : .serviceUnavailable, body)
         }
         if let metrics {
             router.get("/metrics") { _, _ in
@@ -33,10 +32,5 @@ public struct ProbeRoutes: HTTPRoutes {
                     body: .init(byteBuffer: ByteBuffer(bytes: metrics())))
             }
         }
-    }
-
-    static func json(_ status: HTTPResponse.Status, _ object: [String: Any]) -> Response {
-        let data = (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])) ?? Data("{}".utf8)
-        return Response(status: status, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(bytes: data)))
     }
 }

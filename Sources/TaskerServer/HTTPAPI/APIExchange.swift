@@ -126,10 +126,6 @@ enum APIExchange {
         }
     }
 
-    static func json(_ status: HTTPResponse.Status, _ object: [String: Any]) -> Response {
-        let data = (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])) ?? Data("{}".utf8)
-        return Response(status: status, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(bytes: data)))
-    }
 
     /// Marks the refusal of a body too large, which HTTP names apart (413) from a limit of use.
     private static let tooLarge = "tasker-body-too-large"
@@ -137,7 +133,7 @@ enum APIExchange {
     /// A refusal as the API sends it.
     static func refusal(_ error: RPCError) -> Response {
         let status = error.metadata.firstString(tooLarge) != nil ? .contentTooLarge : httpStatus(error.code)
-        return json(status, ["code": error.code.description, "message": error.status.sentMessage])
+        return Response.json(status, ["code": error.code.description, "message": error.status.sentMessage])
     }
 
     /// The HTTP status of a gRPC code (google.rpc.Code's mapping; FAILED_PRECONDITION as 412,

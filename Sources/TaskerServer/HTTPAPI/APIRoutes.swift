@@ -164,12 +164,12 @@ public struct APIRoutes: HTTPRoutes {
     /// the actions it may take.
     private func session(_ request: Request) async -> Response {
         guard let gate else {
-            return APIExchange.json(.ok, ["auth": false, "may": Self.methods])
+            return Response.json(.ok, ["auth": false, "may": Self.methods])
         }
         do {
             let record = try await gate.authenticate(try caller(request).metadata)
             let may = Self.methods.filter { method in Role.required(for: Self.service + method).map(record.role.permits) ?? true }
-            return APIExchange.json(.ok, ["auth": true, "name": record.name, "role": record.role.rawValue, "may": may])
+            return Response.json(.ok, ["auth": true, "name": record.name, "role": record.role.rawValue, "may": may])
         } catch let error as RPCError {
             return APIExchange.refusal(error)
         } catch {
@@ -182,7 +182,7 @@ public struct APIRoutes: HTTPRoutes {
             let caller = try caller(request)
             if let gate { _ = try await gate.authenticate(caller.metadata) }
             let ticket = tickets.issue(authorization: caller.metadata.firstString("authorization"))
-            return APIExchange.json(.ok, ["ticket": ticket, "expires_in_seconds": Int(tickets.lifetime)])
+            return Response.json(.ok, ["ticket": ticket, "expires_in_seconds": Int(tickets.lifetime)])
         } catch let error as RPCError {
             return APIExchange.refusal(error)
         } catch {
