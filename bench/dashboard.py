@@ -12,7 +12,7 @@ cost: the workers benchmark (tasker-bench-workers, 10,000 diamonds) with 5 dashb
   worker (each attempt of their steps fails, retried after 0.2 s) in both arms, so the only
   difference is the pages.
   python3 bench/dashboard.py render [--tasker .build/release/tasker]
-  python3 bench/dashboard.py cost [--bin .build/release] [--rounds 3] [--tasks 10000]
+  python3 bench/dashboard.py cost [--bin .build/release] [--rounds 3] [--tasks 10000] [--pages 5]
 """
 import argparse
 import os
@@ -146,6 +146,42 @@ class PageStandIns:
         return updates
 
 
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def cpu_seconds(pids):
+    """User and system CPU seconds so far of the given processes and all their descendants."""
+    parents, times = {}, {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open("/proc/%s/stat" % entry) as stat:
+                fields = stat.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        parents[int(entry)] = int(fields[1])
+        times[int(entry)] = (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
+    chosen, frontier = set(), set(pids)
+    while frontier:
+        chosen |= frontier
+        frontier = {pid for pid, parent in parents.items() if parent in frontier and pid not in chosen}
+    return {pid: times[pid] for pid in chosen if pid in times}
+
+
+def server_pid(bench):
+    """The `tasker serve` child of tasker-bench-workers."""
+    for pid in cpu_seconds([bench.pid]):
+        try:
+            with open("/proc/%d/cmdline" % pid, "rb") as cmdline:
+                words = cmdline.read().split(b"\0")
+        except OSError:
+            continue
+        if len(words) > 1 and words[0].endswith(b"/tasker") and words[1] == b"serve":
+            return pid
+    raise RuntimeError("no tasker serve under the benchmark")
+
+
 def cost_run(args, pages):
     port, http_port = free_port(), free_port()
     start = tempfile.mktemp(prefix="tasker-bench-start-")
@@ -165,6 +201,17 @@ def cost_run(args, pages):
     watched = [post(http_port, "/api/v1/tasks", {"name": "watched30"})[1]["task"]["task_id"] for _ in range(5)]
     stand_ins = PageStandIns(http_port, watched[:pages]) if pages else None
     time.sleep(2)
+    server = server_pid(bench)
+
+    def used():
+        # The server alone, the benchmark's processes (server, Postgres, Redis, its Swift
+        # workers) and the driver's (this process with the Python worker, the pages' curl).
+        benchmark, everything = cpu_seconds([bench.pid]), cpu_seconds([os.getpid()])
+        driver = {pid: seconds for pid, seconds in everything.items() if pid not in benchmark}
+        return {pid: benchmark[pid] for pid in (server,) if pid in benchmark}, benchmark, driver, time.time()
+
+    # CPU from the start to the number; processes that ended meanwhile are not counted.
+    before = used()
     open(start, "w").close()
     out, steps = [], None
     try:
@@ -172,6 +219,7 @@ def cost_run(args, pages):
             out.append(line)
             if "(b) steps/s" in line:
                 steps = float(line.split("|")[2])
+                after = used()
                 break
     finally:
         # Done with the server before the benchmark stops it: it need not wait for them.
@@ -180,22 +228,29 @@ def cost_run(args, pages):
         os.unlink(start)
     rest, _ = bench.communicate(timeout=300)
     assert bench.returncode == 0 and steps is not None, "".join(out) + rest
-    return steps, updates, stand_ins.reads if stand_ins else 0
+    wall = after[3] - before[3]
+    # Each process's use over the window, from the processes alive at both ends.
+    used = [sum(end[pid] - begin.get(pid, 0) for pid in end) / wall for begin, end in zip(before[:3], after[:3])]
+    return steps, updates, stand_ins.reads if stand_ins else 0, used
 
 
 def cost(args):
-    results = {0: [], 5: []}
+    # With --pages 0 both arms are alike: how far apart two runs of one setup read.
+    arms = ((0, "none"), (args.pages, "open"))
+    results = {arm: [] for _, arm in arms}
     for round_ in range(args.rounds):
-        for pages in ((0, 5) if round_ % 2 == 0 else (5, 0)):
-            steps, updates, reads = cost_run(args, pages)
-            results[pages].append(steps)
-            print("round %d, %d pages: %.0f steps/s (pages received %d updates, read the task %d times)" % (round_ + 1, pages, steps, updates, reads),
-                  flush=True)
-    none, five = statistics.median(results[0]), statistics.median(results[5])
+        for pages, arm in (arms if round_ % 2 == 0 else arms[::-1]):
+            steps, updates, reads, (server, bench, driver) = cost_run(args, pages)
+            results[arm].append(steps)
+            print("round %d, %d pages: %.0f steps/s (pages received %d updates, read the task %d times); cores busy: server %.2f, "
+                  "benchmark's processes %.2f, driver's %.2f" % (round_ + 1, pages, steps, updates, reads, server, bench, driver), flush=True)
+    ratios = [open_ / none for none, open_ in zip(results["none"], results["open"])]
+    print("ratios by round: " + ", ".join("%.3f" % ratio for ratio in ratios))
+    none, five = statistics.median(results["none"]), statistics.median(results["open"])
     print("| workers benchmark, %d diamonds | steps/s, median of %d |" % (args.tasks, args.rounds))
     print("|---|---:|")
     print("| no dashboard pages | %.0f |" % none)
-    print("| 5 task pages on live tasks | %.0f |" % five)
+    print("| %d task pages on live tasks | %.0f |" % (args.pages, five))
     print("| ratio | %.3f |" % (five / none))
 
 
@@ -206,6 +261,7 @@ def main():
     parser.add_argument("--bin", default=os.path.join(ROOT, ".build", "release"))
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--tasks", type=int, default=10000)
+    parser.add_argument("--pages", type=int, default=5, help="pages open in the second arm (0: the same as the first)")
     args = parser.parse_args()
     render(args) if args.part == "render" else cost(args)
 
