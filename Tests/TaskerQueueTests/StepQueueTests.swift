@@ -73,14 +73,26 @@ import Testing
         let redis = try await blocking { try PrivateRedis() }
         let url = try RedisURL(parsing: redis.url)
         let queue = StepQueue(url: url, consumer: "a")
-        let seen = NIOLockedValueBox<[String]>([])
-        let subscription = ChannelSubscription(url: url) { signal in seen.withLockedValue { $0.append(signal) } }
-        try await eventually { try await queue.publish("one"); return seen.withLockedValue { $0.contains("one") } }
+        let seen = NIOLockedValueBox<[NodeSignal]>([])
+        let subscription = queue.subscribeToSignals { signal in seen.withLockedValue { $0.append(signal) } }
+        let one = NodeSignal.callOff(stepID: "s1", attempt: 2, reason: "timed out after 30 s")
+        try await eventually { try await queue.publish(one); return seen.withLockedValue { $0.contains(one) } }
         try await blocking { redis.stop() }
         try await blocking { try redis.start() }
-        try await eventually { try? await queue.publish("two"); return seen.withLockedValue { $0.contains("two") } }
+        let two = NodeSignal.callOff(stepID: "s2", attempt: 1, reason: "the task was cancelled")
+        try await eventually { try? await queue.publish(two); return seen.withLockedValue { $0.contains(two) } }
         await subscription.cancel()
         await queue.shutdown()
+    }
+
+    @Test func aSignalIsReadBackAsSentAndTextThatIsNoSignalIsPassedOver() {
+        let signal = NodeSignal.callOff(stepID: "0193a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5b", attempt: 3, reason: "timed out after 5 s")
+        #expect(NodeSignal(decoding: signal.encoded) == signal, "a reason with spaces survives")
+        #expect(NodeSignal(decoding: "cancel s1 2") == .callOff(stepID: "s1", attempt: 2, reason: "the task was cancelled"),
+                "an earlier node's signal, with no reason, is a cancelled task")
+        for text in ["", "cancel", "cancel s1", "cancel s1 two", "cancel  2", "cancel s1 99999999999", "stop s1 2", "cancels1 2"] {
+            #expect(NodeSignal(decoding: text) == nil, "\(text.debugDescription) is no signal")
+        }
     }
 }
 

@@ -59,9 +59,9 @@ public actor Dispatcher: StepChangeObserver {
     public func start() async {
         engine.observe(self)
         try? await engine.heartbeat(node: nodeID, name: nodeName)
-        signals = ChannelSubscription(url: queue.url) { [weak self] signal in
+        signals = queue.subscribeToSignals { [weak self] signal in
             guard let self else { return }
-            Task { await self.handle(signal: signal) }
+            Task { await self.handle(signal) }
         }
         await signals?.waitUntilSubscribed()
         loops = [
@@ -469,8 +469,10 @@ public actor Dispatcher: StepChangeObserver {
     private func timeOut(_ stepID: String, attempt: Int32, after seconds: Int) async {
         guard workers.values.contains(where: { $0.session.inFlight[stepID] == attempt }) else { return }
         guard (try? await engine.timeOut(stepID, attempt: attempt, after: seconds)) == true else { return }
-        callOff(stepID, attempt: attempt, reason: "timed out after \(seconds) s")
+        callOff(stepID, attempt: attempt, reason: Self.timedOut(after: seconds))
     }
+
+    static func timedOut(after seconds: Int) -> String { "timed out after \(seconds) s" }
 
     /// Tells the worker holding the attempt, if it is here, to stop; its slot is free again.
     private func callOff(_ stepID: String, attempt: Int32, reason: String) {
@@ -501,17 +503,19 @@ public actor Dispatcher: StepChangeObserver {
         do {
             try await queue.enqueue(ready)
             try await queue.scheduleRetries(retries)
-            for change in calledOff { try await queue.publish("cancel \(change.stepID!) \(change.attempt)") }
+            for change in calledOff {
+                try await queue.publish(.callOff(stepID: change.stepID!, attempt: change.attempt, reason: NodeSignal.cancelledTask))
+            }
         } catch {
             // Postgres has it all: the sweeper gives the queue what it missed.
             logger.warning("queue not told of transitions", metadata: ["error": .string("\(error)")])
         }
     }
 
-    private func handle(signal: String) {
-        let parts = signal.split(separator: " ")
-        guard parts.count == 3, parts[0] == "cancel", let attempt = Int32(parts[2]) else { return }
-        callOff(String(parts[1]), attempt: attempt, reason: "the task was cancelled")
+    private func handle(_ signal: NodeSignal) {
+        switch signal {
+        case .callOff(let stepID, let attempt, let reason): callOff(stepID, attempt: attempt, reason: reason)
+        }
     }
 
     private func takeDueRetries() async {
@@ -542,8 +546,8 @@ public actor Dispatcher: StepChangeObserver {
     func sweep() async {
         do {
             let timedOut = try await engine.failTimedOutSteps()
-            for (stepID, attempt) in timedOut {
-                try? await queue.publish("cancel \(stepID) \(attempt)")
+            for (stepID, attempt, seconds) in timedOut {
+                try? await queue.publish(.callOff(stepID: stepID, attempt: attempt, reason: Self.timedOut(after: seconds)))
             }
             repaired("timed_out_attempts", timedOut.count)
             repaired("due_retries", try await engine.enqueueDueRetries(limit: 500))

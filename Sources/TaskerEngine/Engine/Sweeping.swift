@@ -54,7 +54,7 @@ extension TaskEngine {
 
     /// Running attempts past their step's timeout fail, retryably. Returns the attempts failed,
     /// so that whoever holds them can be told to stop.
-    public func failTimedOutSteps() async throws(EngineError) -> [(stepID: String, attempt: Int32)] {
+    public func failTimedOutSteps() async throws(EngineError) -> [(stepID: String, attempt: Int32, seconds: Int)] {
         let expired = try await read { connection in
             try connection.query(
                 """
@@ -67,9 +67,9 @@ extension TaskEngine {
                 row["step_id"].map { ($0, Int32(row.int("attempts") ?? 0), row.int("timeout_seconds") ?? 0) }
             }
         }
-        var failed: [(stepID: String, attempt: Int32)] = []
+        var failed: [(stepID: String, attempt: Int32, seconds: Int)] = []
         for (stepID, attempt, timeout) in expired where try await timeOut(stepID, attempt: attempt, after: timeout) {
-            failed.append((stepID, attempt))
+            failed.append((stepID, attempt, timeout))
         }
         return failed
     }

@@ -1,8 +1,8 @@
 import Foundation
 import NIOConcurrencyHelpers
 
-/// The messages any node publishes on one pub/sub channel (by default the signals of
-/// `StepQueue.publish`; step updates have a channel of their own), delivered to `onMessage` on a
+/// The messages any node publishes on one pub/sub channel (the signals of `StepQueue.publish`,
+/// or the step updates' channel), delivered to `onMessage` on a
 /// thread of the subscription's own. Pub/sub keeps nothing: a message sent while this node is
 /// not subscribed (Redis restarting, say) is missed, so what travels here only ever hurries
 /// along what the sweeper, or the stored history, would do anyway.
@@ -11,7 +11,7 @@ public final class ChannelSubscription: Sendable {
     private let stopped = NIOLockedValueBox(false)
     private let subscribed = NIOLockedValueBox(false)
 
-    public init(url: RedisURL, channel: String = StepQueue.signalsChannel, onMessage: @escaping @Sendable (String) -> Void) {
+    public init(url: RedisURL, channel: String, onMessage: @escaping @Sendable (String) -> Void) {
         lane = RedisLane(url: url, timeoutSeconds: 0.5)
         let stopped = self.stopped
         let everSubscribed = self.subscribed

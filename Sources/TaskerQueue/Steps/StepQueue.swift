@@ -178,8 +178,16 @@ public final class StepQueue: Sendable {
 
     // MARK: Signals between nodes
 
-    public func publish(_ signal: String) async throws {
-        try await commands.command(["PUBLISH", Self.signalsChannel, signal])
+    public func publish(_ signal: NodeSignal) async throws {
+        try await commands.command(["PUBLISH", Self.signalsChannel, signal.encoded])
+    }
+
+    /// Follows the signals every node publishes, from now on, this node's own included. A text
+    /// on the channel that is not a signal is passed over.
+    public func subscribeToSignals(_ onSignal: @escaping @Sendable (NodeSignal) -> Void) -> ChannelSubscription {
+        ChannelSubscription(url: url, channel: Self.signalsChannel) { text in
+            if let signal = NodeSignal(decoding: text) { onSignal(signal) }
+        }
     }
 
     private func groupsToCreate(_ handlers: Set<String>) -> [[String]] {
