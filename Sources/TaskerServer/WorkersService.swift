@@ -1,3 +1,4 @@
+import SwiftProtobuf
 import TaskerAuth
 import TaskerDispatch
 import TaskerEngine
@@ -43,10 +44,8 @@ public struct WorkersService: RPCService {
             try await withThrowingTaskGroup(of: Void.self) { group in
                 group.addTask {
                     for await item in outbound {
-                        switch item {
-                        case .message(let message): try await writer.write(message)
-                        case .end(let reason): throw RPCError(.unavailable, reason)
-                        }
+                        if case .end(let reason) = item { throw RPCError(.unavailable, reason) }
+                        try await writer.write(Self.message(item))
                     }
                 }
                 group.addTask {
@@ -89,5 +88,36 @@ extension WorkersService {
                 continue
             }
         }
+    }
+}
+
+extension WorkersService {
+    /// What dispatch sends a worker, as the wire carries it.
+    static func message(_ item: WorkerOutbound) -> Tasker_V1_ServerMessage {
+        var message = Tasker_V1_ServerMessage()
+        switch item {
+        case .registered(let workerID, let heartbeatInterval):
+            message.registered.workerID = workerID
+            message.registered.heartbeatIntervalMs = Int32(heartbeatInterval * 1000)
+        case .assignment(let started, let deadline):
+            message.assignment.taskID = started.taskID
+            message.assignment.taskName = started.taskName
+            message.assignment.stepID = started.stepID
+            message.assignment.stepName = started.stepName
+            message.assignment.handler = started.handler
+            message.assignment.attempt = started.attempt
+            message.assignment.context = started.context
+            message.assignment.dependencyResults = started.dependencyResults
+            if let deadline {
+                message.assignment.deadline = Google_Protobuf_Timestamp(roundingTimeIntervalSince1970: deadline, rule: .toNearestOrAwayFromZero)
+            }
+        case .cancel(let stepID, let attempt, let reason):
+            message.cancel.stepID = stepID
+            message.cancel.attempt = attempt
+            message.cancel.reason = reason
+        case .end:
+            break
+        }
+        return message
     }
 }

@@ -1,6 +1,5 @@
 import Foundation
 import Logging
-import SwiftProtobuf
 import TaskerEngine
 import TaskerMetrics
 import TaskerProto
@@ -139,10 +138,7 @@ public actor Dispatcher: StepChangeObserver {
             throw .invalidArgument("RegisterWorker names no handlers: a worker must run at least one")
         }
         workers[workerID] = Connected(session: session, outbox: outbox)
-        var registered = Tasker_V1_ServerMessage()
-        registered.registered.workerID = workerID
-        registered.registered.heartbeatIntervalMs = Int32(configuration.heartbeatInterval * 1000)
-        outbox.yield(.message(registered))
+        outbox.yield(.registered(workerID: workerID, heartbeatInterval: configuration.heartbeatInterval))
         logger.info("worker connected", metadata: Self.metadata(of: session))
         reportWorkersSoon()
         wakeFetcher()
@@ -445,25 +441,16 @@ public actor Dispatcher: StepChangeObserver {
                 outcome: .lost(message: "the worker went away before the step reached it"))
             return
         }
-        var message = Tasker_V1_ServerMessage()
-        message.assignment.taskID = started.taskID
-        message.assignment.taskName = started.taskName
-        message.assignment.stepID = started.stepID
-        message.assignment.stepName = started.stepName
-        message.assignment.handler = started.handler
-        message.assignment.attempt = started.attempt
-        message.assignment.context = started.context
-        message.assignment.dependencyResults = started.dependencyResults
+        var deadline: Double?
         if started.timeoutSeconds > 0 {
-            message.assignment.deadline = Google_Protobuf_Timestamp(
-                roundingTimeIntervalSince1970: Self.now() + Double(started.timeoutSeconds), rule: .toNearestOrAwayFromZero)
+            deadline = Self.now() + Double(started.timeoutSeconds)
             let seconds = Int(started.timeoutSeconds)
             Task {
                 try? await Task.sleep(for: .seconds(seconds))
                 await self.timeOut(started.stepID, attempt: started.attempt, after: seconds)
             }
         }
-        outbox.yield(.message(message))
+        outbox.yield(.assignment(started, deadline: deadline))
     }
 
     private func timeOut(_ stepID: String, attempt: Int32, after seconds: Int) async {
@@ -478,11 +465,7 @@ public actor Dispatcher: StepChangeObserver {
     private func callOff(_ stepID: String, attempt: Int32, reason: String) {
         for (workerID, var connected) in workers where connected.session.release(stepID: stepID, attempt: attempt) {
             workers[workerID] = connected
-            var message = Tasker_V1_ServerMessage()
-            message.cancel.stepID = stepID
-            message.cancel.attempt = attempt
-            message.cancel.reason = reason
-            connected.outbox.yield(.message(message))
+            connected.outbox.yield(.cancel(stepID: stepID, attempt: attempt, reason: reason))
             wakeFetcher()
         }
     }
