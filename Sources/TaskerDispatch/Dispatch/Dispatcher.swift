@@ -18,29 +18,15 @@ public actor Dispatcher: StepChangeObserver {
     let configuration: DispatchConfiguration
     private let logger: Logger
 
-    private struct Connected {
-        var session: WorkerSession
-        let outbox: AsyncStream<WorkerOutbound>.Continuation
-    }
-
-    private var workers: [String: Connected] = [:]
-    /// Entries read from the queue that no worker here had a slot for yet.
-    private var buffered: [QueuedStep] = []
+    /// What this node's dispatch holds; this actor does what its events call for.
+    private var state = DispatchStateMachine()
+    /// Each connected worker's way down its stream.
+    private var outboxes: [String: AsyncStream<WorkerOutbound>.Continuation] = [:]
     private var capacityWaiter: CheckedContinuation<Void, Never>?
     private var loops: [Task<Void, Never>] = []
     private var signals: ChannelSubscription?
-    private var stopping = false
     /// Results dropped by fencing: for a step or attempt the worker does not hold.
     public private(set) var fencedResults = 0
-    private var pendingResults: [(stepID: String, attempt: Int32, outcome: StepOutcome)] = []
-    private var resultRecorders = 0
-    /// Transactions starting steps for workers here whose attempts are not yet in a worker's
-    /// hands: the sweeper waits for those it saw before judging an attempt orphaned.
-    private var startsUnderway: Set<Int> = []
-    private var nextStart = 0
-    /// Attempts whose results were accepted and are not yet committed: no worker holds them
-    /// any more, but they are not orphans.
-    private var unrecorded: Set<String> = []
 
     public init(engine: TaskEngine, queue: StepQueue, nodeName: String = "", configuration: DispatchConfiguration = .init()) {
         self.engine = engine
@@ -79,25 +65,25 @@ public actor Dispatcher: StepChangeObserver {
     public func stop() async {
         // Results already received are recorded before the node goes.
         let deadline = Self.now() + 10
-        while (resultRecorders > 0 || !pendingResults.isEmpty) && Self.now() < deadline {
+        while state.resultsUnrecorded && Self.now() < deadline {
             try? await Task.sleep(for: .milliseconds(10))
         }
-        stopping = true
+        let leaving = state.stop()
         capacityWaiter?.resume()
         capacityWaiter = nil
         for loop in loops { loop.cancel() }
         for loop in loops { await loop.value }
         loops = []
         await signals?.cancel()
-        for workerID in Array(workers.keys) {
-            workers[workerID]?.outbox.yield(.end("the server is shutting down"))
+        for workerID in leaving {
+            outboxes[workerID]?.yield(.end("the server is shutting down"))
             await disconnected(workerID)
         }
         try? await engine.forget(node: nodeID)
         reportCapacity()
     }
 
-    public var connectedWorkers: Int { workers.count }
+    public var connectedWorkers: Int { state.workers.count }
 
     /// What this node holds right now: attempts sent to its workers and not yet answered,
     /// slots promised to steps being started, entries read from the queue and not yet sent,
@@ -113,10 +99,10 @@ public actor Dispatcher: StepChangeObserver {
 
     public var load: Load {
         var load = Load()
-        load.inFlight = workers.values.reduce(0) { $0 + $1.session.inFlight.count }
-        load.reserved = workers.values.reduce(0) { $0 + $1.session.reserved }
-        load.buffered = buffered.count
-        load.unrecordedResults = unrecorded.count
+        load.inFlight = state.workers.values.reduce(0) { $0 + $1.inFlight.count }
+        load.reserved = state.workers.values.reduce(0) { $0 + $1.reserved }
+        load.buffered = state.buffered.count
+        load.unrecordedResults = state.unrecorded.count
         return load
     }
 
@@ -130,46 +116,35 @@ public actor Dispatcher: StepChangeObserver {
             _ = try await engine.registerTemplate(template)
         }
         let workerID = UUID().uuidString.lowercased()
-        var session = WorkerSession(workerID: workerID, now: Self.now())
+        let actions: [DispatchStateMachine.Action]
         do {
-            try session.register(
-                name: registration.name, handlers: registration.handlers, slots: Int(registration.slots), now: Self.now())
+            actions = try state.connect(
+                workerID: workerID, name: registration.name, handlers: registration.handlers, slots: Int(registration.slots),
+                heartbeatInterval: configuration.heartbeatInterval, now: Self.now())
         } catch {
             throw .invalidArgument("RegisterWorker names no handlers: a worker must run at least one")
         }
-        workers[workerID] = Connected(session: session, outbox: outbox)
-        outbox.yield(.registered(workerID: workerID, heartbeatInterval: configuration.heartbeatInterval))
-        logger.info("worker connected", metadata: Self.metadata(of: session))
+        outboxes[workerID] = outbox
+        if let session = state.workers[workerID] { logger.info("worker connected", metadata: Self.metadata(of: session)) }
         reportWorkersSoon()
-        wakeFetcher()
+        await perform(actions)
         return workerID
     }
 
     public func heartbeat(_ heartbeat: Tasker_V1_Heartbeat, from workerID: String) {
-        let wasDraining = workers[workerID]?.session.draining ?? false
-        try? workers[workerID]?.session.heartbeat(draining: heartbeat.draining, now: Self.now())
-        if heartbeat.draining, !wasDraining, let session = workers[workerID]?.session {
-            var metadata = Self.metadata(of: session)
-            metadata["in_flight"] = .stringConvertible(session.inFlight.count)
-            logger.info("worker draining", metadata: metadata)
-        }
+        guard state.heartbeat(workerID: workerID, draining: heartbeat.draining, now: Self.now()),
+              let session = state.workers[workerID]
+        else { return }
+        var metadata = Self.metadata(of: session)
+        metadata["in_flight"] = .stringConvertible(session.inFlight.count)
+        logger.info("worker draining", metadata: metadata)
         // What was read for it and waits here may have to go elsewhere.
-        if heartbeat.draining, !wasDraining, !buffered.isEmpty { Task { await self.dispatchBuffered() } }
+        if !state.buffered.isEmpty { Task { await self.dispatchBuffered() } }
     }
 
     /// A StepResult from a worker: recorded when the worker holds that attempt, dropped
     /// (and counted) when it does not.
     public func received(_ result: Tasker_V1_StepResult, from workerID: String) async {
-        guard var connected = workers[workerID] else { return }
-        let disposition = try? connected.session.result(stepID: result.stepID, attempt: result.attempt, now: Self.now())
-        workers[workerID] = connected
-        guard disposition == .accepted else {
-            fencedResults += 1
-            TaskerMetric.fencedResults().increment()
-            logger.debug("result dropped", metadata: ["step": .string(result.stepID), "attempt": .stringConvertible(result.attempt)])
-            return
-        }
-        wakeFetcher()
         let outcome: StepOutcome
         switch result.outcome {
         case .success(let success):
@@ -179,39 +154,35 @@ public actor Dispatcher: StepChangeObserver {
         case nil:
             outcome = .failure(message: "the worker sent a result with neither success nor failure", retryable: true, backoffRequestSeconds: 0)
         }
-        // Not awaited: the worker's stream goes on to its next message while this one waits
-        // for a transaction, so results from one worker are recorded together. What waits is
-        // bounded by the slots of the workers here.
-        pendingResults.append((result.stepID, result.attempt, outcome))
-        unrecorded.insert(Self.key(result.stepID, result.attempt))
-        if resultRecorders < Self.resultRecorderLimit {
-            resultRecorders += 1
-            Task { await self.recordResults() }
+        let attempt = Attempt(stepID: result.stepID, attempt: result.attempt)
+        switch state.received(attempt, outcome: outcome, from: workerID, now: Self.now()) {
+        case .unknownWorker:
+            return
+        case .fenced:
+            fencedResults += 1
+            TaskerMetric.fencedResults().increment()
+            logger.debug("result dropped", metadata: ["step": .string(result.stepID), "attempt": .stringConvertible(result.attempt)])
+        case .accepted(let startRecorder):
+            wakeFetcher()
+            // Not awaited: the worker's stream goes on to its next message while this one
+            // waits for a transaction, so results from one worker are recorded together. What
+            // waits is bounded by the slots of the workers here.
+            if startRecorder { Task { await self.recordResults() } }
         }
     }
-
-    /// Transactions recording results at once: two keeps the database busy while one commits;
-    /// more make smaller batches that wait on each other's task locks (10,000 diamonds: 1 →
-    /// 987 steps/s, 2 → 1,033–1,174, 4 → 761, 8 → 479).
-    static let resultRecorderLimit = 2
 
     /// Records the results that arrived, all that are waiting in one transaction: while one
     /// batch commits, the next gathers.
     private func recordResults() async {
-        while !pendingResults.isEmpty {
-            let batch = pendingResults
-            pendingResults = []
+        while let batch = state.nextResultBatch() {
             let engine = self.engine
             let logger = self.logger
             let node = nodeID
             // Slots held for the steps these results unblock, started in the same transaction.
-            let held = holdSlots(upTo: batch.count * 2)
-            let underway = beginStart()
-            defer { startsUnderway.remove(underway) }
-            let slots = held.map { (handlers: $0.handlers, count: $0.count) }
+            let slots = batch.held.map { (handlers: $0.handlers, count: $0.count) }
             // Not a child of any stream's handler: recorded whatever becomes of the streams.
-            let started = await Task { () -> [(step: StartedStep, slots: Int)] in
-                let items = batch.map { (stepID: $0.stepID, attempt: $0.attempt, outcome: $0.outcome) }
+            let started = await Task { () -> [(step: StartedStep, slot: Int)] in
+                let items = batch.results.map { (stepID: $0.attempt.stepID, attempt: $0.attempt.attempt, outcome: $0.outcome) }
                 do {
                     let (answers, started) = try await engine.finishSteps(items, startingInto: slots, node: node)
                     // A result the engine cannot store still ends the attempt, so the step never hangs.
@@ -227,43 +198,16 @@ public actor Dispatcher: StepChangeObserver {
                     return []
                 }
             }.value
-            for item in batch { unrecorded.remove(Self.key(item.stepID, item.attempt)) }
-            var unused = held.map(\.count)
-            for (step, slot) in started {
-                unused[slot] -= 1
-                await assign(step, to: held[slot].workerID)
-            }
-            for (slot, count) in unused.enumerated() {
-                for _ in 0..<max(count, 0) { workers[held[slot].workerID]?.session.unreserve() }
-            }
-            wakeFetcher()
+            await perform(state.recorded(batch, started: started, now: Self.now()))
         }
-        resultRecorders -= 1
-    }
-
-    /// Holds up to `limit` free worker slots, from the workers with the most: for each worker,
-    /// the handlers it runs and how many slots are held.
-    private func holdSlots(upTo limit: Int) -> [(workerID: String, handlers: Set<String>, count: Int)] {
-        var held: [(workerID: String, handlers: Set<String>, count: Int)] = []
-        var left = limit
-        for (workerID, connected) in workers.sorted(by: { $0.value.session.freeSlots > $1.value.session.freeSlots }) where left > 0 {
-            var count = 0
-            while count < left, let handler = connected.session.handlers.first, workers[workerID]?.session.reserve(handler) == true {
-                count += 1
-            }
-            if count > 0 { held.append((workerID, connected.session.handlers, count)) }
-            left -= count
-        }
-        return held
     }
 
     /// The worker's stream ended: the attempts it held fail, retryably. `lost`: why it was
     /// cut off, for the log; nil when it left.
     public func disconnected(_ workerID: String, lost: String? = nil) async {
-        guard var connected = workers.removeValue(forKey: workerID) else { return }
-        connected.outbox.finish()
-        var metadata = Self.metadata(of: connected.session)
-        let held = connected.session.close()
+        outboxes.removeValue(forKey: workerID)?.finish()
+        guard let (session, held) = state.disconnect(workerID: workerID) else { return }
+        var metadata = Self.metadata(of: session)
         metadata["attempts_lost"] = .stringConvertible(held.count)
         if let lost {
             metadata["reason"] = .string(lost)
@@ -275,22 +219,21 @@ public actor Dispatcher: StepChangeObserver {
         // The caller is often the stream's handler, cancelled because the stream was reset;
         // the failures must be recorded all the same, so they do not inherit that.
         await Task { [engine] in
-            for (stepID, attempt) in held {
+            for attempt in held {
                 _ = try? await engine.finishStep(
-                    stepID, attempt: attempt,
+                    attempt.stepID, attempt: attempt.attempt,
                     outcome: .lost(message: "the worker running this step went away"))
             }
         }.value
-        if !buffered.isEmpty { await dispatchBuffered() }
+        if !state.buffered.isEmpty { await dispatchBuffered() }
     }
 
     private func dropSilentWorkers() async {
         let missed = configuration.missedHeartbeats
         let allowance = configuration.heartbeatInterval * Double(missed)
-        let silent = workers.filter { $0.value.session.isSilent(now: Self.now(), allowance: allowance) }.map(\.key)
-        for workerID in silent {
+        for workerID in state.silentWorkers(now: Self.now(), allowance: allowance) {
             let reason = "no heartbeat from the worker for \(missed) intervals of \(configuration.heartbeatInterval) s"
-            workers[workerID]?.outbox.yield(.end(reason))
+            outboxes[workerID]?.yield(.end(reason))
             await disconnected(workerID, lost: reason)
         }
     }
@@ -298,18 +241,18 @@ public actor Dispatcher: StepChangeObserver {
     // MARK: From the queue to the workers
 
     private func fetchLoop() async {
-        while !stopping, !Task.isCancelled {
+        while !state.stopping, !Task.isCancelled {
             // Entries read earlier that found no free slot (held for a result's transaction,
             // say) go first: what is wanted from the queue counts them as taken, so without
             // this they would wait for a read that is never made.
-            if !buffered.isEmpty { await dispatchBuffered() }
-            let wanted = wantedByHandler()
+            if !state.buffered.isEmpty { await dispatchBuffered() }
+            let wanted = state.wanted()
             if wanted.isEmpty {
                 await waitForCapacity()
                 continue
             }
             do {
-                buffered += try await queue.read(wanted)
+                state.read(try await queue.read(wanted))
             } catch {
                 logger.warning("queue read failed", metadata: ["error": .string("\(error)")])
                 try? await Task.sleep(for: .milliseconds(200))
@@ -319,19 +262,9 @@ public actor Dispatcher: StepChangeObserver {
         }
     }
 
-    /// Free slots by handler, less what is already buffered for it.
-    private func wantedByHandler() -> [String: Int] {
-        var wanted: [String: Int] = [:]
-        for connected in workers.values where connected.session.freeSlots > 0 {
-            for handler in connected.session.handlers { wanted[handler, default: 0] += connected.session.freeSlots }
-        }
-        for entry in buffered { wanted[entry.handler, default: 0] -= 1 }
-        return wanted.filter { $0.value > 0 }
-    }
-
     private func waitForCapacity() async {
         await withCheckedContinuation { continuation in
-            if stopping { continuation.resume(); return }
+            if state.stopping { continuation.resume(); return }
             capacityWaiter?.resume()
             capacityWaiter = continuation
             Task {
@@ -349,52 +282,24 @@ public actor Dispatcher: StepChangeObserver {
     /// Starts every buffered step a worker here has a slot for, concurrently, and sends each
     /// to its worker; entries whose steps were taken or gone are acknowledged too.
     private func dispatchBuffered() async {
-        var starting: [(entry: QueuedStep, workerID: String)] = []
-        var waiting: [QueuedStep] = []
-        var unwanted: [QueuedStep] = []
-        for entry in buffered {
-            if let workerID = reserveWorker(for: entry.handler) {
-                starting.append((entry, workerID))
-            } else if workers.values.contains(where: { $0.session.takes(entry.handler) }) {
-                waiting.append(entry)
-            } else {
-                unwanted.append(entry)
-            }
-        }
-        buffered = waiting
+        let (plan, unwanted) = state.planStarts()
         if !unwanted.isEmpty { await handBack(unwanted) }
-        guard !starting.isEmpty else { return }
+        guard let plan else { return }
         let engine = self.engine
         let node = nodeID
-        let ids = starting.map(\.entry.stepID)
-        let underway = beginStart()
-        defer { startsUnderway.remove(underway) }
+        let ids = plan.stepIDs
         let started: [String: StartedStep]
         do {
             started = try await Task { try await engine.startSteps(ids, node: node) }.value
         } catch {
             // Postgres is unavailable: the entries wait here and are tried again.
-            for (entry, workerID) in starting {
-                workers[workerID]?.session.unreserve()
-                buffered.append(entry)
-            }
+            state.startFailed(plan)
             logger.warning("steps not started", metadata: ["count": .stringConvertible(ids.count), "error": .string("\(error)")])
             return
         }
-        var done: [QueuedStep] = []
-        var assigned = Set<String>()
-        for (entry, workerID) in starting {
-            done.append(entry)
-            // The same step can sit in the stream twice (put back by a sweeper): one attempt.
-            if let step = started[entry.stepID], assigned.insert(entry.stepID).inserted {
-                await assign(step, to: workerID)
-            } else {
-                // Taken already, cancelled, or an entry with no such step: nothing to run.
-                workers[workerID]?.session.unreserve()
-            }
-        }
+        await perform(state.started(plan, steps: started, now: Self.now()))
         do {
-            try await queue.acknowledge(done)
+            try await queue.acknowledge(plan.starting.map(\.entry))
         } catch {
             // Unacknowledged entries are dropped later as abandoned; their steps have moved on.
             logger.warning("acknowledge failed", metadata: ["error": .string("\(error)")])
@@ -415,59 +320,40 @@ public actor Dispatcher: StepChangeObserver {
         }
     }
 
-    /// One attempt of one step, as a set member.
-    private static func key(_ stepID: String, _ attempt: Int32) -> String { "\(stepID)/\(attempt)" }
-
-    private func beginStart() -> Int {
-        nextStart += 1
-        startsUnderway.insert(nextStart)
-        return nextStart
-    }
-
-    /// The worker with the most free slots for the handler, with one slot promised.
-    private func reserveWorker(for handler: String) -> String? {
-        let candidate = workers.filter { $0.value.session.handlers.contains(handler) && $0.value.session.freeSlots > 0 }
-            .max { $0.value.session.freeSlots < $1.value.session.freeSlots }?.key
-        guard let workerID = candidate, workers[workerID]?.session.reserve(handler) == true else { return nil }
-        return workerID
-    }
-
-    private func assign(_ started: StartedStep, to workerID: String) async {
-        guard workers[workerID]?.session.assign(stepID: started.stepID, attempt: started.attempt) == true,
-              let outbox = workers[workerID]?.outbox
-        else {
-            _ = try? await engine.finishStep(
-                started.stepID, attempt: started.attempt,
-                outcome: .lost(message: "the worker went away before the step reached it"))
-            return
-        }
-        var deadline: Double?
-        if started.timeoutSeconds > 0 {
-            deadline = Self.now() + Double(started.timeoutSeconds)
-            let seconds = Int(started.timeoutSeconds)
-            Task {
-                try? await Task.sleep(for: .seconds(seconds))
-                await self.timeOut(started.stepID, attempt: started.attempt, after: seconds)
+    /// Does what dispatch's state calls for.
+    private func perform(_ actions: [DispatchStateMachine.Action]) async {
+        for action in actions {
+            switch action {
+            case .send(let workerID, let item):
+                outboxes[workerID]?.yield(item)
+            case .armTimeout(let attempt, let seconds):
+                Task {
+                    try? await Task.sleep(for: .seconds(seconds))
+                    await self.timeOut(attempt.stepID, attempt: attempt.attempt, after: seconds)
+                }
+            case .failLost(let step):
+                _ = try? await engine.finishStep(
+                    step.stepID, attempt: step.attempt,
+                    outcome: .lost(message: "the worker went away before the step reached it"))
+            case .startRecorder:
+                Task { await self.recordResults() }
+            case .wakeFetcher:
+                wakeFetcher()
             }
         }
-        outbox.yield(.assignment(started, deadline: deadline))
     }
 
     private func timeOut(_ stepID: String, attempt: Int32, after seconds: Int) async {
-        guard workers.values.contains(where: { $0.session.inFlight[stepID] == attempt }) else { return }
+        guard state.holds(Attempt(stepID: stepID, attempt: attempt)) else { return }
         guard (try? await engine.timeOut(stepID, attempt: attempt, after: seconds)) == true else { return }
-        callOff(stepID, attempt: attempt, reason: Self.timedOut(after: seconds))
+        await callOff(stepID, attempt: attempt, reason: Self.timedOut(after: seconds))
     }
 
     static func timedOut(after seconds: Int) -> String { "timed out after \(seconds) s" }
 
     /// Tells the worker holding the attempt, if it is here, to stop; its slot is free again.
-    private func callOff(_ stepID: String, attempt: Int32, reason: String) {
-        for (workerID, var connected) in workers where connected.session.release(stepID: stepID, attempt: attempt) {
-            workers[workerID] = connected
-            connected.outbox.yield(.cancel(stepID: stepID, attempt: attempt, reason: reason))
-            wakeFetcher()
-        }
+    private func callOff(_ stepID: String, attempt: Int32, reason: String) async {
+        await perform(state.callOff(Attempt(stepID: stepID, attempt: attempt), reason: reason))
     }
 
     // MARK: Transitions, retries, signals
@@ -495,9 +381,9 @@ public actor Dispatcher: StepChangeObserver {
         }
     }
 
-    private func handle(_ signal: NodeSignal) {
+    private func handle(_ signal: NodeSignal) async {
         switch signal {
-        case .callOff(let stepID, let attempt, let reason): callOff(stepID, attempt: attempt, reason: reason)
+        case .callOff(let stepID, let attempt, let reason): await callOff(stepID, attempt: attempt, reason: reason)
         }
     }
 
@@ -520,7 +406,7 @@ public actor Dispatcher: StepChangeObserver {
             repaired("lost_node_attempts", try await engine.failStepsOfLostNodes(unseenFor: configuration.nodeTimeout))
         } catch {
             // A node that is stopping has its database calls cancelled: nothing to warn of.
-            guard !stopping, !Task.isCancelled else { return }
+            guard !state.stopping, !Task.isCancelled else { return }
             logger.warning("node heartbeat failed", metadata: ["error": .string("\(error)")])
         }
     }
@@ -551,17 +437,17 @@ public actor Dispatcher: StepChangeObserver {
         // An attempt's start time is its transaction's beginning: a start transaction slowed
         // past the grace must reach its worker before the attempt is judged. Those begun
         // later started after the cutoff and are not read.
-        let before = startsUnderway
+        let before = state.startsUnderway
         let attempts = try await engine.stepsInProgress(node: nodeID, startedBefore: Self.now() - max(configuration.queueGrace, 2))
         guard !attempts.isEmpty else { return 0 }
         let deadline = Self.now() + 30
-        while !startsUnderway.isDisjoint(with: before) {
+        while !state.startsUnderway.isDisjoint(with: before) {
             guard Self.now() < deadline, !Task.isCancelled else { return 0 }
             try await Task.sleep(for: .milliseconds(10))
         }
-        let held = Set(workers.values.flatMap { $0.session.inFlight.map { Self.key($0.key, $0.value) } }).union(unrecorded)
+        let answerable = state.answerable
         var failed = 0
-        for attempt in attempts where !held.contains(Self.key(attempt.stepID, attempt.attempt)) {
+        for attempt in attempts where !answerable.contains(Attempt(stepID: attempt.stepID, attempt: attempt.attempt)) {
             if try await engine.finishStep(
                 attempt.stepID, attempt: attempt.attempt,
                 outcome: .lost(message: "the attempt was lost on its way to or from the worker")) {
@@ -631,7 +517,7 @@ public actor Dispatcher: StepChangeObserver {
     /// Tells the cluster of this node's workers soon (once, for a burst of comings and
     /// goings), rather than at the next node heartbeat.
     private func reportWorkersSoon() {
-        guard !reportDue, !stopping else { return }
+        guard !reportDue, !state.stopping else { return }
         reportDue = true
         Task {
             try? await Task.sleep(for: .milliseconds(100))
@@ -640,7 +526,7 @@ public actor Dispatcher: StepChangeObserver {
     }
 
     private func reportWorkers() async {
-        guard reportDue, !stopping else { return }
+        guard reportDue, !state.stopping else { return }
         do {
             try await tellClusterOfWorkers()
         } catch {
@@ -653,7 +539,7 @@ public actor Dispatcher: StepChangeObserver {
     private func tellClusterOfWorkers() async throws {
         reportDue = false
         reportCapacity()
-        try await engine.heartbeat(node: nodeID, name: nodeName, workers: workers.values.compactMap(\.session.report))
+        try await engine.heartbeat(node: nodeID, name: nodeName, workers: state.workers.values.compactMap(\.report))
     }
 
     /// Handlers whose gauges were set, so that one whose last worker left goes to zero.
@@ -664,7 +550,7 @@ public actor Dispatcher: StepChangeObserver {
         var connected: [String: Int] = [:]
         var busy: [String: Int] = [:]
         var free: [String: Int] = [:]
-        for session in workers.values.map(\.session) where session.report != nil {
+        for session in state.workers.values where session.report != nil {
             for handler in session.handlers {
                 connected[handler, default: 0] += 1
                 busy[handler, default: 0] += session.inFlight.count + session.reserved

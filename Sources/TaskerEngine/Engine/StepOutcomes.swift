@@ -117,7 +117,7 @@ extension TaskEngine {
     public func finishSteps(
         _ outcomes: [(stepID: String, attempt: Int32, outcome: StepOutcome)],
         startingInto slots: [(handlers: Set<String>, count: Int)], node: String?
-    ) async throws(EngineError) -> (answers: [Result<Bool, EngineError>], started: [(step: StartedStep, slots: Int)]) {
+    ) async throws(EngineError) -> (answers: [Result<Bool, EngineError>], started: [(step: StartedStep, slot: Int)]) {
         var answers: [Result<Bool, EngineError>] = Array(repeating: .success(false), count: outcomes.count)
         var prepared: [(index: Int, stepID: String, attempt: Int32, outcome: StepOutcome, results: String?,
                         notes: [(type: String, stepName: String, json: String)])] = []
@@ -132,11 +132,11 @@ extension TaskEngine {
         }
         let ready = prepared
         guard !ready.isEmpty else { return (answers, []) }
-        let recordedAndStarted: ([Int], [(step: StartedStep, slots: Int)])
+        let recordedAndStarted: ([Int], [(step: StartedStep, slot: Int)])
         do {
-            recordedAndStarted = try await transaction { connection, changes -> ([Int], [(step: StartedStep, slots: Int)]) in
+            recordedAndStarted = try await transaction { connection, changes -> ([Int], [(step: StartedStep, slot: Int)]) in
                 var recorded: [Int] = []
-                var started: [(step: StartedStep, slots: Int)] = []
+                var started: [(step: StartedStep, slot: Int)] = []
                 var free = slots
                 for var task in try LockedTask.lock(tasksOf: ready.map(\.stepID), connection) {
                     task.node = node
