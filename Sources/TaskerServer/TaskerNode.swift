@@ -30,6 +30,8 @@ public final class TaskerNode: Sendable {
         public var redisURL: String?
         public var name = ProcessInfo.processInfo.hostName
         public var dispatch = DispatchConfiguration()
+        /// The clock dispatch reads and waits on; tests move one by hand.
+        public var dispatchClock: any UnixClock = SystemUnixClock()
         /// Updates a StreamStepUpdates watcher may have waiting before it is cut off.
         public var watcherBuffer = 4096
         /// How long a watcher of one task hears nothing before the stored history is read.
@@ -124,7 +126,8 @@ public final class TaskerNode: Sendable {
             await updates.waitUntilListening()
             relay = updates
             let steps = StepQueue(url: redis, consumer: nodeID)
-            let node = Dispatcher(engine: engine, queue: steps, nodeName: settings.name, configuration: settings.dispatch)
+            let node = Dispatcher(
+                engine: engine, queue: steps, nodeName: settings.name, configuration: settings.dispatch, clock: settings.dispatchClock)
             await node.start()
             services.append(WorkersService(dispatcher: node, gate: gate))
             queue = steps

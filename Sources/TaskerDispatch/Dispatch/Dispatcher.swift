@@ -16,6 +16,7 @@ public actor Dispatcher: StepChangeObserver {
     let engine: TaskEngine
     let queue: StepQueue
     let configuration: DispatchConfiguration
+    private let clock: any UnixClock
     private let logger: Logger
 
     /// What this node's dispatch holds; this actor does what its events call for.
@@ -27,13 +28,19 @@ public actor Dispatcher: StepChangeObserver {
     private var signals: ChannelSubscription?
     /// Results dropped by fencing: for a step or attempt the worker does not hold.
     public private(set) var fencedResults = 0
+    /// Waits for the state to change (a start handed over, results recorded).
+    private var waiters: [CheckedContinuation<Void, Never>] = []
 
-    public init(engine: TaskEngine, queue: StepQueue, nodeName: String = "", configuration: DispatchConfiguration = .init()) {
+    public init(
+        engine: TaskEngine, queue: StepQueue, nodeName: String = "", configuration: DispatchConfiguration = .init(),
+        clock: any UnixClock = SystemUnixClock()
+    ) {
         self.engine = engine
         self.queue = queue
         nodeID = queue.consumer
         self.nodeName = nodeName
         self.configuration = configuration
+        self.clock = clock
         var logger = Logger(label: "tasker.dispatch")
         logger[metadataKey: "node"] = .string(queue.consumer)
         self.logger = logger
@@ -64,10 +71,7 @@ public actor Dispatcher: StepChangeObserver {
     /// Stops the loops and ends every worker's stream; their running attempts fail as lost.
     public func stop() async {
         // Results already received are recorded before the node goes.
-        let deadline = Self.now() + 10
-        while state.resultsUnrecorded && Self.now() < deadline {
-            try? await Task.sleep(for: .milliseconds(10))
-        }
+        _ = await wait(atMost: 10) { !state.resultsUnrecorded }
         let leaving = state.stop()
         capacityWaiter?.resume()
         capacityWaiter = nil
@@ -120,7 +124,7 @@ public actor Dispatcher: StepChangeObserver {
         do {
             actions = try state.connect(
                 workerID: workerID, name: registration.name, handlers: registration.handlers, slots: Int(registration.slots),
-                heartbeatInterval: configuration.heartbeatInterval, now: Self.now())
+                heartbeatInterval: configuration.heartbeatInterval, now: now())
         } catch {
             throw .invalidArgument("RegisterWorker names no handlers: a worker must run at least one")
         }
@@ -132,7 +136,7 @@ public actor Dispatcher: StepChangeObserver {
     }
 
     public func heartbeat(_ heartbeat: Tasker_V1_Heartbeat, from workerID: String) {
-        guard state.heartbeat(workerID: workerID, draining: heartbeat.draining, now: Self.now()),
+        guard state.heartbeat(workerID: workerID, draining: heartbeat.draining, now: now()),
               let session = state.workers[workerID]
         else { return }
         var metadata = Self.metadata(of: session)
@@ -155,7 +159,7 @@ public actor Dispatcher: StepChangeObserver {
             outcome = .failure(message: "the worker sent a result with neither success nor failure", retryable: true, backoffRequestSeconds: 0)
         }
         let attempt = Attempt(stepID: result.stepID, attempt: result.attempt)
-        switch state.received(attempt, outcome: outcome, from: workerID, now: Self.now()) {
+        switch state.received(attempt, outcome: outcome, from: workerID, now: now()) {
         case .unknownWorker:
             return
         case .fenced:
@@ -174,6 +178,7 @@ public actor Dispatcher: StepChangeObserver {
     /// Records the results that arrived, all that are waiting in one transaction: while one
     /// batch commits, the next gathers.
     private func recordResults() async {
+        defer { wakeWaiters() }
         while let batch = state.nextResultBatch() {
             let engine = self.engine
             let logger = self.logger
@@ -198,7 +203,8 @@ public actor Dispatcher: StepChangeObserver {
                     return []
                 }
             }.value
-            await perform(state.recorded(batch, started: started, now: Self.now()))
+            await perform(state.recorded(batch, started: started, now: now()))
+            wakeWaiters()
         }
     }
 
@@ -231,7 +237,7 @@ public actor Dispatcher: StepChangeObserver {
     private func dropSilentWorkers() async {
         let missed = configuration.missedHeartbeats
         let allowance = configuration.heartbeatInterval * Double(missed)
-        for workerID in state.silentWorkers(now: Self.now(), allowance: allowance) {
+        for workerID in state.silentWorkers(now: now(), allowance: allowance) {
             let reason = "no heartbeat from the worker for \(missed) intervals of \(configuration.heartbeatInterval) s"
             outboxes[workerID]?.yield(.end(reason))
             await disconnected(workerID, lost: reason)
@@ -255,7 +261,7 @@ public actor Dispatcher: StepChangeObserver {
                 state.read(try await queue.read(wanted))
             } catch {
                 logger.warning("queue read failed", metadata: ["error": .string("\(error)")])
-                try? await Task.sleep(for: .milliseconds(200))
+                try? await clock.sleep(for: .milliseconds(200))
                 continue
             }
             await dispatchBuffered()
@@ -268,7 +274,7 @@ public actor Dispatcher: StepChangeObserver {
             capacityWaiter?.resume()
             capacityWaiter = continuation
             Task {
-                try? await Task.sleep(for: .milliseconds(500))
+                try? await clock.sleep(for: .milliseconds(500))
                 self.wakeFetcher()
             }
         }
@@ -294,10 +300,12 @@ public actor Dispatcher: StepChangeObserver {
         } catch {
             // Postgres is unavailable: the entries wait here and are tried again.
             state.startFailed(plan)
+            wakeWaiters()
             logger.warning("steps not started", metadata: ["count": .stringConvertible(ids.count), "error": .string("\(error)")])
             return
         }
-        await perform(state.started(plan, steps: started, now: Self.now()))
+        await perform(state.started(plan, steps: started, now: now()))
+        wakeWaiters()
         do {
             try await queue.acknowledge(plan.starting.map(\.entry))
         } catch {
@@ -327,8 +335,8 @@ public actor Dispatcher: StepChangeObserver {
             case .send(let workerID, let item):
                 outboxes[workerID]?.yield(item)
             case .armTimeout(let attempt, let seconds):
-                Task {
-                    try? await Task.sleep(for: .seconds(seconds))
+                Task { [clock] in
+                    try? await clock.sleep(for: .seconds(seconds))
                     await self.timeOut(attempt.stepID, attempt: attempt.attempt, after: seconds)
                 }
             case .failLost(let step):
@@ -389,7 +397,7 @@ public actor Dispatcher: StepChangeObserver {
 
     private func takeDueRetries() async {
         do {
-            let due = try await queue.takeDueRetries(now: Self.now())
+            let due = try await queue.takeDueRetries(now: now())
             if !due.isEmpty { try await engine.enqueueDueRetries(stepIDs: due) }
         } catch {
             logger.debug("due retries not taken", metadata: ["error": .string("\(error)")])
@@ -438,13 +446,9 @@ public actor Dispatcher: StepChangeObserver {
         // past the grace must reach its worker before the attempt is judged. Those begun
         // later started after the cutoff and are not read.
         let before = state.startsUnderway
-        let attempts = try await engine.stepsInProgress(node: nodeID, startedBefore: Self.now() - max(configuration.queueGrace, 2))
+        let attempts = try await engine.stepsInProgress(node: nodeID, startedBefore: now() - max(configuration.queueGrace, 2))
         guard !attempts.isEmpty else { return 0 }
-        let deadline = Self.now() + 30
-        while !state.startsUnderway.isDisjoint(with: before) {
-            guard Self.now() < deadline, !Task.isCancelled else { return 0 }
-            try await Task.sleep(for: .milliseconds(10))
-        }
+        guard await wait(atMost: 30, until: { state.startsUnderway.isDisjoint(with: before) }) else { return 0 }
         let answerable = state.answerable
         var failed = 0
         for attempt in attempts where !answerable.contains(Attempt(stepID: attempt.stepID, attempt: attempt.attempt)) {
@@ -460,15 +464,14 @@ public actor Dispatcher: StepChangeObserver {
     /// Steps ENQUEUED longer than the grace that their handler's stream no longer holds:
     /// the stream is gone, or it has delivered everything, or entries added after them.
     private func requeueLostSteps() async throws -> Int {
-        let now = Self.now()
-        let waiting = try await engine.stepsQueued(before: now - configuration.queueGrace)
+        let waiting = try await engine.stepsQueued(before: now() - configuration.queueGrace)
         var lost: [String] = []
         for (handler, steps) in Dictionary(grouping: waiting, by: \.handler) {
-            let state = try await queue.state(of: handler)
-            if !state.exists || state.undelivered == 0 {
+            let stream = try await queue.state(of: handler)
+            if !stream.exists || stream.undelivered == 0 {
                 lost += steps.map(\.stepID)
             } else {
-                let delivered = Double(state.lastDeliveredMilliseconds) / 1000 - configuration.queueGrace
+                let delivered = Double(stream.lastDeliveredMilliseconds) / 1000 - configuration.queueGrace
                 lost += steps.filter { $0.queuedAt < delivered }.map(\.stepID)
             }
             try await queue.dropAbandoned(of: handler, idleMilliseconds: Int(configuration.abandonedDeliveryAge * 1000))
@@ -498,13 +501,39 @@ public actor Dispatcher: StepChangeObserver {
 
     private func repeating(every seconds: Double, _ body: @escaping @Sendable (Dispatcher) async -> Void) async {
         while !Task.isCancelled {
-            try? await Task.sleep(for: .milliseconds(Int(seconds * 1000)))
+            try? await clock.sleep(for: .milliseconds(Int(seconds * 1000)))
             if Task.isCancelled { return }
             await body(self)
         }
     }
 
-    static func now() -> Double { Date().timeIntervalSince1970 }
+    private func now() -> Double { clock.now.seconds }
+
+    /// Waits until `condition` holds, woken by each change of state that may make it hold;
+    /// false when `seconds` passed first or the task was cancelled.
+    private func wait(atMost seconds: Double, until condition: () -> Bool) async -> Bool {
+        let deadline = now() + seconds
+        let alarm = Task { [clock] in
+            try? await clock.sleep(for: .milliseconds(Int(seconds * 1000)))
+            await self.wakeWaiters()
+        }
+        defer { alarm.cancel() }
+        return await withTaskCancellationHandler {
+            while !condition() {
+                guard now() < deadline, !Task.isCancelled else { return false }
+                await withCheckedContinuation { waiters.append($0) }
+            }
+            return true
+        } onCancel: {
+            Task { await self.wakeWaiters() }
+        }
+    }
+
+    private func wakeWaiters() {
+        let waking = waiters
+        waiters = []
+        for waiter in waking { waiter.resume() }
+    }
 
     static func metadata(of session: WorkerSession) -> Logger.Metadata {
         ["worker": .string(session.workerID), "worker_name": .string(session.name), "handlers": .string(session.handlers.sorted().joined(separator: ",")),
@@ -520,7 +549,7 @@ public actor Dispatcher: StepChangeObserver {
         guard !reportDue, !state.stopping else { return }
         reportDue = true
         Task {
-            try? await Task.sleep(for: .milliseconds(100))
+            try? await clock.sleep(for: .milliseconds(100))
             await self.reportWorkers()
         }
     }
