@@ -73,13 +73,15 @@ public final class TaskerNode: Sendable {
     public let http: HTTPServer?
     private let readiness: Readiness
     private let retention: RetentionSweep?
+    /// The dispatcher's life, while it runs.
+    private let dispatching: RunningService?
 
     /// Whether this node knows that another node has watchers, and so relays its updates.
     public var relaysUpdates: Bool { relay?.othersWatching ?? false }
 
     private init(
-        server: RPCServer, engine: TaskEngine, dispatcher: Dispatcher?, pool: PostgresPool, queue: StepQueue?, hub: UpdateHub, relay: UpdateRelay?,
-        http: HTTPServer?, readiness: Readiness, retention: RetentionSweep?, name: String, logger: Logger
+        server: RPCServer, engine: TaskEngine, dispatcher: Dispatcher?, dispatching: RunningService?, pool: PostgresPool, queue: StepQueue?,
+        hub: UpdateHub, relay: UpdateRelay?, http: HTTPServer?, readiness: Readiness, retention: RetentionSweep?, name: String, logger: Logger
     ) {
         self.name = name
         self.logger = logger
@@ -91,6 +93,7 @@ public final class TaskerNode: Sendable {
         self.server = server
         self.engine = engine
         self.dispatcher = dispatcher
+        self.dispatching = dispatching
         self.pool = pool
         self.queue = queue
     }
@@ -119,6 +122,7 @@ public final class TaskerNode: Sendable {
         ]
         var queue: StepQueue?
         var dispatcher: Dispatcher?
+        var dispatching: RunningService?
         var relay: UpdateRelay?
         if let redis {
             let nodeID = UUID().uuidString.lowercased()
@@ -129,6 +133,7 @@ public final class TaskerNode: Sendable {
             let node = Dispatcher(
                 engine: engine, queue: steps, nodeName: settings.name, configuration: settings.dispatch, clock: settings.dispatchClock)
             await node.start()
+            dispatching = RunningService.start(node, logger: logger)
             services.append(WorkersService(dispatcher: node, gate: gate))
             queue = steps
             dispatcher = node
@@ -160,12 +165,12 @@ public final class TaskerNode: Sendable {
                 "rpc_port": .stringConvertible(rpc.port), "http_port": .stringConvertible(http?.port ?? 0)])
             let retention = criteria.map { RetentionSweep(engine: engine, criteria: $0, every: settings.retentionInterval, logger: logger) }
             return TaskerNode(
-                server: rpc, engine: engine, dispatcher: dispatcher, pool: pool, queue: queue, hub: hub, relay: relay, http: http,
-                readiness: probes, retention: retention, name: settings.name, logger: logger)
+                server: rpc, engine: engine, dispatcher: dispatcher, dispatching: dispatching, pool: pool, queue: queue, hub: hub,
+                relay: relay, http: http, readiness: probes, retention: retention, name: settings.name, logger: logger)
         } catch {
             await readiness?.stop()
             await server?.shutdownGracefully()
-            await dispatcher?.stop()
+            await dispatching?.stop()
             await relay?.shutdown()
             await queue?.shutdown()
             await pool.shutdown()
@@ -177,7 +182,7 @@ public final class TaskerNode: Sendable {
     /// lets the other calls finish, then closes the connections.
     public func shutdown() async {
         await retention?.stop()
-        await dispatcher?.stop()
+        await dispatching?.stop()
         // Watchers are told to resume elsewhere rather than keep the server from stopping.
         hub.closeAll()
         await http?.shutdown()

@@ -247,5 +247,8 @@ struct DispatchStateMachineTests {
         #expect(!machine.stopping)
         let leaving = machine.stop()
         #expect(leaving == ["a", "b"] && machine.stopping)
+        #expect(throws: WorkerSession.Refusal.closed, "a stopping node takes no new worker") {
+            try machine.connect(workerID: "c", name: "c", handlers: ["pay"], slots: 1, heartbeatInterval: 1, now: 0)
+        }
     }
 }

@@ -70,6 +70,8 @@ struct DispatchStateMachine {
     mutating func connect(
         workerID: String, name: String, handlers: [String], slots: Int, heartbeatInterval: Double, now: Double
     ) throws(WorkerSession.Refusal) -> [Action] {
+        // A node that is stopping takes no new workers: one would hold its stream open.
+        guard !stopping else { throw .closed }
         var session = WorkerSession(workerID: workerID, now: now)
         try session.register(name: name, handlers: handlers, slots: slots, now: now)
         workers[workerID] = session

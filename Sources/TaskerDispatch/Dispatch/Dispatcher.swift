@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import ServiceLifecycle
 import TaskerEngine
 import TaskerMetrics
 import TaskerProto
@@ -10,7 +11,7 @@ import TaskerQueue
 /// keep the queue in step with Postgres (due retries, lost entries, lost nodes). It knows
 /// nothing of sockets: the Workers service feeds it a stream's messages and sends what it
 /// puts in each worker's outbox.
-public actor Dispatcher: StepChangeObserver {
+public actor Dispatcher: StepChangeObserver, Service {
     public nonisolated let nodeID: String
     public nonisolated let nodeName: String
     let engine: TaskEngine
@@ -24,8 +25,10 @@ public actor Dispatcher: StepChangeObserver {
     /// Each connected worker's way down its stream.
     private var outboxes: [String: AsyncStream<WorkerOutbound>.Continuation] = [:]
     private var capacityWaiter: CheckedContinuation<Void, Never>?
-    private var loops: [Task<Void, Never>] = []
     private var signals: ChannelSubscription?
+    /// Timeouts armed for attempts in workers' hands, timed by `run()`.
+    private let timeouts: AsyncStream<(attempt: Attempt, seconds: Int)>
+    private let armTimeout: AsyncStream<(attempt: Attempt, seconds: Int)>.Continuation
     /// Results dropped by fencing: for a step or attempt the worker does not hold.
     public private(set) var fencedResults = 0
     /// Waits for the state to change (a start handed over, results recorded).
@@ -44,10 +47,11 @@ public actor Dispatcher: StepChangeObserver {
         var logger = Logger(label: "tasker.dispatch")
         logger[metadataKey: "node"] = .string(queue.consumer)
         self.logger = logger
+        (timeouts, armTimeout) = AsyncStream.makeStream(of: (attempt: Attempt, seconds: Int).self)
     }
 
-    /// Starts reading the queue, taking due retries and sweeping; the engine tells this
-    /// dispatcher of every transition from now on.
+    /// Joins the cluster: the engine tells this dispatcher of every transition from now on, the
+    /// node says it is alive, and other nodes' signals reach it. `run()` then does the work.
     public func start() async {
         engine.observe(self)
         try? await engine.heartbeat(node: nodeID, name: nodeName)
@@ -56,35 +60,64 @@ public actor Dispatcher: StepChangeObserver {
             Task { await self.handle(signal) }
         }
         await signals?.waitUntilSubscribed()
-        loops = [
-            Task { await self.fetchLoop() },
-            Task { await self.repeating(every: self.configuration.retryPollInterval) { await $0.takeDueRetries() } },
-            Task { await self.repeating(every: self.configuration.sweepInterval) { await $0.sweep() } },
-            // Checked twice an interval, so a silent worker is dropped within half an interval
-            // of its allowance running out.
-            Task { await self.repeating(every: self.configuration.heartbeatInterval / 2) { await $0.dropSilentWorkers() } },
-            // Apart from the sweep, so that a slow sweep never makes this node look lost.
-            Task { await self.repeating(every: self.configuration.nodeHeartbeatInterval) { await $0.keepAlive() } },
-        ]
     }
 
-    /// Stops the loops and ends every worker's stream; their running attempts fail as lost.
-    public func stop() async {
-        // Results already received are recorded before the node goes.
-        _ = await wait(atMost: 10) { !state.resultsUnrecorded }
-        let leaving = state.stop()
+    /// The dispatcher's life, as a `Service`: it reads the queue for its workers, takes due
+    /// retries, sweeps, drops silent workers, says the node is alive and times attempts out,
+    /// each a child task, until graceful shutdown (or cancellation). Then the results already
+    /// received are recorded, every worker's stream is ended (its running attempts fail as lost,
+    /// to run elsewhere) and the node leaves the cluster.
+    public func run() async {
+        await withDiscardingTaskGroup { group in
+            group.addTask { await self.fetchLoop() }
+            group.addTask { await self.repeating(every: self.configuration.retryPollInterval) { await $0.takeDueRetries() } }
+            group.addTask { await self.repeating(every: self.configuration.sweepInterval) { await $0.sweep() } }
+            // Checked twice an interval, so a silent worker is dropped within half an interval
+            // of its allowance running out.
+            group.addTask { await self.repeating(every: self.configuration.heartbeatInterval / 2) { await $0.dropSilentWorkers() } }
+            // Apart from the sweep, so that a slow sweep never makes this node look lost.
+            group.addTask { await self.repeating(every: self.configuration.nodeHeartbeatInterval) { await $0.keepAlive() } }
+            group.addTask { await self.timeOutAttempts() }
+            try? await gracefulShutdown()
+            // Results already received are recorded before the node goes.
+            _ = await wait(atMost: 10) { !state.resultsUnrecorded }
+            stopTakingWork()
+            group.cancelAll()
+        }
+        await leave()
+    }
+
+    private func stopTakingWork() {
+        _ = state.stop()
         capacityWaiter?.resume()
         capacityWaiter = nil
-        for loop in loops { loop.cancel() }
-        for loop in loops { await loop.value }
-        loops = []
+    }
+
+    /// Ends every worker's stream (their running attempts fail as lost) and leaves the cluster.
+    private func leave() async {
         await signals?.cancel()
-        for workerID in leaving {
+        for workerID in state.stop() {
             outboxes[workerID]?.yield(.end("the server is shutting down"))
             await disconnected(workerID)
         }
         try? await engine.forget(node: nodeID)
         reportCapacity()
+    }
+
+    /// Each timeout armed, a child task that fails its attempt as timed out unless it ended first.
+    private func timeOutAttempts() async {
+        await withDiscardingTaskGroup { group in
+            for await (attempt, seconds) in timeouts {
+                group.addTask { [clock] in
+                    do {
+                        try await clock.sleep(for: .seconds(seconds))
+                    } catch {
+                        return
+                    }
+                    await self.timeOut(attempt.stepID, attempt: attempt.attempt, after: seconds)
+                }
+            }
+        }
     }
 
     public var connectedWorkers: Int { state.workers.count }
@@ -125,6 +158,8 @@ public actor Dispatcher: StepChangeObserver {
             actions = try state.connect(
                 workerID: workerID, name: registration.name, handlers: registration.handlers, slots: Int(registration.slots),
                 heartbeatInterval: configuration.heartbeatInterval, now: now())
+        } catch .closed {
+            throw .unavailable("the server is shutting down: connect again to reach another node")
         } catch {
             throw .invalidArgument("RegisterWorker names no handlers: a worker must run at least one")
         }
@@ -335,10 +370,7 @@ public actor Dispatcher: StepChangeObserver {
             case .send(let workerID, let item):
                 outboxes[workerID]?.yield(item)
             case .armTimeout(let attempt, let seconds):
-                Task { [clock] in
-                    try? await clock.sleep(for: .seconds(seconds))
-                    await self.timeOut(attempt.stepID, attempt: attempt.attempt, after: seconds)
-                }
+                armTimeout.yield((attempt, seconds))
             case .failLost(let step):
                 _ = try? await engine.finishStep(
                     step.stepID, attempt: step.attempt,
@@ -515,7 +547,7 @@ public actor Dispatcher: StepChangeObserver {
         let deadline = now() + seconds
         let alarm = Task { [clock] in
             try? await clock.sleep(for: .milliseconds(Int(seconds * 1000)))
-            await self.wakeWaiters()
+            self.wakeWaiters()
         }
         defer { alarm.cancel() }
         return await withTaskCancellationHandler {
