@@ -44,8 +44,6 @@ struct DispatchStateMachine {
         case armTimeout(Attempt, seconds: Int)
         /// The step started for a worker that had gone meanwhile: its attempt fails as lost.
         case failLost(StartedStep)
-        /// Another recorder of results is to start.
-        case startRecorder
         /// Slots came free: the fetch loop reads for them.
         case wakeFetcher
     }
@@ -110,7 +108,8 @@ struct DispatchStateMachine {
         case unknownWorker
         /// Not an attempt the worker holds: dropped, and counted.
         case fenced
-        /// Waits to be recorded; `startRecorder` when no recorder is free to take it.
+        /// Waits to be recorded; `startRecorder` when fewer recorders than the limit run, so
+        /// one more is to start (otherwise a running one takes it with its next batch).
         case accepted(startRecorder: Bool)
     }
 

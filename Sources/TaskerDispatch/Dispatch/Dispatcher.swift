@@ -375,8 +375,6 @@ public actor Dispatcher: StepChangeObserver, Service {
                 _ = try? await engine.finishStep(
                     step.stepID, attempt: step.attempt,
                     outcome: .lost(message: "the worker went away before the step reached it"))
-            case .startRecorder:
-                Task { await self.recordResults() }
             case .wakeFetcher:
                 wakeFetcher()
             }
