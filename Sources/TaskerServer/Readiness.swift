@@ -1,6 +1,7 @@
 import Foundation
 import Logging
 import NIOConcurrencyHelpers
+import ServiceLifecycle
 import TaskerQueue
 import TaskerRPC
 import TaskerStore
@@ -8,7 +9,7 @@ import TaskerStore
 /// Whether this node's stores answer, probed every `interval` on connections of its own (a
 /// busy pool is not a down database): what `/ready` reports and gRPC health follows, NOT_SERVING
 /// while Postgres, Redis or the schema is not as this build needs it.
-final class Readiness: Sendable {
+final class Readiness: Service, Sendable {
     private let pool: PostgresPool
     private let redis: RedisLane?
     private let schemaVersion: Int
@@ -17,7 +18,6 @@ final class Readiness: Sendable {
     private let interval: Duration
     /// Each check and why it fails; nil while it passes.
     private let state = NIOLockedValueBox<[(check: String, problem: String?)]>([])
-    private let probing = NIOLockedValueBox<Task<Void, Never>?>(nil)
     /// How long a probe may take before its store counts as down.
     static let probeLimit: Duration = .seconds(2)
 
@@ -34,23 +34,16 @@ final class Readiness: Sendable {
         state.withLockedValue { $0 }
     }
 
-    /// Probes once, then every interval until `stop`.
-    func start() async {
+    /// Probes once: the node asks before it serves, so that its first answer is a real one.
+    func probeNow() async {
         await probe()
-        let task = Task { [weak self] in
-            while !Task.isCancelled {
-                guard let interval = self?.interval else { return }
-                try? await Task.sleep(for: interval)
-                await self?.probe()
-            }
-        }
-        probing.withLockedValue { $0 = task }
     }
 
-    func stop() async {
-        let task = probing.withLockedValue { $0 }
-        task?.cancel()
-        await task?.value
+    /// Probes every interval until graceful shutdown, then closes its connections.
+    func run() async {
+        while (try? await cancelWhenGracefulShutdown({ try await Task.sleep(for: self.interval) })) != nil {
+            await probe()
+        }
         await pool.shutdown()
         await redis?.shutdown()
     }

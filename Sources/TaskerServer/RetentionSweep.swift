@@ -1,30 +1,27 @@
 import Logging
-import NIOConcurrencyHelpers
+import ServiceLifecycle
 import TaskerEngine
 
 /// `--retention`: every interval, finished tasks older than the limit are deleted, a batch at a
 /// time; one node prunes at once, the others find it taken and wait for the next round.
-final class RetentionSweep: Sendable {
-    private let running: Task<Void, Never>
+struct RetentionSweep: Service {
+    let engine: TaskEngine
+    let criteria: PruneCriteria
+    let interval: Duration
+    let logger: Logger
 
-    init(engine: TaskEngine, criteria: PruneCriteria, every interval: Duration, logger: Logger) {
-        running = Task {
-            while !Task.isCancelled {
-                do {
-                    let pruned = try await engine.prune(criteria)
-                    if pruned > 0 {
-                        logger.info("pruned finished tasks", metadata: ["count": .stringConvertible(pruned), "older_than_seconds": .stringConvertible(criteria.olderThan)])
-                    }
-                } catch {
-                    if !Task.isCancelled { logger.warning("pruning failed", metadata: ["error": .string("\(error)")]) }
+    /// Prunes, then waits an interval, until graceful shutdown, which ends a prune underway
+    /// after its batch.
+    func run() async {
+        repeat {
+            do {
+                let pruned = try await cancelWhenGracefulShutdown { [engine, criteria] in try await engine.prune(criteria) }
+                if pruned > 0 {
+                    logger.info("pruned finished tasks", metadata: ["count": .stringConvertible(pruned), "older_than_seconds": .stringConvertible(criteria.olderThan)])
                 }
-                try? await Task.sleep(for: interval)
+            } catch {
+                logger.warning("pruning failed", metadata: ["error": .string("\(error)")])
             }
-        }
-    }
-
-    func stop() async {
-        running.cancel()
-        await running.value
+        } while (try? await cancelWhenGracefulShutdown({ try await Task.sleep(for: interval) })) != nil
     }
 }

@@ -1,5 +1,7 @@
 import Foundation
 import Logging
+import NIOConcurrencyHelpers
+import ServiceLifecycle
 import TaskerAuth
 import TaskerDispatch
 import TaskerEngine
@@ -11,12 +13,10 @@ import TaskerTLS
 
 /// One running node: the RPC server with the Tasker services on a Postgres, and, with a
 /// Redis, the Workers service and this node's dispatcher.
-public final class TaskerNode: Sendable {
+public final class TaskerNode: Service, Sendable {
     public let server: RPCServer
     public let engine: TaskEngine
     public let dispatcher: Dispatcher?
-    private let pool: PostgresPool
-    private let queue: StepQueue?
     public let hub: UpdateHub
     private let relay: UpdateRelay?
     public let name: String
@@ -71,126 +71,128 @@ public final class TaskerNode: Sendable {
 
     /// The HTTP port, when it is served.
     public let http: HTTPServer?
-    private let readiness: Readiness
-    private let retention: RetentionSweep?
-    /// The dispatcher's life, while it runs.
-    private let dispatching: RunningService?
+    /// The node's parts, stopped in reverse order on graceful shutdown.
+    private let group: ServiceGroup
+    /// The node's life when it was started by `start`.
+    private let running = NIOLockedValueBox<Task<Void, any Error>?>(nil)
 
     /// Whether this node knows that another node has watchers, and so relays its updates.
     public var relaysUpdates: Bool { relay?.othersWatching ?? false }
 
     private init(
-        server: RPCServer, engine: TaskEngine, dispatcher: Dispatcher?, dispatching: RunningService?, pool: PostgresPool, queue: StepQueue?,
-        hub: UpdateHub, relay: UpdateRelay?, http: HTTPServer?, readiness: Readiness, retention: RetentionSweep?, name: String, logger: Logger
+        server: RPCServer, engine: TaskEngine, dispatcher: Dispatcher?, hub: UpdateHub, relay: UpdateRelay?, http: HTTPServer?,
+        parts: [any Service], name: String, logger: Logger
     ) {
         self.name = name
         self.logger = logger
-        self.retention = retention
         self.http = http
-        self.readiness = readiness
         self.hub = hub
         self.relay = relay
         self.server = server
         self.engine = engine
         self.dispatcher = dispatcher
-        self.dispatching = dispatching
-        self.pool = pool
-        self.queue = queue
+        group = ServiceGroup(configuration: .init(services: parts.map { .init(service: $0) }, logger: logger))
     }
 
-    /// Migrates the database, then serves.
-    public static func start(_ settings: Settings, logger: Logger = Logger(label: "tasker")) async throws -> TaskerNode {
+    /// Migrates the database, then starts the node's parts in order, so that it serves when
+    /// this returns; `run()` then holds them until graceful shutdown. What fails to start is
+    /// thrown, with everything started before it stopped.
+    public static func assemble(_ settings: Settings, logger: Logger = Logger(label: "tasker")) async throws -> TaskerNode {
         let redis = try settings.redisURL.map { try RedisURL(parsing: $0) }
         let criteria = try settings.retention.map { seconds throws(EngineError) in try PruneCriteria(olderThan: seconds) }
         let pool = PostgresPool(url: settings.databaseURL, size: settings.databaseConnections)
+        // In the order they start; the node stops them in reverse.
+        var parts: [any Service] = [StartedPart { await pool.shutdown() }]
+        // Joined the cluster before the servers start, it stops before them (see below).
+        var dispatcher: Dispatcher?
         do {
             let applied = try await Migrator().migrate(pool)
             if !applied.isEmpty { logger.info("applied schema migrations", metadata: ["versions": "\(applied)"]) }
-        } catch {
-            await pool.shutdown()
-            throw error
-        }
-        let engine = TaskEngine(pool: pool)
-        let hub = UpdateHub(bufferLimit: settings.watcherBuffer)
-        engine.observe(hub)
-        let tokens = TokenStore(pool: pool)
-        let gate = settings.auth ? TokenGate(store: tokens) : nil
-        var services: [any RPCService] = [
-            TaskerService(engine: engine, hub: hub, quietInterval: settings.watcherQuietInterval, nodeTimeout: settings.dispatch.nodeTimeout),
-            AdminService(store: tokens, gate: gate),
-            try TaskerService.reflection(withWorkers: redis != nil),
-        ]
-        var queue: StepQueue?
-        var dispatcher: Dispatcher?
-        var dispatching: RunningService?
-        var relay: UpdateRelay?
-        if let redis {
-            let nodeID = UUID().uuidString.lowercased()
-            let updates = UpdateRelay(url: redis, nodeID: nodeID, hub: hub, logger: logger)
-            await updates.waitUntilListening()
-            relay = updates
-            let steps = StepQueue(url: redis, consumer: nodeID)
-            let node = Dispatcher(
-                engine: engine, queue: steps, nodeName: settings.name, configuration: settings.dispatch, clock: settings.dispatchClock)
-            await node.start()
-            dispatching = RunningService.start(node, logger: logger)
-            services.append(WorkersService(dispatcher: node, gate: gate))
-            queue = steps
-            dispatcher = node
-        }
-        var server: RPCServer?
-        var readiness: Readiness?
-        do {
+            let engine = TaskEngine(pool: pool)
+            let hub = UpdateHub(bufferLimit: settings.watcherBuffer)
+            engine.observe(hub)
+            let tokens = TokenStore(pool: pool)
+            let gate = settings.auth ? TokenGate(store: tokens) : nil
+            var services: [any RPCService] = [
+                TaskerService(engine: engine, hub: hub, quietInterval: settings.watcherQuietInterval, nodeTimeout: settings.dispatch.nodeTimeout),
+                AdminService(store: tokens, gate: gate),
+                try TaskerService.reflection(withWorkers: redis != nil),
+            ]
+            var relay: UpdateRelay?
+            if let redis {
+                let nodeID = UUID().uuidString.lowercased()
+                let steps = StepQueue(url: redis, consumer: nodeID)
+                parts.append(StartedPart { await steps.shutdown() })
+                let updates = UpdateRelay(url: redis, nodeID: nodeID, hub: hub, logger: logger)
+                await updates.listen()
+                parts.append(updates)
+                relay = updates
+                let node = Dispatcher(
+                    engine: engine, queue: steps, nodeName: settings.name, configuration: settings.dispatch, clock: settings.dispatchClock)
+                await node.start()
+                services.append(WorkersService(dispatcher: node, gate: gate))
+                dispatcher = node
+            }
             var configuration = RPCServer.Configuration(host: settings.host, port: settings.port)
             configuration.security = settings.tls
             configuration.gate = gate
             let rpc = try await RPCServer.start(configuration: configuration, services: services, logger: logger)
-            server = rpc
             let probes = Readiness(databaseURL: settings.databaseURL, redis: redis, health: rpc.health, logger: logger)
-            readiness = probes
-            await probes.start()
+            parts.append(probes)
+            parts.append(StartedPart { await rpc.shutdownGracefully() })
+            await probes.probeNow()
             var http: HTTPServer?
             if let port = settings.http?.port {
-                http = try await HTTPServer.start(
+                let served = try await HTTPServer.start(
                     configuration: .init(host: settings.host, port: port, security: settings.http?.security),
                     routes: [
                         ProbeRoutes(readiness: { probes.checks }, metrics: settings.http?.metrics),
                         APIRoutes(calls: rpc.local, gate: gate),
                         DashboardRoutes(),
                     ], logger: logger)
+                parts.append(StartedPart { await served.shutdown() })
+                http = served
             }
+            // Watchers are told to resume elsewhere rather than keep the servers from stopping.
+            parts.append(StartedPart { hub.closeAll() })
+            // The dispatcher stops before the servers: it ends the workers' streams, whose
+            // running attempts fail as lost, to run elsewhere.
+            if let dispatcher { parts.append(dispatcher) }
+            if let criteria { parts.append(RetentionSweep(engine: engine, criteria: criteria, interval: settings.retentionInterval, logger: logger)) }
             logger.info("node started", metadata: [
                 "name": .string(settings.name), "version": .string(TaskerVersion.current),
                 "node": .string(dispatcher?.nodeID ?? "without Redis: no dispatch"),
                 "rpc_port": .stringConvertible(rpc.port), "http_port": .stringConvertible(http?.port ?? 0)])
-            let retention = criteria.map { RetentionSweep(engine: engine, criteria: $0, every: settings.retentionInterval, logger: logger) }
             return TaskerNode(
-                server: rpc, engine: engine, dispatcher: dispatcher, dispatching: dispatching, pool: pool, queue: queue, hub: hub,
-                relay: relay, http: http, readiness: probes, retention: retention, name: settings.name, logger: logger)
+                server: rpc, engine: engine, dispatcher: dispatcher, hub: hub, relay: relay, http: http, parts: parts,
+                name: settings.name, logger: logger)
         } catch {
-            await readiness?.stop()
-            await server?.shutdownGracefully()
-            await dispatching?.stop()
-            await relay?.shutdown()
-            await queue?.shutdown()
-            await pool.shutdown()
+            let started = ServiceGroup(configuration: .init(services: (parts + [dispatcher].compactMap { $0 }).map { .init(service: $0) }, logger: logger))
+            await started.triggerGracefulShutdown()
+            try? await started.run()
             throw error
         }
     }
 
-    /// Ends the workers' streams (their running attempts fail as lost, to run elsewhere),
-    /// lets the other calls finish, then closes the connections.
-    public func shutdown() async {
-        await retention?.stop()
-        await dispatching?.stop()
-        // Watchers are told to resume elsewhere rather than keep the server from stopping.
-        hub.closeAll()
-        await http?.shutdown()
-        await server.shutdownGracefully()
-        await readiness.stop()
-        await relay?.shutdown()
-        await queue?.shutdown()
-        await pool.shutdown()
+    /// Assembles a node and runs it apart, until `shutdown`.
+    public static func start(_ settings: Settings, logger: Logger = Logger(label: "tasker")) async throws -> TaskerNode {
+        let node = try await assemble(settings, logger: logger)
+        node.running.withLockedValue { $0 = Task { try await node.run() } }
+        return node
+    }
+
+    /// Serves until graceful shutdown; then the parts stop, newest first: retention, the
+    /// dispatcher (ending the workers' streams: their running attempts fail as lost, to run
+    /// elsewhere), the watchers, the HTTP and RPC servers (letting the calls underway finish),
+    /// readiness, the update relay, the queue and the pool.
+    public func run() async throws {
+        try await group.run()
         logger.info("node stopped", metadata: ["name": .string(name), "node": .string(dispatcher?.nodeID ?? "")])
+    }
+
+    /// Shuts a node that `start` runs down gracefully, and returns when it has stopped.
+    public func shutdown() async {
+        await group.triggerGracefulShutdown()
+        _ = await running.withLockedValue { $0 }?.result
     }
 }

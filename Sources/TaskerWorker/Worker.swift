@@ -2,6 +2,7 @@ import Foundation
 import Logging
 import NIOConcurrencyHelpers
 import NIOCore
+import ServiceLifecycle
 import SwiftProtobuf
 import TaskerProto
 import TaskerRPC
@@ -16,8 +17,8 @@ import TaskerTLS
 ///         try await payments.charge(step.context)
 ///         return StepOutput(results: ["charged": true])
 ///     }
-///     try await worker.run()
-public final class Worker: Sendable {
+///     try await ServiceGroup(services: [worker], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger).run()
+public final class Worker: Service, Sendable {
     public struct Configuration: Sendable {
         public var name: String
         /// Steps run at once; the server never sends more.
@@ -59,6 +60,16 @@ public final class Worker: Sendable {
         var connected = false
         var registrations = 0
         var stepsRun = 0
+        /// `wait(atMost:until:)`'s callers, each woken once its condition holds or its time is up.
+        var waiters: [UInt64: (ready: @Sendable (State) -> Bool, continuation: CheckedContinuation<Void, Never>)] = [:]
+        var nextWaiter: UInt64 = 0
+
+        /// The waiters whose condition now holds, taken out to be woken.
+        mutating func readyWaiters() -> [CheckedContinuation<Void, Never>] {
+            let ready = waiters.filter { $0.value.ready(self) }
+            for id in ready.keys { waiters[id] = nil }
+            return ready.values.map(\.continuation)
+        }
     }
 
     private let state = NIOLockedValueBox(State())
@@ -87,11 +98,19 @@ public final class Worker: Sendable {
     public var registrations: Int { state.withLockedValue { $0.registrations } }
     public var runningSteps: Int { state.withLockedValue { $0.running.count } }
 
-    /// Connects and runs steps until `stop`; reconnects with backoff whenever the connection
-    /// drops. Throws only what retrying cannot mend: a registration the server refuses, or a
-    /// token it does not take (UNAUTHENTICATED, PERMISSION_DENIED: missing, revoked, expired,
-    /// or not of the worker role).
+    /// Connects and runs steps until `stop` or graceful shutdown (which stops it); reconnects
+    /// with backoff whenever the connection drops. Throws only what retrying cannot mend: a
+    /// registration the server refuses, or a token it does not take (UNAUTHENTICATED,
+    /// PERMISSION_DENIED: missing, revoked, expired, or not of the worker role).
     public func run() async throws {
+        try await withGracefulShutdownHandler {
+            try await connecting()
+        } onGracefulShutdown: {
+            Task { await self.stop() }
+        }
+    }
+
+    private func connecting() async throws {
         var delay = configuration.reconnectBackoff.first
         while !state.withLockedValue({ $0.stopping }) {
             do {
@@ -104,10 +123,7 @@ public final class Worker: Sendable {
             }
             // The wait before the next try ends early on `stop`, so that a worker whose server is
             // away stops at once.
-            let next = ContinuousClock.now + .milliseconds(Int(delay * 1000 * Double.random(in: 0.8...1.2)))
-            while ContinuousClock.now < next, !state.withLockedValue({ $0.stopping }) {
-                try? await Task.sleep(for: .milliseconds(50))
-            }
+            await wait(atMost: delay * Double.random(in: 0.8...1.2)) { $0.stopping }
             delay = min(delay * 2, configuration.reconnectBackoff.largest)
         }
     }
@@ -115,25 +131,53 @@ public final class Worker: Sendable {
     /// Stops taking steps, lets the running ones finish (up to the drain timeout) and their
     /// results reach the server, then closes the connection; `run` returns.
     public func stop() async {
-        let call = state.withLockedValue { state -> ClientCall<Tasker_V1_WorkerMessage, Tasker_V1_ServerMessage>? in
+        let (call, woken) = state.withLockedValue { state in
             state.stopping = true
             state.draining = true
-            return state.call
+            return (state.call, state.readyWaiters())
         }
+        for waiter in woken { waiter.resume() }
         if let call {
             var heartbeat = Tasker_V1_WorkerMessage()
             heartbeat.heartbeat.draining = true
             try? await call.send(heartbeat)
         }
-        let deadline = Date().addingTimeInterval(configuration.drainTimeout)
-        while runningSteps > 0, Date() < deadline { try? await Task.sleep(for: .milliseconds(20)) }
-        let left = state.withLockedValue { state in
+        await wait(atMost: configuration.drainTimeout) { $0.running.isEmpty }
+        let left = changingRunning { state in
             defer { state.running.removeAll() }
             return state.running.values.map(\.task)
         }
         for task in left { task.cancel() }
         call?.finishSending()
         call?.cancel()
+    }
+
+    /// Returns once `ready` holds, woken by the change that makes it hold, or after `seconds`.
+    private func wait(atMost seconds: Double, until ready: @escaping @Sendable (State) -> Bool) async {
+        let state = self.state
+        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+            let id = state.withLockedValue { state -> UInt64? in
+                guard !ready(state) else { return nil }
+                state.nextWaiter += 1
+                state.waiters[state.nextWaiter] = (ready, continuation)
+                return state.nextWaiter
+            }
+            guard let id else { return continuation.resume() }
+            Task {
+                try? await Task.sleep(for: .milliseconds(Int(seconds * 1000)))
+                state.withLockedValue { $0.waiters.removeValue(forKey: id) }?.continuation.resume()
+            }
+        }
+    }
+
+    /// Changes the running steps and wakes whoever waits for that change.
+    private func changingRunning<Result>(_ change: (inout State) -> Result) -> Result {
+        let (result, woken) = state.withLockedValue { state in
+            let result = change(&state)
+            return (result, state.readyWaiters())
+        }
+        for waiter in woken { waiter.resume() }
+        return result
     }
 
     // MARK: One connection
@@ -167,7 +211,7 @@ public final class Worker: Sendable {
         defer {
             heartbeats?.cancel()
             // Steps running when the connection went are failed by the server as lost: stop them.
-            let lost = state.withLockedValue { state in
+            let lost = changingRunning { state in
                 state.connected = false
                 state.call = nil
                 defer { state.running.removeAll() }
@@ -196,7 +240,7 @@ public final class Worker: Sendable {
             case .assignment(let assignment):
                 start(assignment, on: call)
             case .cancel(let cancel):
-                let task = state.withLockedValue { state -> Task<Void, Never>? in
+                let task = changingRunning { state -> Task<Void, Never>? in
                     guard let running = state.running[cancel.stepID], running.attempt == cancel.attempt else { return nil }
                     state.running[cancel.stepID] = nil
                     return running.task
@@ -243,7 +287,7 @@ public final class Worker: Sendable {
                 }
                 guard current, !Task.isCancelled else { return }
                 try? await call.send(result)
-                state.withLockedValue { state in
+                self.changingRunning { state in
                     if state.running[step.stepID]?.attempt == step.attempt { state.running[step.stepID] = nil }
                 }
             }

@@ -2,7 +2,9 @@ import ArgumentParser
 import Foundation
 import Logging
 import TaskerDev
+import ServiceLifecycle
 import TaskerRPC
+import TaskerServer
 
 struct Dev: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -52,22 +54,12 @@ struct Dev: AsyncParsableCommand {
         defer { withExtendedLifetime(lock) {} }
         log.bootstrap()
         let logger = Logger(label: "tasker.dev")
-        let signals = ShutdownSignals()
-        var postgres: PrivatePostgres?
-        var redis: PrivateRedis?
-        var server: ChildProcess?
-        // Stops what was started, newest first, whatever happens below.
-        func stopAll() {
-            server?.stop(signal: SIGTERM, grace: 20)
-            if let redis {
-                logger.info("stopping Redis")
-                redis.stop()
-            }
-            if let postgres {
-                logger.info("stopping Postgres")
-                postgres.stop()
-            }
-        }
+        // Until the group below traps them, a signal must not end this process and leave a
+        // private Postgres or Redis behind it.
+        signal(SIGINT, SIG_IGN)
+        signal(SIGTERM, SIG_IGN)
+        // In the order started; the group stops them in reverse, the server first.
+        var parts: [ServiceGroupConfiguration.ServiceConfiguration] = []
         do {
             let database: String
             if let databaseURL {
@@ -80,7 +72,10 @@ struct Dev: AsyncParsableCommand {
                 }
                 logger.info("starting Postgres, data in \(place.path)")
                 let started = try PrivatePostgres(in: place)
-                postgres = started
+                parts.append(.init(service: StartedPart {
+                    logger.info("stopping Postgres")
+                    started.stop()
+                }))
                 database = started.url
             }
             let queue: String
@@ -89,53 +84,56 @@ struct Dev: AsyncParsableCommand {
             } else {
                 logger.info("starting Redis")
                 let started = try PrivateRedis()
-                redis = started
+                parts.append(.init(service: StartedPart {
+                    logger.info("stopping Redis")
+                    started.stop()
+                }))
                 queue = started.url
             }
             logger.info("Postgres at \(database), Redis at \(queue)")
-            server = try ChildProcess(
+            let server = try ChildProcess(
                 executable: Self.ownExecutable,
                 arguments: ["serve", "--port", String(port), "--http-port", String(httpPort), "--database-url", database, "--redis-url", queue] + log.arguments,
                 log: nil, inheritOutput: true)
+            // A server that exits by itself stops the rest too, and this process exits 1.
+            parts.append(.init(service: ServerProcess(process: server, logger: logger), failureTerminationBehavior: .gracefullyShutdownGroup))
             if httpPort != 0 {
                 logger.notice("the dashboard: http://127.0.0.1:\(httpPort)/ (the JSON API under /api/v1)")
             }
         } catch {
-            stopAll()
+            let started = ServiceGroup(configuration: .init(services: parts, logger: logger))
+            await started.triggerGracefulShutdown()
+            try? await started.run()
             throw error
         }
-        let outcome = await Self.wait(for: server!, or: signals)
-        switch outcome {
-        case .signal:
-            logger.info("stopping the server")
-            stopAll()
-        case .serverExited(let status):
-            server = nil
-            logger.error("the server exited (status \(status)); stopping")
-            stopAll()
+        let group = ServiceGroup(configuration: .init(services: parts, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+        do {
+            try await group.run()
+        } catch let exited as ServerProcess.Exited {
+            logger.error("the server exited (status \(exited.status)); stopped the rest")
             throw ExitCode(1)
         }
     }
 
-    enum Outcome {
-        case signal
-        case serverExited(Int32)
-    }
+    /// `tasker serve` as a child process: it runs until graceful shutdown, which stops it with
+    /// SIGTERM (killed if it has not stopped within 20 s); exiting by itself, it throws.
+    struct ServerProcess: Service {
+        struct Exited: Error {
+            let status: Int32
+        }
 
-    /// Until a signal asks to stop, or the server goes.
-    static func wait(for server: ChildProcess, or signals: ShutdownSignals) async -> Outcome {
-        await withTaskGroup(of: Outcome.self) { group in
-            group.addTask {
-                await signals.wait()
-                return .signal
+        let process: ChildProcess
+        let logger: Logger
+
+        func run() async throws {
+            while process.isRunning {
+                guard (try? await cancelWhenGracefulShutdown({ try await Task.sleep(for: .milliseconds(100)) })) != nil else {
+                    logger.info("stopping the server")
+                    process.stop(signal: SIGTERM, grace: 20)
+                    return
+                }
             }
-            group.addTask {
-                while server.isRunning, !Task.isCancelled { try? await Task.sleep(for: .milliseconds(100)) }
-                return .serverExited(server.exitCode ?? -1)
-            }
-            let first = await group.next()!
-            group.cancelAll()
-            return first
+            throw Exited(status: process.exitCode ?? -1)
         }
     }
 

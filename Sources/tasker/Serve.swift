@@ -1,13 +1,14 @@
-import Dispatch
 import ArgumentParser
 import Logging
 import NIOCore
 import NIOPosix
+import ServiceLifecycle
 import TaskerEngine
 import TaskerRPC
 import TaskerServer
 import TaskerStore
 import TaskerTLS
+import UnixSignals
 
 struct Serve: AsyncParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Serve the Tasker RPC services.")
@@ -89,7 +90,6 @@ struct Serve: AsyncParsableCommand {
     func run() async throws {
         log.bootstrap()
         let logger = Logger(label: "tasker")
-        let signals = ShutdownSignals()
         let tls = try serverTLS()
         guard let databaseURL else {
             logger.warning("no --database-url: serving the health service only")
@@ -97,11 +97,7 @@ struct Serve: AsyncParsableCommand {
             configuration.security = tls
             let server = try await RPCServer.start(configuration: configuration, services: [], logger: logger)
             logger.info("tasker listening on \(host):\(server.port)\(tls == nil ? "" : " (TLS)")")
-            let reloads = TLSReloads([tls].compactMap { $0 }, logger: logger)
-            await signals.wait()
-            reloads.stop()
-            logger.info("shutting down")
-            await server.shutdownGracefully()
+            try await Self.serve([StartedPart { await server.shutdownGracefully() }, TLSReloads([tls].compactMap { $0 }, logger: logger)], logger: logger)
             return
         }
         if redisURL == nil { logger.warning("no --redis-url: tasks can be submitted and read, but no worker can connect to run them") }
@@ -115,29 +111,36 @@ struct Serve: AsyncParsableCommand {
         settings.retention = retention?.seconds
         let httpTLS = try tls?.offering(["http/1.1"])
         if httpPort != 0 { settings.http = .init(port: httpPort, security: httpTLS, metrics: metrics.exposition) }
-        let node = try await TaskerNode.start(settings, logger: logger)
+        let node = try await TaskerNode.assemble(settings, logger: logger)
         logger.info("tasker listening on \(host):\(node.server.port)\(tls == nil ? "" : " (TLS)")")
         if let http = node.http { logger.info("HTTP (the dashboard at /, the JSON API at /api/v1, /live, /ready, /metrics) on \(host):\(http.port)\(tls == nil ? "" : " (TLS)")") }
-        let reloads = TLSReloads([tls, httpTLS].compactMap { $0 }, logger: logger)
-        await signals.wait()
-        reloads.stop()
-        logger.info("shutting down")
-        await node.shutdown()
+        try await Self.serve([node, TLSReloads([tls, httpTLS].compactMap { $0 }, logger: logger)], logger: logger)
+    }
+
+    /// Runs `services` until SIGINT or SIGTERM, then shuts them down gracefully, the last first.
+    static func serve(_ services: [any Service], logger: Logger) async throws {
+        let group = ServiceGroup(configuration: .init(
+            services: services.map { .init(service: $0) }, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+        try await group.run()
     }
 }
 
 /// Reads the TLS files again on SIGHUP, so that a renewed certificate is served without a
 /// restart. A file that cannot be used is logged and the one in use stays.
-final class TLSReloads: @unchecked Sendable {
-    private let source: any DispatchSourceSignal
+struct TLSReloads: Service {
+    let ports: [ServerTLS]
+    let logger: Logger
 
     init(_ ports: [ServerTLS], logger: Logger) {
-        signal(SIGHUP, SIG_IGN)
-        source = DispatchSource.makeSignalSource(signal: SIGHUP, queue: .global())
-        source.setEventHandler {
+        self.ports = ports
+        self.logger = logger
+    }
+
+    func run() async {
+        for await _ in await UnixSignalsSequence(trapping: .sighup).cancelOnGracefulShutdown() {
             guard !ports.isEmpty else {
                 logger.info("SIGHUP: not serving TLS, nothing to reload")
-                return
+                continue
             }
             do {
                 for tls in ports { try tls.reload() }
@@ -146,37 +149,5 @@ final class TLSReloads: @unchecked Sendable {
                 logger.error("SIGHUP: TLS certificate not reloaded, the one in use stays: \(error)")
             }
         }
-        source.resume()
-    }
-
-    func stop() {
-        source.cancel()
     }
 }
-
-/// Waits for SIGINT or SIGTERM.
-final class ShutdownSignals: @unchecked Sendable {
-    private let sources: [any DispatchSourceSignal]
-    private let stream: AsyncStream<Void>
-    private let continuation: AsyncStream<Void>.Continuation
-
-    init() {
-        (stream, continuation) = AsyncStream.makeStream(of: Void.self)
-        let continuation = continuation
-        sources = [SIGINT, SIGTERM].map { signalNumber in
-            signal(signalNumber, SIG_IGN)
-            let source = DispatchSource.makeSignalSource(signal: signalNumber, queue: .global())
-            source.setEventHandler { continuation.yield() }
-            source.resume()
-            return source
-        }
-    }
-
-    func wait() async {
-        for await _ in stream { return }
-    }
-}
-
-#if canImport(Glibc)
-import Glibc
-#endif

@@ -9,6 +9,8 @@
 //
 //   tasker-example-ecommerce [--server 127.0.0.1:7420] [--slots 8]
 import Foundation
+import Logging
+import ServiceLifecycle
 import TaskerWorker
 
 let usage = """
@@ -67,13 +69,12 @@ let worker = Worker(host: host, port: port, configuration: .init(name: "ecommerc
 Checkout.handle(on: worker)
 
 // SIGINT or SIGTERM: drain, then exit.
-let signals = StopOnSignals(worker)
+let lifetime = ServiceGroup(services: [worker], gracefulShutdownSignals: [.sigterm, .sigint], logger: Logger(label: "ecommerce"))
 say("ecommerce worker: serving order_checkout on \(host):\(port)")
 do {
-    try await worker.run()
+    try await lifetime.run()
     say("ecommerce worker: stopped")
 } catch {
     FileHandle.standardError.write(Data("ecommerce worker: \(error)\n".utf8))
     exit(1)
 }
-withExtendedLifetime(signals) {}

@@ -46,7 +46,7 @@ extension TaskEngine {
     /// batch that took t, it rests t × (1/share − 1)), so that the running work keeps its pace:
     /// unpaced, deleting took 40% of a 2-core node's steps/s. A task being changed (a step
     /// retried: it is no longer finished) is passed over. Returns how many were deleted; 0 at
-    /// once while another node prunes.
+    /// once while another node prunes. Cancelled, it stops after the batch underway.
     @discardableResult
     public func prune(_ criteria: PruneCriteria, batch: Int = 200, share: Double = 0.25) async throws(EngineError) -> Int {
         var total = 0
@@ -81,7 +81,7 @@ extension TaskEngine {
             guard let deleted else { return total }
             total += deleted
             if deleted > 0 { TaskerMetric.tasksPruned().increment(by: deleted) }
-            guard deleted == batch else { return total }
+            guard deleted == batch, !Task.isCancelled else { return total }
             try? await Task.sleep(for: max((ContinuousClock.now - began) * rest, .milliseconds(5)))
         }
     }

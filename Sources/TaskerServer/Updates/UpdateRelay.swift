@@ -1,6 +1,7 @@
 import Foundation
 import Logging
 import NIOConcurrencyHelpers
+import ServiceLifecycle
 import SwiftProtobuf
 import TaskerEngine
 import TaskerProto
@@ -14,7 +15,7 @@ import TaskerQueue
 /// Pub/sub keeps nothing: an update missed here (published before another node knew of
 /// this node's watchers, or while Redis restarted) is filled in from the stored history by
 /// the watcher that notices the gap, or after a quiet spell.
-public final class UpdateRelay: UpdateForwarder, Sendable {
+public final class UpdateRelay: UpdateForwarder, Service, Sendable {
     public static let channel = "tasker:updates"
     public static let watchingKey = "tasker:watching"
     /// How often this node says it has watchers and learns whether others have.
@@ -22,93 +23,101 @@ public final class UpdateRelay: UpdateForwarder, Sendable {
     /// How long a node's word that it has watchers lasts.
     static let interestLifetime = 3.0
 
+    private let url: RedisURL
     private let nodeID: String
+    private let hub: UpdateHub
+    private let logger: Logger
     private let lane: RedisLane
-    private let outgoing: AsyncStream<[Tasker_V1_StepUpdate]>.Continuation
-    private let loops: [Task<Void, Never>]
-    private let subscription: ChannelSubscription
+    private let outgoing: (stream: AsyncStream<[Tasker_V1_StepUpdate]>, continuation: AsyncStream<[Tasker_V1_StepUpdate]>.Continuation)
+    private let announcements: (stream: AsyncStream<Void>, continuation: AsyncStream<Void>.Continuation)
+    private let subscription = NIOLockedValueBox<ChannelSubscription?>(nil)
     private let others = NIOLockedValueBox(false)
-    private let announce: AsyncStream<Void>.Continuation
 
     public init(url: RedisURL, nodeID: String, hub: UpdateHub, logger: Logger = Logger(label: "tasker.updates")) {
+        self.url = url
         self.nodeID = nodeID
-        let lane = RedisLane(url: url)
-        self.lane = lane
-        let (stream, outgoing) = AsyncStream.makeStream(of: [Tasker_V1_StepUpdate].self)
-        self.outgoing = outgoing
-        let (announcements, announce) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
-        self.announce = announce
-        let others = self.others
-        loops = [
-            // One batch at a time, in the order committed, so other nodes seldom see a task's
-            // updates out of order.
-            Task {
-                for await updates in stream {
-                    do {
-                        _ = try await lane.command(["PUBLISH", Self.channel, nodeID + " " + Self.encode(updates).base64EncodedString()])
-                    } catch {
-                        logger.debug("updates not relayed", metadata: ["count": .stringConvertible(updates.count), "error": .string("\(error)")])
-                    }
-                }
-            },
-            Task {
-                let ticker = Task {
-                    while !Task.isCancelled {
-                        try? await Task.sleep(for: Self.interestInterval)
-                        announce.yield()
-                    }
-                }
-                defer { ticker.cancel() }
-                var announced = false
-                for await _ in announcements {
-                    let now = Date().timeIntervalSince1970
-                    let watching = hub.watcherCount > 0
-                    var commands = [["ZREMRANGEBYSCORE", Self.watchingKey, "-inf", String(now)]]
-                    if watching {
-                        commands.append(["ZADD", Self.watchingKey, String(now + Self.interestLifetime), nodeID])
-                    } else if announced {
-                        commands.append(["ZREM", Self.watchingKey, nodeID])
-                    }
-                    commands.append(["ZRANGE", Self.watchingKey, "0", "-1"])
-                    guard let replies = try? await lane.pipeline(commands), let members = try? replies.last?.get().array else { continue }
-                    announced = watching
-                    others.withLockedValue { $0 = members.contains { $0.string != nodeID } }
-                }
-            },
-        ]
-        subscription = ChannelSubscription(url: url, channel: Self.channel) { message in
+        self.hub = hub
+        self.logger = logger
+        lane = RedisLane(url: url)
+        outgoing = AsyncStream.makeStream(of: [Tasker_V1_StepUpdate].self)
+        announcements = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
+    }
+
+    public var othersWatching: Bool { others.withLockedValue { $0 } }
+
+    public func forward(_ updates: [Tasker_V1_StepUpdate]) {
+        outgoing.continuation.yield(updates)
+    }
+
+    public func watcherSubscribed() {
+        announcements.continuation.yield()
+    }
+
+    /// Subscribes to the other nodes' updates and returns once they reach this node's hub (or
+    /// after a few seconds when Redis does not answer); from then on this node's own go out.
+    public func listen() async {
+        let (nodeID, hub) = (self.nodeID, self.hub)
+        let subscription = ChannelSubscription(url: url, channel: Self.channel) { message in
             guard let space = message.firstIndex(of: " "), message[..<space] != nodeID,
                   let payload = Data(base64Encoded: String(message[message.index(after: space)...])),
                   let updates = try? Self.decode(payload)
             else { return }
             hub.deliver(updates)
         }
+        self.subscription.withLockedValue { $0 = subscription }
+        await subscription.waitUntilSubscribed()
         hub.relay(to: self)
     }
 
-    public var othersWatching: Bool { others.withLockedValue { $0 } }
-
-    public func forward(_ updates: [Tasker_V1_StepUpdate]) {
-        outgoing.yield(updates)
-    }
-
-    public func watcherSubscribed() {
-        announce.yield()
-    }
-
-    /// Returns once other nodes' updates reach this node (or after a few seconds when Redis
-    /// does not answer).
-    public func waitUntilListening() async {
-        await subscription.waitUntilSubscribed()
-    }
-
-    public func shutdown() async {
-        outgoing.finish()
-        announce.finish()
-        for loop in loops { await loop.value }
+    /// Publishes this node's updates and keeps its word on watchers current until graceful
+    /// shutdown; then sends what is left, withdraws that word and unsubscribes.
+    public func run() async {
+        await withDiscardingTaskGroup { group in
+            group.addTask { await self.publishing() }
+            group.addTask { await self.announcing() }
+            group.addTask {
+                while (try? await cancelWhenGracefulShutdown({ try await Task.sleep(for: Self.interestInterval) })) != nil {
+                    self.announcements.continuation.yield()
+                }
+            }
+            try? await gracefulShutdown()
+            outgoing.continuation.finish()
+            announcements.continuation.finish()
+        }
         _ = try? await lane.command(["ZREM", Self.watchingKey, nodeID])
-        await subscription.cancel()
+        await subscription.withLockedValue { $0 }?.cancel()
         await lane.shutdown()
+    }
+
+    /// One batch at a time, in the order committed, so other nodes seldom see a task's updates
+    /// out of order.
+    private func publishing() async {
+        for await updates in outgoing.stream {
+            do {
+                _ = try await lane.command(["PUBLISH", Self.channel, nodeID + " " + Self.encode(updates).base64EncodedString()])
+            } catch {
+                logger.debug("updates not relayed", metadata: ["count": .stringConvertible(updates.count), "error": .string("\(error)")])
+            }
+        }
+    }
+
+    /// Says whether this node has watchers, and learns whether any other node has.
+    private func announcing() async {
+        var announced = false
+        for await _ in announcements.stream {
+            let now = Date().timeIntervalSince1970
+            let watching = hub.watcherCount > 0
+            var commands = [["ZREMRANGEBYSCORE", Self.watchingKey, "-inf", String(now)]]
+            if watching {
+                commands.append(["ZADD", Self.watchingKey, String(now + Self.interestLifetime), nodeID])
+            } else if announced {
+                commands.append(["ZREM", Self.watchingKey, nodeID])
+            }
+            commands.append(["ZRANGE", Self.watchingKey, "0", "-1"])
+            guard let replies = try? await lane.pipeline(commands), let members = try? replies.last?.get().array else { continue }
+            announced = watching
+            others.withLockedValue { $0 = members.contains { $0.string != nodeID } }
+        }
     }
 
     /// Each update as its length (a varint) and its bytes, the way a repeated field is framed.
