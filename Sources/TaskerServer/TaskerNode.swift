@@ -121,7 +121,7 @@ public final class TaskerNode: Service, Sendable {
             var relay: UpdateRelay?
             if let redis {
                 let nodeID = UUID().uuidString.lowercased()
-                let steps = StepQueue(url: redis, consumer: nodeID)
+                let steps = StepQueue(url: redis, consumer: nodeID, agingInterval: settings.dispatch.agingInterval)
                 parts.append(StartedPart { await steps.shutdown() })
                 let updates = UpdateRelay(url: redis, nodeID: nodeID, hub: hub, logger: logger)
                 await updates.listen()

@@ -57,8 +57,9 @@ enum CommandOutput {
         } else if task.hasUpdatedAt {
             times.append("updated \(time(task.updatedAt))")
         }
+        if task.hasStartAt { times.append("starts \(time(task.startAt))") }
         lines.append("  " + times.joined(separator: ", "))
-        let about = [("tags", task.tags.joined(separator: ", ")), ("initiator", task.initiator), ("source", task.sourceSystem), ("reason", task.reason)]
+        let about = [("priority", task.priority == 3 || task.priority == 0 ? "" : String(task.priority)), ("tags", task.tags.joined(separator: ", ")), ("initiator", task.initiator), ("source", task.sourceSystem), ("reason", task.reason)]
             .filter { !$0.1.isEmpty }.map { "\($0.0): \($0.1)" }
         if !about.isEmpty { lines.append("  " + about.joined(separator: "  ")) }
         if !task.context.fields.isEmpty { lines.append("  context: \(json(task.context))") }

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import SwiftProtobuf
 import TaskerProto
 
 struct Submit: AsyncParsableCommand {
@@ -25,6 +26,16 @@ struct Submit: AsyncParsableCommand {
     @Option(help: "A submit with a key already used for this template returns that task instead.")
     var idempotencyKey: String = ""
 
+    @Option(help: "Start later: a time in ISO 8601 (2026-12-06T02:00:00Z) or a span from now (+10m, +2h, +1d).")
+    var startAt: StartTime?
+
+    @Option(help: "1 (first) to 5 (last); default 3. Among one handler's ready steps, higher goes first.")
+    var priority: Int32 = 0
+
+    func validate() throws {
+        guard (0...5).contains(priority) else { throw ValidationError("--priority is 1 (first) to 5 (last); not \(priority)") }
+    }
+
     @Flag(help: "Follow the task until it finishes, as `tasker watch` does.")
     var watch = false
 
@@ -39,6 +50,8 @@ struct Submit: AsyncParsableCommand {
                     $0.reason = reason
                     $0.tags = tag
                     $0.idempotencyKey = idempotencyKey
+                    $0.priority = priority
+                    if let startAt { $0.startAt = Google_Protobuf_Timestamp(date: startAt.date) }
                 })
             }
             if client.json {

@@ -12,7 +12,7 @@ import Testing
         let url = try RedisURL(parsing: redis.url)
         let nodeA = StepQueue(url: url, consumer: "a", readBlockMilliseconds: 100)
         let nodeB = StepQueue(url: url, consumer: "b", readBlockMilliseconds: 100)
-        try await nodeA.enqueue([("pay", "s1"), ("ship", "s2"), ("pay", "s3")])
+        try await nodeA.enqueue([("pay", "s1", 3), ("ship", "s2", 3), ("pay", "s3", 3)])
         let first = try await nodeA.read(["pay": 1])
         #expect(first.map(\.stepID) == ["s1"])
         let second = try await nodeB.read(["pay": 5, "ship": 5])
@@ -33,23 +33,53 @@ import Testing
         let redis = try await blocking { try PrivateRedis() }
         let url = try RedisURL(parsing: redis.url)
         let queue = StepQueue(url: url, consumer: "a", readBlockMilliseconds: 100)
-        try await queue.enqueue([("pay", "s1")])
+        try await queue.enqueue([("pay", "s1", 3)])
         #expect(try await queue.state(of: "pay").undelivered == 1)
         let lane = RedisLane(url: url)
         try await lane.command(["FLUSHALL"])
         #expect(try await queue.state(of: "pay").exists == false)
         #expect(try await queue.read(["pay": 1]).isEmpty, "a missing group is made again, not an error")
-        try await queue.enqueue([("pay", "s2")])
+        try await queue.enqueue([("pay", "s2", 3)])
         #expect(try await queue.read(["pay": 1]).map(\.stepID) == ["s2"])
         await lane.shutdown()
         await queue.shutdown()
+    }
+
+    @Test func aHandlersStepsAreReadByPriorityThenByWhenTheyWereQueued() async throws {
+        let redis = try await blocking { try PrivateRedis() }
+        let url = try RedisURL(parsing: redis.url)
+        let queue = StepQueue(url: url, consumer: "a", readBlockMilliseconds: 100)
+        try await queue.enqueue([("pay", "low", 5), ("pay", "default", 3), ("pay", "first", 1), ("pay", "first-too", 1), ("ship", "other", 2)])
+        let read = try await queue.read(["pay": 3, "ship": 1])
+        #expect(read.filter { $0.handler == "pay" }.map(\.stepID) == ["first", "first-too", "default"])
+        #expect(read.filter { $0.handler == "pay" }.map(\.priority) == [1, 1, 3])
+        #expect(read.first { $0.handler == "ship" }?.stepID == "other")
+        #expect(try await queue.read(["pay": 5]).map(\.stepID) == ["low"], "the rest is still there")
+        #expect(try await queue.read(["pay": 5]).isEmpty)
+        await queue.shutdown()
+        _ = try? await blocking { redis.stop() }
+    }
+
+    @Test func aWaitingStepRanksOnePriorityHigherEachAgingInterval() async throws {
+        let redis = try await blocking { try PrivateRedis() }
+        let url = try RedisURL(parsing: redis.url)
+        let queue = StepQueue(url: url, consumer: "a", readBlockMilliseconds: 100, agingInterval: .seconds(1))
+        try await queue.enqueue([("pay", "patient", 5)])
+        try await Task.sleep(for: .milliseconds(2100))
+        // Two or three intervals waited: 5 ranks as 3 or 2, ahead of a 3 queued now (and older
+        // than it), behind a 1.
+        try await queue.enqueue([("pay", "now", 3), ("pay", "urgent", 1)])
+        let read = try await queue.read(["pay": 3]).map(\.stepID)
+        #expect(read == ["urgent", "patient", "now"])
+        await queue.shutdown()
+        _ = try? await blocking { redis.stop() }
     }
 
     @Test func abandonedDeliveriesAreDropped() async throws {
         let redis = try await blocking { try PrivateRedis() }
         let url = try RedisURL(parsing: redis.url)
         let queue = StepQueue(url: url, consumer: "a", readBlockMilliseconds: 100)
-        try await queue.enqueue([("pay", "s1"), ("pay", "s2")])
+        try await queue.enqueue([("pay", "s1", 3), ("pay", "s2", 3)])
         _ = try await queue.read(["pay": 2])
         #expect(try await queue.dropAbandoned(of: "pay", idleMilliseconds: 60_000) == 0)
         try await Task.sleep(for: .milliseconds(50))

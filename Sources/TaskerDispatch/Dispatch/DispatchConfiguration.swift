@@ -20,6 +20,8 @@ public struct DispatchConfiguration: Sendable {
     public var retryPollInterval: Double = 0.1
     /// Deliveries unacknowledged this long (their node died) are dropped from the streams.
     public var abandonedDeliveryAge: Double = 60
+    /// A ready step ranks one priority higher for each this long it has waited (DESIGN §8: 60 s).
+    public var agingInterval: Duration = .seconds(60)
 
     public init() {}
 }

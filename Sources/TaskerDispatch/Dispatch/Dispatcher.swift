@@ -354,7 +354,7 @@ public actor Dispatcher: StepChangeObserver, Service {
     /// can run them, rather than wait here for the sweeper.
     private func handBack(_ entries: [QueuedStep]) async {
         do {
-            try await queue.enqueue(entries.map { (handler: $0.handler, stepID: $0.stepID) })
+            try await queue.enqueue(entries.map { (handler: $0.handler, stepID: $0.stepID, priority: $0.priority) })
             try await queue.acknowledge(entries)
             logger.debug("handed steps back to the queue", metadata: ["count": .stringConvertible(entries.count)])
         } catch {
@@ -401,7 +401,7 @@ public actor Dispatcher: StepChangeObserver, Service {
         let startedAtOnce = Set(changes.filter { $0.status == .inProgress }.compactMap(\.stepID))
         let ready = changes.compactMap { change in
             change.status == .enqueued && !startedAtOnce.contains(change.stepID ?? "")
-                ? change.handler.flatMap { handler in change.stepID.map { (handler: handler, stepID: $0) } } : nil
+                ? change.handler.flatMap { handler in change.stepID.map { (handler: handler, stepID: $0, priority: change.priority) } } : nil
         }
         let retries = changes.compactMap { change in
             change.status == .waitingForRetry ? change.retryAt.flatMap { at in change.stepID.map { (stepID: $0, at: at) } } : nil
@@ -416,6 +416,16 @@ public actor Dispatcher: StepChangeObserver, Service {
         } catch {
             // Postgres has it all: the sweeper gives the queue what it missed.
             logger.warning("queue not told of transitions", metadata: ["error": .string("\(error)")])
+        }
+    }
+
+    /// A delayed task's first steps wait in the set of retries until its start.
+    public nonisolated func stepsDelayed(_ steps: [DelayedStep]) async {
+        do {
+            try await queue.scheduleRetries(steps.map { (stepID: $0.stepID, at: $0.at) })
+        } catch {
+            // The sweeper finds them in Postgres when they fall due.
+            logger.warning("queue not told of delayed steps", metadata: ["error": .string("\(error)")])
         }
     }
 
@@ -491,24 +501,32 @@ public actor Dispatcher: StepChangeObserver, Service {
         return failed
     }
 
-    /// Steps ENQUEUED longer than the grace that their handler's stream no longer holds:
-    /// the stream is gone, or it has delivered everything, or entries added after them.
+    /// Steps ENQUEUED longer than the grace that their handler's stream (of their priority)
+    /// no longer holds: the stream is gone, or it has delivered everything, or entries added
+    /// after them.
     private func requeueLostSteps() async throws -> Int {
         let waiting = try await engine.stepsQueued(before: now() - configuration.queueGrace)
         var lost: [String] = []
-        for (handler, steps) in Dictionary(grouping: waiting, by: \.handler) {
-            let stream = try await queue.state(of: handler)
+        for (queued, steps) in Dictionary(grouping: waiting, by: { StreamOfSteps(handler: $0.handler, priority: $0.priority) }) {
+            let stream = try await queue.state(of: queued.handler, priority: queued.priority)
             if !stream.exists || stream.undelivered == 0 {
                 lost += steps.map(\.stepID)
             } else {
                 let delivered = Double(stream.lastDeliveredMilliseconds) / 1000 - configuration.queueGrace
                 lost += steps.filter { $0.queuedAt < delivered }.map(\.stepID)
             }
+        }
+        for handler in Set(waiting.map(\.handler)) {
             try await queue.dropAbandoned(of: handler, idleMilliseconds: Int(configuration.abandonedDeliveryAge * 1000))
         }
         let requeued = try await engine.requeue(lost)
-        try await queue.enqueue(requeued.map { ($0.handler, $0.stepID) })
+        try await queue.enqueue(requeued.map { ($0.handler, $0.stepID, $0.priority) })
         return requeued.count
+    }
+
+    private struct StreamOfSteps: Hashable {
+        let handler: String
+        let priority: Int
     }
 
     /// Counts and logs what a sweep put right.

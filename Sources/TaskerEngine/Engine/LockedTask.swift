@@ -21,6 +21,8 @@ struct LockedTask {
         let storedResults: String?
         /// A retry whose time has come.
         let due: Bool
+        /// A first step of a delayed task whose start has not come.
+        let startsLater: Bool
         /// Seconds since it was last ENQUEUED, and since its attempt started (when it has).
         let queuedFor: Double?
         let runningFor: Double?
@@ -44,6 +46,8 @@ struct LockedTask {
     let taskID: String
     let taskName: String
     let contextJSON: String?
+    /// 1 (first) … 5 (last).
+    let priority: Int
     private(set) var status: TaskStatus
     private var taskStatusChanged = false
     private(set) var steps: [Step]
@@ -83,7 +87,7 @@ struct LockedTask {
     }
 
     private static let taskColumns = """
-        task_id::text AS task_id, name, status, last_sequence, context::text AS context,
+        task_id::text AS task_id, name, status, last_sequence, context::text AS context, priority,
         extract(epoch FROM now() - created_at)::float8 AS age
         """
 
@@ -97,6 +101,7 @@ struct LockedTask {
             SELECT task_id::text AS task_id, step_id::text AS step_id, name, handler, status, attempts, retry_limit, retryable,
                 unmet_dependencies, array_to_json(depends_on)::text AS depends_on, backoff_base_seconds, backoff_max_seconds,
                 backoff_jitter, timeout_seconds, results::text AS results, coalesce(next_attempt_at <= now(), false) AS due,
+                coalesce(status = \(StepStatus.pending.rawValue) AND next_attempt_at > now(), false) AS starts_later,
                 extract(epoch FROM now() - queued_at)::float8 AS queued_for,
                 extract(epoch FROM now() - last_attempted_at)::float8 AS running_for
             FROM steps WHERE task_id = ANY($1::uuid[]) ORDER BY task_id, position
@@ -110,6 +115,7 @@ struct LockedTask {
                 stepID: row["step_id"]!, name: row["name"] ?? "", handler: row["handler"] ?? "",
                 dependsOn: Rows.strings(row["depends_on"]), backoff: backoff,
                 timeoutSeconds: Int32(row.int("timeout_seconds") ?? 0), storedResults: row["results"], due: row.bool("due") ?? false,
+                startsLater: row.bool("starts_later") ?? false,
                 queuedFor: row.double("queued_for"), runningFor: row.double("running_for"),
                 machine: StepStateMachine(
                     status: StepStatus(rawValue: row.int("status") ?? 0) ?? .unspecified, attempts: Int32(row.int("attempts") ?? 0),
@@ -119,14 +125,17 @@ struct LockedTask {
         return tasks.map { task in
             let taskID = task["task_id"]!
             return LockedTask(
-                taskID: taskID, taskName: task["name"] ?? "", contextJSON: task["context"],
+                taskID: taskID, taskName: task["name"] ?? "", contextJSON: task["context"], priority: task.int("priority") ?? 3,
                 status: TaskStatus(rawValue: task.int("status") ?? 0) ?? .unspecified, steps: stepsByTask[taskID] ?? [],
                 lastSequence: task.int("last_sequence") ?? 0, age: task.double("age") ?? 0)
         }
     }
 
-    private init(taskID: String, taskName: String, contextJSON: String?, status: TaskStatus, steps: [Step], lastSequence: Int, age: Double) {
+    private init(
+        taskID: String, taskName: String, contextJSON: String?, priority: Int, status: TaskStatus, steps: [Step], lastSequence: Int, age: Double
+    ) {
         self.age = age
+        self.priority = priority
         self.taskID = taskID
         self.taskName = taskName
         self.contextJSON = contextJSON
@@ -199,13 +208,15 @@ struct LockedTask {
         [.complete, .skipped, .resolvedManually].contains(status)
     }
 
-    /// Every step that can run now goes to the queue: PENDING with nothing unmet, or a retry
-    /// that has fallen due. A finished task enqueues nothing.
+    /// Every step that can run now goes to the queue: PENDING with nothing unmet (and, for a
+    /// delayed task's first steps, its start come), or a retry that has fallen due. A finished
+    /// task enqueues nothing.
     mutating func enqueueReady() {
         guard !TaskStatusRule.isFinished(status) else { return }
         for index in steps.indices {
             let step = steps[index]
-            let ready = (step.machine.status == .pending && step.unmet == 0) || (step.machine.status == .waitingForRetry && step.due)
+            let ready = (step.machine.status == .pending && step.unmet == 0 && !step.startsLater)
+                || (step.machine.status == .waitingForRetry && step.due)
             if ready { try? apply(.enqueue, to: index) }
         }
     }
@@ -240,7 +251,7 @@ struct LockedTask {
         transitions.append(StepChange(
             taskID: taskID, sequence: lastSequence, stepID: step?.stepID, stepName: step?.name ?? "", status: status,
             previous: previous, attempt: step?.machine.attempts ?? 0, taskStatus: self.status, resultsJSON: results,
-            errorJSON: error, handler: status == .enqueued ? step?.handler : nil, retryAt: retryAt))
+            errorJSON: error, handler: status == .enqueued ? step?.handler : nil, retryAt: retryAt, priority: priority))
     }
 
     // MARK: Writing

@@ -49,7 +49,8 @@ enum Rows {
     static let taskColumns = """
         task_id::text AS task_id, name, version, status, context::text AS context, initiator, source_system,
         reason, array_to_json(tags)::text AS tags, extract(epoch FROM created_at)::text AS created_at,
-        extract(epoch FROM updated_at)::text AS updated_at, extract(epoch FROM completed_at)::text AS completed_at
+        extract(epoch FROM updated_at)::text AS updated_at, extract(epoch FROM completed_at)::text AS completed_at,
+        extract(epoch FROM start_at)::text AS start_at, priority
         """
 
     static let stepColumns = """
@@ -75,6 +76,8 @@ enum Rows {
         if let at = timestamp(row["created_at"]) { task.createdAt = at }
         if let at = timestamp(row["updated_at"]) { task.updatedAt = at }
         if let at = timestamp(row["completed_at"]) { task.completedAt = at }
+        if let at = timestamp(row["start_at"]) { task.startAt = at }
+        task.priority = Int32(row.int("priority") ?? 3)
         return task
     }
 

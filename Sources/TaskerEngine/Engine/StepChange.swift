@@ -22,11 +22,26 @@ public struct StepChange: Sendable, Equatable {
     public let handler: String?
     /// When a step that went WAITING_FOR_RETRY falls due (Unix seconds).
     public let retryAt: Double?
+    /// The task's priority, 1 (first) … 5 (last): the queue a step that went ENQUEUED joins.
+    public let priority: Int
+}
+
+/// A first step of a task submitted to start later: it waits PENDING, without a transition,
+/// until `at` (Unix seconds).
+public struct DelayedStep: Sendable, Equatable {
+    public let stepID: String
+    public let at: Double
 }
 
 /// Told of every committed transition, in commit order per task.
 public protocol StepChangeObserver: Sendable {
     func stepsChanged(_ changes: [StepChange]) async
+    /// Steps that become ready later with no transition now: the first steps of a delayed task.
+    func stepsDelayed(_ steps: [DelayedStep]) async
+}
+
+extension StepChangeObserver {
+    public func stepsDelayed(_ steps: [DelayedStep]) async {}
 }
 
 /// The transitions one transaction makes, handed on only once it has committed. It is filled
@@ -54,8 +69,11 @@ final class StepChangeObservers: Sendable {
         observers.withLockedValue { $0.append(observer) }
     }
 
-    func tell(_ changes: [StepChange]) async {
-        guard !changes.isEmpty else { return }
-        for observer in observers.withLockedValue({ $0 }) { await observer.stepsChanged(changes) }
+    func tell(_ changes: [StepChange], delayed: [DelayedStep] = []) async {
+        guard !changes.isEmpty || !delayed.isEmpty else { return }
+        for observer in observers.withLockedValue({ $0 }) {
+            if !changes.isEmpty { await observer.stepsChanged(changes) }
+            if !delayed.isEmpty { await observer.stepsDelayed(delayed) }
+        }
     }
 }

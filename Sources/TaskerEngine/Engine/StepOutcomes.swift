@@ -279,14 +279,19 @@ extension TaskEngine {
         }
     }
 
-    /// Retries that have fallen due, in every task, go back to the queue. Returns how many.
+    /// Retries that have fallen due, and first steps of delayed tasks whose start has come, in
+    /// every task, go to the queue. Returns how many.
     @discardableResult
     public func enqueueDueRetries(limit: Int = 500) async throws(EngineError) -> Int {
         let tasks = try await read { connection in
             try connection.query(
                 """
-                SELECT DISTINCT task_id::text AS task_id FROM steps
-                WHERE status = \(StepStatus.waitingForRetry.rawValue) AND next_attempt_at <= now() LIMIT $1
+                SELECT task_id::text AS task_id FROM steps
+                WHERE status = \(StepStatus.waitingForRetry.rawValue) AND next_attempt_at <= now()
+                UNION
+                SELECT task_id::text FROM steps
+                WHERE status = \(StepStatus.pending.rawValue) AND unmet_dependencies = 0 AND next_attempt_at <= now()
+                LIMIT $1
                 """, [String(limit)]
             ).compactMap { $0["task_id"] }
         }

@@ -22,6 +22,7 @@ extension TaskEngine {
                 contextJSON, request.initiator, request.sourceSystem, request.reason, PostgresArrayLiteral.of(request.tags),
                 request.idempotencyKey.isEmpty ? nil : request.idempotencyKey, String(submission.history.count),
             ] + submission.stepColumns(stored.columns) + submission.edgeColumns + submission.historyColumns + [newestGuard]
+                + [submission.startAt.map { String($0) }, String(submission.task.priority)]
             let outcome = try await read { connection -> SubmitOutcome in
                 let written = try connection.query(Self.insertTaskStatement, parameters)
                 guard written.first?.bool("newest") == true else { return .staleTemplate }
@@ -58,7 +59,7 @@ extension TaskEngine {
             case .written(let task, let created):
                 if created {
                     TaskerMetric.tasksSubmitted(task.name).increment()
-                    await committed(submission.changes)
+                    await committed(submission.changes, delayed: submission.delayed)
                 }
                 return (task, created)
             case .staleTemplate:
@@ -82,6 +83,10 @@ extension TaskEngine {
         // An empty tag could never be listed by (ListTasks takes an empty tag as no filter).
         try InputCheck.texts(request.tags, "tags", limit: InputLimits.nameBytes, count: InputLimits.tagsPerTask, required: true)
         try InputCheck.texts(request.bypassSteps, "bypass_steps", limit: InputLimits.nameBytes, count: InputLimits.stepsPerTemplate)
+        guard (0...5).contains(request.priority) else {
+            throw .invalidArgument("priority is 1 (first) to 5 (last), or 0 for the default 3; not \(request.priority)")
+        }
+        if request.hasStartAt { try InputCheck.startAt(request.startAt) }
         return try InputCheck.json(request.context, "context", limit: InputLimits.contextBytes)
     }
 
@@ -119,8 +124,8 @@ extension TaskEngine {
         case staleTemplate
     }
 
-    /// A task, its steps, edges and first transitions in one statement. No row comes back
-    /// with `newest` false when $32 names a registration that is no longer its name's newest
+    /// A task, its steps, edges and first transitions in one statement ($33: a later start,
+    /// Unix seconds, or null; $34: the priority). No row comes back with `newest` false when $32 names a registration that is no longer its name's newest
     /// (a higher version came since), and no created_at when the idempotency key is taken;
     /// either way nothing is written.
     static let insertTaskStatement = """
@@ -130,17 +135,20 @@ extension TaskEngine {
                 WHERE t.name = $2 AND (t.version_order, t.registration) > (mine.version_order, mine.registration)) AS newest),
         task AS (
             INSERT INTO tasks (task_id, name, version, status, context, initiator, source_system, reason, tags,
-                idempotency_key, last_sequence)
-            SELECT $1, $2, $3, $4, $5::jsonb, $6, $7, $8, $9::text[], $10, $11 FROM current WHERE current.newest
+                idempotency_key, last_sequence, start_at, priority)
+            SELECT $1, $2, $3, $4, $5::jsonb, $6, $7, $8, $9::text[], $10, $11, to_timestamp($33::float8), $34::smallint
+            FROM current WHERE current.newest
             ON CONFLICT (name, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
             RETURNING task_id, created_at),
         new_steps AS (
             INSERT INTO steps (step_id, task_id, name, handler, position, status, retry_limit, retryable, skippable,
                 timeout_seconds, backoff_base_seconds, backoff_max_seconds, backoff_jitter, unmet_dependencies, depends_on,
-                queued_at)
+                queued_at, next_attempt_at)
             SELECT x.step_id, task.task_id, x.name, x.handler, x.position, x.status, x.retry_limit, x.retryable, x.skippable,
                 x.timeout_seconds, x.backoff_base_seconds, x.backoff_max_seconds, x.backoff_jitter, x.unmet_dependencies,
-                x.depends_on::text[], CASE WHEN x.status = 2 THEN task.created_at END  -- 2: ENQUEUED
+                x.depends_on::text[], CASE WHEN x.status = 2 THEN task.created_at END,  -- 2: ENQUEUED
+                -- A delayed task's first steps wait PENDING (1) until its start.
+                CASE WHEN x.status = 1 AND x.unmet_dependencies = 0 THEN to_timestamp($33::float8) END
             FROM task, unnest($12::uuid[], $13::text[], $14::text[], $15::smallint[], $16::smallint[], $17::integer[],
                 $18::boolean[], $19::boolean[], $20::integer[], $21::float8[], $22::float8[], $23::float8[], $24::integer[],
                 $25::text[])
@@ -159,10 +167,15 @@ extension TaskEngine {
 }
 
 /// A new task as SubmitTask writes it: the steps' first statuses (bypassed ones SKIPPED, those
-/// with nothing left to wait for ENQUEUED), its edges and its first history, all known before
-/// anything is written, so that one statement writes them with one round trip and one commit.
+/// with nothing left to wait for ENQUEUED, or PENDING until a later start), its edges and its
+/// first history, all known before anything is written, so that one statement writes them
+/// with one round trip and one commit.
 struct NewTask {
     var task = Tasker_V1_Task()
+    /// A start later than now (Unix seconds): the first steps wait for it.
+    private(set) var startAt: Double?
+    /// The first steps of a delayed task, with when they become ready.
+    private(set) var delayed: [DelayedStep] = []
     private var stepIDs: [String] = []
     private var statuses: [Int] = []
     private var unmet: [Int] = []
@@ -180,6 +193,12 @@ struct NewTask {
         task.sourceSystem = request.sourceSystem
         task.reason = request.reason
         task.tags = request.tags
+        task.priority = request.priority == 0 ? 3 : request.priority
+        if request.hasStartAt {
+            task.startAt = request.startAt
+            let at = Double(request.startAt.seconds) + Double(request.startAt.nanos) / 1e9
+            if at > Date().timeIntervalSince1970 { startAt = at }
+        }
         history.append((nil, "", 0, 0, nil))
         var idByName: [String: String] = [:]
         var enqueued: [(stepID: String?, stepName: String, status: Int, previousStatus: Int, handler: String?)] = []
@@ -187,7 +206,8 @@ struct NewTask {
             let stepID = TimeOrderedUUID.make()
             idByName[step.name] = stepID
             let unmet = step.dependsOn.reduce(0) { $0 + (bypassed.contains($1) ? 0 : 1) }
-            let status: StepStatus = bypassed.contains(step.name) ? .skipped : unmet == 0 ? .enqueued : .pending
+            let status: StepStatus = bypassed.contains(step.name) ? .skipped : unmet == 0 && startAt == nil ? .enqueued : .pending
+            if status == .pending, unmet == 0, let startAt { delayed.append(DelayedStep(stepID: stepID, at: startAt)) }
             stepIDs.append(stepID)
             statuses.append(status.rawValue)
             self.unmet.append(unmet)
@@ -231,7 +251,7 @@ struct NewTask {
                 status: StepStatus(rawValue: entry.status) ?? .unspecified,
                 previous: StepStatus(rawValue: entry.previousStatus) ?? .unspecified, attempt: 0, taskStatus: .pending,
                 resultsJSON: nil, errorJSON: nil,
-                handler: entry.status == StepStatus.enqueued.rawValue ? entry.handler : nil, retryAt: nil)
+                handler: entry.status == StepStatus.enqueued.rawValue ? entry.handler : nil, retryAt: nil, priority: Int(task.priority))
         }
     }
 

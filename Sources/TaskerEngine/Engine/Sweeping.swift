@@ -7,13 +7,16 @@ public struct QueuedStepRecord: Sendable, Equatable {
     public let stepID: String
     public let handler: String
     public let queuedAt: Double
+    /// Its task's, 1 (first) … 5 (last): which of the handler's queues holds it.
+    public let priority: Int
 
-    /// From a row with step_id, handler and queued_at (epoch seconds).
+    /// From a row with step_id, handler, queued_at (epoch seconds) and priority.
     init?(_ row: PostgresRow) {
         guard let id = row["step_id"], let handler = row["handler"], let at = row.double("queued_at") else { return nil }
         stepID = id
         self.handler = handler
         queuedAt = at
+        priority = row.int("priority") ?? 3
     }
 }
 
@@ -99,8 +102,9 @@ extension TaskEngine {
         try await read { connection in
             try connection.query(
                 """
-                SELECT step_id::text AS step_id, handler, extract(epoch FROM queued_at)::text AS queued_at FROM steps
-                WHERE status = \(StepStatus.enqueued.rawValue) AND queued_at < to_timestamp($1::float8) ORDER BY queued_at LIMIT $2
+                SELECT s.step_id::text AS step_id, s.handler, extract(epoch FROM s.queued_at)::text AS queued_at, t.priority
+                FROM steps s JOIN tasks t ON t.task_id = s.task_id
+                WHERE s.status = \(StepStatus.enqueued.rawValue) AND s.queued_at < to_timestamp($1::float8) ORDER BY s.queued_at LIMIT $2
                 """, [String(cutoff), String(limit)]
             ).compactMap(QueuedStepRecord.init)
         }
@@ -114,15 +118,16 @@ extension TaskEngine {
         return try await read { connection in
             try connection.query(
                 """
-                UPDATE steps SET queued_at = now() WHERE step_id = ANY($1::uuid[]) AND status = $2
-                RETURNING step_id::text AS step_id, handler, extract(epoch FROM queued_at)::text AS queued_at
+                UPDATE steps s SET queued_at = now() FROM tasks t
+                WHERE s.step_id = ANY($1::uuid[]) AND s.status = $2 AND t.task_id = s.task_id
+                RETURNING s.step_id::text AS step_id, s.handler, extract(epoch FROM s.queued_at)::text AS queued_at, t.priority
                 """, [PostgresArrayLiteral.of(stepIDs), String(StepStatus.enqueued.rawValue)]
             ).compactMap(QueuedStepRecord.init)
         }
     }
 
-    /// Retries whose due time the queue reported: those that are due go back to ENQUEUED
-    /// (observers are told, and queue them). Returns how many.
+    /// Retries and delayed first steps whose time the queue reported: those whose time has
+    /// come go to ENQUEUED (observers are told, and queue them). Returns how many.
     @discardableResult
     public func enqueueDueRetries(stepIDs: [String]) async throws(EngineError) -> Int {
         // Ids come back from Redis: anything that is not a step id is no step.
@@ -130,8 +135,8 @@ extension TaskEngine {
         guard !stepIDs.isEmpty else { return 0 }
         let tasks = try await read { connection in
             try connection.query(
-                "SELECT DISTINCT task_id::text AS task_id FROM steps WHERE step_id = ANY($1::uuid[]) AND status = $2",
-                [PostgresArrayLiteral.of(stepIDs), String(StepStatus.waitingForRetry.rawValue)]
+                "SELECT DISTINCT task_id::text AS task_id FROM steps WHERE step_id = ANY($1::uuid[]) AND status IN ($2, $3)",
+                [PostgresArrayLiteral.of(stepIDs), String(StepStatus.waitingForRetry.rawValue), String(StepStatus.pending.rawValue)]
             ).compactMap { $0["task_id"] }
         }
         return try await enqueueReady(inTasks: tasks)

@@ -44,8 +44,8 @@ public final class TaskEngine: Sendable {
     }
 
     /// Tells the observers of transitions committed outside `transaction` (a new task's).
-    func committed(_ changes: [StepChange]) async {
-        await observers.tell(changes)
+    func committed(_ changes: [StepChange], delayed: [DelayedStep] = []) async {
+        await observers.tell(changes, delayed: delayed)
     }
 
     func read<Result: Sendable>(

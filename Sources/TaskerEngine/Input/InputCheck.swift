@@ -83,6 +83,17 @@ public enum InputCheck {
     }
 
     /// A number a request carries that must be finite and within `range`.
+    /// A task's start: a real time, at most a year ahead (a past one starts the task at once).
+    public static func startAt(_ at: Google_Protobuf_Timestamp) throws(EngineError) {
+        guard (0..<1_000_000_000).contains(at.nanos), (0...253_402_300_799).contains(at.seconds) else {
+            throw .invalidArgument("start_at is not a valid time (seconds \(at.seconds), nanos \(at.nanos))")
+        }
+        let ahead = Double(at.seconds) - Date().timeIntervalSince1970
+        guard ahead <= InputLimits.startAheadSeconds else {
+            throw .invalidArgument("start_at is \(Int(ahead / 86_400)) days ahead; a task may start at most 366 days ahead")
+        }
+    }
+
     public static func number(_ value: Double, _ field: String, _ range: ClosedRange<Double>) throws(EngineError) {
         guard value.isFinite else { throw .invalidArgument("\(field) is \(value); it must be a finite number") }
         guard range.contains(value) else {

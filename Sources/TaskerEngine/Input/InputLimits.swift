@@ -38,4 +38,6 @@ public enum InputLimits {
     /// Handlers one worker registers.
     public static let handlersPerWorker = 64
     public static let slotsPerWorker: Int32 = 10_000
+    /// How far ahead a task's start_at may be.
+    public static let startAheadSeconds = 366.0 * 86_400
 }

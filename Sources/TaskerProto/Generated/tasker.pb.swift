@@ -565,7 +565,8 @@ public nonisolated struct Tasker_V1_WorkflowStep: @unchecked Sendable {
   public mutating func clearCompletedAt() {_uniqueStorage()._completedAt = nil}
 
   /// Why a step that cannot move now waits, on reads: "no connected worker runs handler 'x'",
-  /// "every worker of handler 'x' is busy (4 slots)", "next attempt at 2026-12-02T12:00:03Z".
+  /// "every worker of handler 'x' is busy (4 slots)", "next attempt at 2026-12-02T12:00:03Z",
+  /// "the task starts at 2026-12-02T02:00:00Z".
   /// Empty for a step that is moving or done.
   public var waitingReason: String {
     get {_storage._waitingReason}
@@ -681,6 +682,22 @@ public nonisolated struct Tasker_V1_Task: @unchecked Sendable {
   public var lastSequence: UInt64 {
     get {_storage._lastSequence}
     set {_uniqueStorage()._lastSequence = newValue}
+  }
+
+  /// As submitted: when the first steps became (or become) ready, if it was delayed.
+  public var startAt: SwiftProtobuf.Google_Protobuf_Timestamp {
+    get {_storage._startAt ?? SwiftProtobuf.Google_Protobuf_Timestamp()}
+    set {_uniqueStorage()._startAt = newValue}
+  }
+  /// Returns true if `startAt` has been explicitly set.
+  public var hasStartAt: Bool {_storage._startAt != nil}
+  /// Clears the value of `startAt`. Subsequent reads from it will return its default value.
+  public mutating func clearStartAt() {_uniqueStorage()._startAt = nil}
+
+  /// 1 (first) … 5 (last).
+  public var priority: Int32 {
+    get {_storage._priority}
+    set {_uniqueStorage()._priority = newValue}
   }
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
@@ -866,11 +883,28 @@ public nonisolated struct Tasker_V1_SubmitTaskRequest: Sendable {
   /// With the template name, makes the submission idempotent.
   public var idempotencyKey: String = String()
 
+  /// Unset or past: the task starts at once. Later: it stays PENDING and its first steps become
+  /// ready at that time, on any node, after any restart. At most a year ahead.
+  public var startAt: SwiftProtobuf.Google_Protobuf_Timestamp {
+    get {_startAt ?? SwiftProtobuf.Google_Protobuf_Timestamp()}
+    set {_startAt = newValue}
+  }
+  /// Returns true if `startAt` has been explicitly set.
+  public var hasStartAt: Bool {self._startAt != nil}
+  /// Clears the value of `startAt`. Subsequent reads from it will return its default value.
+  public mutating func clearStartAt() {self._startAt = nil}
+
+  /// 1 (first) … 5 (last); 0 means 3. Among the ready steps of one handler, a higher priority is
+  /// dispatched first, equal priorities in the order they became ready; a step waiting ready
+  /// rises one level for each 60 s it has waited, so none waits for good.
+  public var priority: Int32 = 0
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
 
   fileprivate var _context: SwiftProtobuf.Google_Protobuf_Struct? = nil
+  fileprivate var _startAt: SwiftProtobuf.Google_Protobuf_Timestamp? = nil
 }
 
 public nonisolated struct Tasker_V1_SubmitTaskResponse: Sendable {
@@ -1712,7 +1746,7 @@ nonisolated extension Tasker_V1_WorkflowStep: SwiftProtobuf.Message, SwiftProtob
 
 nonisolated extension Tasker_V1_Task: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".Task"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}task_id\0\u{1}name\0\u{1}version\0\u{1}status\0\u{1}context\0\u{1}initiator\0\u{3}source_system\0\u{1}reason\0\u{1}tags\0\u{1}steps\0\u{1}annotations\0\u{3}created_at\0\u{3}updated_at\0\u{3}completed_at\0\u{3}last_sequence\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}task_id\0\u{1}name\0\u{1}version\0\u{1}status\0\u{1}context\0\u{1}initiator\0\u{3}source_system\0\u{1}reason\0\u{1}tags\0\u{1}steps\0\u{1}annotations\0\u{3}created_at\0\u{3}updated_at\0\u{3}completed_at\0\u{3}last_sequence\0\u{3}start_at\0\u{1}priority\0")
 
   fileprivate class _StorageClass {
     var _taskID: String = String()
@@ -1730,6 +1764,8 @@ nonisolated extension Tasker_V1_Task: SwiftProtobuf.Message, SwiftProtobuf._Mess
     var _updatedAt: SwiftProtobuf.Google_Protobuf_Timestamp? = nil
     var _completedAt: SwiftProtobuf.Google_Protobuf_Timestamp? = nil
     var _lastSequence: UInt64 = 0
+    var _startAt: SwiftProtobuf.Google_Protobuf_Timestamp? = nil
+    var _priority: Int32 = 0
 
       // This property is used as the initial default value for new instances of the type.
       // The type itself is protecting the reference to its storage via CoW semantics.
@@ -1755,6 +1791,8 @@ nonisolated extension Tasker_V1_Task: SwiftProtobuf.Message, SwiftProtobuf._Mess
       _updatedAt = source._updatedAt
       _completedAt = source._completedAt
       _lastSequence = source._lastSequence
+      _startAt = source._startAt
+      _priority = source._priority
     }
   }
 
@@ -1788,6 +1826,8 @@ nonisolated extension Tasker_V1_Task: SwiftProtobuf.Message, SwiftProtobuf._Mess
         case 13: try { try decoder.decodeSingularMessageField(value: &_storage._updatedAt) }()
         case 14: try { try decoder.decodeSingularMessageField(value: &_storage._completedAt) }()
         case 15: try { try decoder.decodeSingularUInt64Field(value: &_storage._lastSequence) }()
+        case 16: try { try decoder.decodeSingularMessageField(value: &_storage._startAt) }()
+        case 17: try { try decoder.decodeSingularInt32Field(value: &_storage._priority) }()
         default: break
         }
       }
@@ -1845,6 +1885,12 @@ nonisolated extension Tasker_V1_Task: SwiftProtobuf.Message, SwiftProtobuf._Mess
       if _storage._lastSequence != 0 {
         try visitor.visitSingularUInt64Field(value: _storage._lastSequence, fieldNumber: 15)
       }
+      try { if let v = _storage._startAt {
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 16)
+      } }()
+      if _storage._priority != 0 {
+        try visitor.visitSingularInt32Field(value: _storage._priority, fieldNumber: 17)
+      }
     }
     try unknownFields.traverse(visitor: &visitor)
   }
@@ -1869,6 +1915,8 @@ nonisolated extension Tasker_V1_Task: SwiftProtobuf.Message, SwiftProtobuf._Mess
         if _storage._updatedAt != rhs_storage._updatedAt {return false}
         if _storage._completedAt != rhs_storage._completedAt {return false}
         if _storage._lastSequence != rhs_storage._lastSequence {return false}
+        if _storage._startAt != rhs_storage._startAt {return false}
+        if _storage._priority != rhs_storage._priority {return false}
         return true
       }
       if !storagesAreEqual {return false}
@@ -2107,7 +2155,7 @@ nonisolated extension Tasker_V1_ListTaskTemplatesResponse: SwiftProtobuf.Message
 
 nonisolated extension Tasker_V1_SubmitTaskRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".SubmitTaskRequest"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}name\0\u{1}version\0\u{1}context\0\u{1}initiator\0\u{3}source_system\0\u{1}reason\0\u{1}tags\0\u{3}bypass_steps\0\u{3}idempotency_key\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}name\0\u{1}version\0\u{1}context\0\u{1}initiator\0\u{3}source_system\0\u{1}reason\0\u{1}tags\0\u{3}bypass_steps\0\u{3}idempotency_key\0\u{3}start_at\0\u{1}priority\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -2124,6 +2172,8 @@ nonisolated extension Tasker_V1_SubmitTaskRequest: SwiftProtobuf.Message, SwiftP
       case 7: try { try decoder.decodeRepeatedStringField(value: &self.tags) }()
       case 8: try { try decoder.decodeRepeatedStringField(value: &self.bypassSteps) }()
       case 9: try { try decoder.decodeSingularStringField(value: &self.idempotencyKey) }()
+      case 10: try { try decoder.decodeSingularMessageField(value: &self._startAt) }()
+      case 11: try { try decoder.decodeSingularInt32Field(value: &self.priority) }()
       default: break
       }
     }
@@ -2161,6 +2211,12 @@ nonisolated extension Tasker_V1_SubmitTaskRequest: SwiftProtobuf.Message, SwiftP
     if !self.idempotencyKey.isEmpty {
       try visitor.visitSingularStringField(value: self.idempotencyKey, fieldNumber: 9)
     }
+    try { if let v = self._startAt {
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 10)
+    } }()
+    if self.priority != 0 {
+      try visitor.visitSingularInt32Field(value: self.priority, fieldNumber: 11)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -2174,6 +2230,8 @@ nonisolated extension Tasker_V1_SubmitTaskRequest: SwiftProtobuf.Message, SwiftP
     if lhs.tags != rhs.tags {return false}
     if lhs.bypassSteps != rhs.bypassSteps {return false}
     if lhs.idempotencyKey != rhs.idempotencyKey {return false}
+    if lhs._startAt != rhs._startAt {return false}
+    if lhs.priority != rhs.priority {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

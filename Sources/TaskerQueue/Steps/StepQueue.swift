@@ -7,6 +7,15 @@ public struct QueuedStep: Sendable, Equatable {
     public let stepID: String
     /// The stream entry, to acknowledge.
     public let entryID: String
+    /// Which of the handler's streams it came from: its task's priority, 1 (first) … 5 (last).
+    public let priority: Int
+
+    public init(handler: String, stepID: String, entryID: String, priority: Int = StepQueue.defaultPriority) {
+        self.handler = handler
+        self.stepID = stepID
+        self.entryID = entryID
+        self.priority = priority
+    }
 }
 
 /// What a handler's stream says about the steps given to it, for the sweeper.
@@ -19,10 +28,15 @@ public struct ReadyStreamState: Sendable, Equatable {
     public var lastDeliveredMilliseconds: UInt64
 }
 
-/// Ready steps in Redis, as dispatch uses them: a stream per handler read through one
-/// consumer group (every node a consumer), a sorted set of retries by due time, and a
-/// pub/sub channel for signals between nodes. Redis may lose any of it: Postgres is the
-/// truth and the sweeper puts back what went missing.
+/// Ready steps in Redis, as dispatch uses them: a stream per handler and priority read through
+/// one consumer group (every node a consumer), a sorted set of retries and delayed starts by
+/// due time, and a pub/sub channel for signals between nodes. Redis may lose any of it:
+/// Postgres is the truth and the sweeper puts back what went missing.
+///
+/// A read takes a handler's steps in priority order, each step ranked by its priority less one
+/// for every `agingInterval` (60 s) it has waited in its stream (so a step of priority 5 ranks as 1
+/// after four intervals), ties by when they were queued: one script, so every node sees the
+/// same order.
 public final class StepQueue: Sendable {
     public static let group = "tasker"
     public let url: RedisURL
@@ -31,11 +45,12 @@ public final class StepQueue: Sendable {
     private let commands: RedisLane
     private let reader: RedisLane
     private let readBlock: Int
-    /// Handlers whose stream and group this node has made sure of.
+    /// Streams whose consumer group this node has made sure of.
     private let knownStreams = NIOLockedValueBox(Set<String>())
 
-    public init(url: RedisURL, consumer: String, readBlockMilliseconds: Int = 500) {
+    public init(url: RedisURL, consumer: String, readBlockMilliseconds: Int = 500, agingInterval: Duration = .seconds(60)) {
         self.url = url
+        self.agingInterval = agingInterval
         self.consumer = consumer
         readBlock = readBlockMilliseconds
         commands = RedisLane(url: url, timeoutSeconds: 5)
@@ -47,54 +62,158 @@ public final class StepQueue: Sendable {
         await reader.shutdown()
     }
 
-    public static func streamKey(_ handler: String) -> String { "tasker:ready:\(handler)" }
+    public static let priorities = 1...5
+    public static let defaultPriority = 3
+    /// How long a ready step waits before it ranks one priority higher.
+    public let agingInterval: Duration
+
+    /// The stream of a handler's ready steps of one priority. The default priority's is the
+    /// one every handler had before priorities.
+    public static func streamKey(_ handler: String, priority: Int = defaultPriority) -> String {
+        priority == defaultPriority ? "tasker:ready:\(handler)" : "tasker:ready-p\(priority):\(handler)"
+    }
+
+    /// The handler and priority of a stream key; nil for a key that is no stream of these.
+    static func stream(ofKey key: String) -> (handler: String, priority: Int)? {
+        if key.hasPrefix("tasker:ready:") { return (String(key.dropFirst("tasker:ready:".count)), defaultPriority) }
+        guard key.hasPrefix("tasker:ready-p"), key.count > 16, let priority = Int(String(key.dropFirst(14).prefix(1))),
+              priorities.contains(priority), key[key.index(key.startIndex, offsetBy: 15)] == ":" else { return nil }
+        return (String(key.dropFirst(16)), priority)
+    }
+
     public static let retriesKey = "tasker:retries"
     public static let signalsChannel = "tasker:signals"
 
     // MARK: Ready steps
 
-    /// Adds steps to their handlers' streams in one round trip.
-    public func enqueue(_ steps: [(handler: String, stepID: String)]) async throws {
+    /// Adds steps to their handlers' streams (of their priorities) in one round trip.
+    public func enqueue(_ steps: [(handler: String, stepID: String, priority: Int)]) async throws {
         guard !steps.isEmpty else { return }
-        var batch = groupsToCreate(Set(steps.map(\.handler)))
+        var batch = groupsToCreate(Set(steps.map { Self.streamKey($0.handler, priority: $0.priority) }))
         for step in steps {
-            batch.append(["XADD", Self.streamKey(step.handler), "*", "step", step.stepID])
+            batch.append(["XADD", Self.streamKey(step.handler, priority: step.priority), "*", "step", step.stepID])
         }
         let replies = try await commands.pipeline(batch)
         try Self.check(replies, tolerating: "BUSYGROUP")
     }
 
-    /// Waits up to the read block for steps of the handlers named (with how many of each are
-    /// wanted; Redis reads the largest count from every stream, so the caller keeps any extra).
+    /// Steps of the handlers named, up to how many of each are wanted, best ranked first;
+    /// when none is ready, waits up to the read block for any (Redis then reads the largest
+    /// count from every stream, so the caller keeps any extra).
     public func read(_ wanted: [String: Int]) async throws -> [QueuedStep] {
         let handlers = wanted.filter { $0.value > 0 }.keys.sorted()
         guard let count = wanted.values.max(), count > 0, !handlers.isEmpty else { return [] }
+        let keys = handlers.flatMap { handler in Self.priorities.map { Self.streamKey(handler, priority: $0) } }
+        let ranked = try await takeRanked(keys: keys, counts: handlers.map { wanted[$0]! })
+        if !ranked.isEmpty { return ranked }
         let command = ["XREADGROUP", "GROUP", Self.group, consumer, "COUNT", String(count), "BLOCK", String(readBlock), "STREAMS"]
-            + handlers.map(Self.streamKey) + handlers.map { _ in ">" }
+            + keys + keys.map { _ in ">" }
         let reply: RedisReply
         do {
             reply = try await reader.command(command)
         } catch RedisError.reply(let message) where message.hasPrefix("NOGROUP") {
             // The streams are new or Redis lost them: make them, then read from their start.
-            knownStreams.withLockedValue { $0.subtract(handlers) }
-            try Self.check(try await commands.pipeline(groupsToCreate(Set(handlers))), tolerating: "BUSYGROUP")
+            knownStreams.withLockedValue { $0.subtract(keys) }
+            try Self.check(try await commands.pipeline(groupsToCreate(Set(keys))), tolerating: "BUSYGROUP")
             reply = try await reader.command(command)
         }
         var steps: [QueuedStep] = []
         for stream in reply.array {
             let parts = stream.array
-            guard parts.count == 2, let key = parts[0].string else { continue }
-            let handler = String(key.dropFirst(Self.streamKey("").count))
+            guard parts.count == 2, let key = parts[0].string, let (handler, priority) = Self.stream(ofKey: key) else { continue }
             for entry in parts[1].array {
                 let fields = entry.array
                 guard fields.count == 2, let id = fields[0].string else { continue }
                 let values = fields[1].array.compactMap(\.string)
                 guard let index = values.firstIndex(of: "step"), index + 1 < values.count else { continue }
-                steps.append(QueuedStep(handler: handler, stepID: values[index + 1], entryID: id))
+                steps.append(QueuedStep(handler: handler, stepID: values[index + 1], entryID: id, priority: priority))
             }
         }
         return steps
     }
+
+    /// The best ranked steps ready now, without waiting: `keys` are each handler's five
+    /// streams in priority order, `counts` how many of each handler are wanted.
+    private func takeRanked(keys: [String], counts: [Int]) async throws -> [QueuedStep] {
+        let arguments = [Self.group, consumer, String(max(agingInterval / .milliseconds(1), 1))] + counts.map(String.init)
+        let reply = try await rankedRead.run(on: commands, keys: keys, arguments: arguments)
+        let flat = reply.array
+        var steps: [QueuedStep] = []
+        steps.reserveCapacity(flat.count / 3)
+        var index = 0
+        while index + 2 < flat.count {
+            if let key = flat[index].string, let (handler, priority) = Self.stream(ofKey: key), let id = flat[index + 1].string,
+               let stepID = flat[index + 2].string {
+                steps.append(QueuedStep(handler: handler, stepID: stepID, entryID: id, priority: priority))
+            }
+            index += 3
+        }
+        return steps
+    }
+
+    /// For each handler, its streams' next undelivered entries are ranked (priority less one
+    /// per aging interval waited, then age, then priority), the best `count` are read for this
+    /// consumer, and returned in rank order as key, entry id, step id.
+    private let rankedRead = RedisScript("""
+        local group, consumer, aging = ARGV[1], ARGV[2], tonumber(ARGV[3])
+        local time = redis.call('TIME')
+        local now = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
+        local out = {}
+        for h = 1, #ARGV - 3 do
+            local want = tonumber(ARGV[3 + h])
+            local heads = {}
+            for p = 1, 5 do
+                local key = KEYS[(h - 1) * 5 + p]
+                if redis.call('XLEN', key) > 0 then
+                    local last
+                    for _, info in ipairs(redis.call('XINFO', 'GROUPS', key)) do
+                        local fields = {}
+                        for i = 1, #info, 2 do fields[info[i]] = info[i + 1] end
+                        if fields['name'] == group then last = fields['last-delivered-id'] end
+                    end
+                    if last then
+                        for _, entry in ipairs(redis.call('XRANGE', key, '(' .. last, '+', 'COUNT', want)) do
+                            local ms = tonumber(string.match(entry[1], '^(%d+)'))
+                            heads[#heads + 1] = {p - math.floor((now - ms) / aging), ms, p, entry[1]}
+                        end
+                    end
+                end
+            end
+            table.sort(heads, function(a, b)
+                if a[1] ~= b[1] then return a[1] < b[1] end
+                if a[2] ~= b[2] then return a[2] < b[2] end
+                return a[3] < b[3]
+            end)
+            local take, chosen = {0, 0, 0, 0, 0}, {}
+            for i = 1, math.min(want, #heads) do
+                take[heads[i][3]] = take[heads[i][3]] + 1
+                chosen[i] = heads[i]
+            end
+            local steps = {}
+            for p = 1, 5 do
+                if take[p] > 0 then
+                    local key = KEYS[(h - 1) * 5 + p]
+                    local read = redis.call('XREADGROUP', 'GROUP', group, consumer, 'COUNT', take[p], 'STREAMS', key, '>')
+                    for _, entry in ipairs(read[1][2]) do
+                        local values = entry[2]
+                        for i = 1, #values, 2 do
+                            if values[i] == 'step' then steps[p .. ' ' .. entry[1]] = values[i + 1] end
+                        end
+                    end
+                end
+            end
+            -- Entry ids are per stream: two streams can have the same one.
+            for _, head in ipairs(chosen) do
+                local step = steps[head[3] .. ' ' .. head[4]]
+                if step then
+                    out[#out + 1] = KEYS[(h - 1) * 5 + head[3]]
+                    out[#out + 1] = head[4]
+                    out[#out + 1] = step
+                end
+            end
+        end
+        return out
+        """)
 
     /// Acknowledges and removes entries whose steps were taken (or found stale).
     public func acknowledge(_ steps: [QueuedStep]) async throws {
@@ -108,13 +227,14 @@ public final class StepQueue: Sendable {
         try Self.check(try await commands.pipeline(batch))
     }
 
-    /// The state of a handler's stream as the consumer group sees it.
-    public func state(of handler: String) async throws -> ReadyStreamState {
+    /// The state of a handler's stream of one priority as the consumer group sees it.
+    public func state(of handler: String, priority: Int = defaultPriority) async throws -> ReadyStreamState {
+        let key = Self.streamKey(handler, priority: priority)
         let groups: RedisReply
         do {
-            groups = try await commands.command(["XINFO", "GROUPS", Self.streamKey(handler)])
+            groups = try await commands.command(["XINFO", "GROUPS", key])
         } catch RedisError.reply(let message) where message.contains("no such key") {
-            knownStreams.withLockedValue { _ = $0.remove(handler) }
+            knownStreams.withLockedValue { _ = $0.remove(key) }
             return ReadyStreamState(exists: false, undelivered: 0, lastDeliveredMilliseconds: 0)
         }
         for group in groups.array {
@@ -132,16 +252,23 @@ public final class StepQueue: Sendable {
             let lag = info["lag"]?.integer ?? (info["lag"]?.isNull == true ? Int.max : 0)
             return ReadyStreamState(exists: true, undelivered: lag, lastDeliveredMilliseconds: milliseconds)
         }
-        knownStreams.withLockedValue { _ = $0.remove(handler) }
+        knownStreams.withLockedValue { _ = $0.remove(key) }
         return ReadyStreamState(exists: false, undelivered: 0, lastDeliveredMilliseconds: 0)
     }
 
-    /// Entries delivered to some node more than `idleMilliseconds` ago and never acknowledged
-    /// (that node died, or let them go): removed. Their steps, if still waiting, are put back
-    /// by the sweeper from Postgres. Returns how many.
+    /// Entries of a handler delivered to some node more than `idleMilliseconds` ago and never
+    /// acknowledged (that node died, or let them go): removed. Their steps, if still waiting,
+    /// are put back by the sweeper from Postgres. Returns how many.
     @discardableResult
     public func dropAbandoned(of handler: String, idleMilliseconds: Int, limit: Int = 1000) async throws -> Int {
-        let key = Self.streamKey(handler)
+        var dropped = 0
+        for priority in Self.priorities {
+            dropped += try await dropAbandoned(key: Self.streamKey(handler, priority: priority), idleMilliseconds: idleMilliseconds, limit: limit)
+        }
+        return dropped
+    }
+
+    private func dropAbandoned(key: String, idleMilliseconds: Int, limit: Int) async throws -> Int {
         let pending: RedisReply
         do {
             pending = try await commands.command(["XPENDING", key, Self.group, "IDLE", String(idleMilliseconds), "-", "+", String(limit)])
@@ -156,7 +283,7 @@ public final class StepQueue: Sendable {
 
     // MARK: Retries due later
 
-    /// Schedules retries at their due times (Unix seconds).
+    /// Schedules retries, and delayed first steps, at their due times (Unix seconds).
     public func scheduleRetries(_ retries: [(stepID: String, at: Double)]) async throws {
         guard !retries.isEmpty else { return }
         var command = ["ZADD", Self.retriesKey]
@@ -190,13 +317,13 @@ public final class StepQueue: Sendable {
         }
     }
 
-    private func groupsToCreate(_ handlers: Set<String>) -> [[String]] {
+    private func groupsToCreate(_ keys: Set<String>) -> [[String]] {
         let missing = knownStreams.withLockedValue { known -> [String] in
-            let missing = handlers.subtracting(known).sorted()
+            let missing = keys.subtracting(known).sorted()
             known.formUnion(missing)
             return missing
         }
-        return missing.map { ["XGROUP", "CREATE", Self.streamKey($0), Self.group, "0", "MKSTREAM"] }
+        return missing.map { ["XGROUP", "CREATE", $0, Self.group, "0", "MKSTREAM"] }
     }
 
     private static func check(_ replies: [Result<RedisReply, RedisError>], tolerating tolerated: String? = nil) throws {

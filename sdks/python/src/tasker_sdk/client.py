@@ -2,6 +2,7 @@
 their steps live, cancel, retry and resolve. Errors are grpc.RpcError with the server's status
 and message (NOT_FOUND for no such task, INVALID_ARGUMENT naming the field, ...)."""
 import time
+from datetime import datetime, timezone
 from typing import Any, Iterator, Mapping, NamedTuple, Optional, Sequence, Tuple, Union
 
 import grpc
@@ -72,13 +73,19 @@ class Client:
 
     def submit(self, name: str, context: Optional[Mapping[str, Any]] = None, *, version: str = "",
                tags: Sequence[str] = (), reason: str = "", initiator: str = "", source_system: str = "",
-               bypass_steps: Sequence[str] = (), idempotency_key: str = "") -> Submitted:
+               bypass_steps: Sequence[str] = (), idempotency_key: str = "", start_at: Optional[datetime] = None,
+               priority: int = 0) -> Submitted:
         """Submits a task of template `name` (its newest version unless `version`). With an
-        `idempotency_key`, a repeat returns the task the key made (created False)."""
-        response = self._stub.SubmitTask(tasker_pb2.SubmitTaskRequest(
+        `idempotency_key`, a repeat returns the task the key made (created False). `start_at`
+        (an aware datetime) delays its first steps; `priority` is 1 (first) to 5 (last), 0 for 3."""
+        request = tasker_pb2.SubmitTaskRequest(
             name=name, version=version, context=to_struct(context), tags=list(tags), reason=reason, initiator=initiator,
-            source_system=source_system, bypass_steps=list(bypass_steps), idempotency_key=idempotency_key),
-            timeout=self.timeout, metadata=self._metadata)
+            source_system=source_system, bypass_steps=list(bypass_steps), idempotency_key=idempotency_key, priority=priority)
+        if start_at is not None:
+            if start_at.tzinfo is None:
+                raise ValueError("start_at must be an aware datetime (with a time zone), not %r" % (start_at,))
+            request.start_at.FromDatetime(start_at.astimezone(timezone.utc).replace(tzinfo=None))
+        response = self._stub.SubmitTask(request, timeout=self.timeout, metadata=self._metadata)
         return Submitted(response.task, response.created)
 
     def get(self, task_id: str) -> tasker_pb2.Task:

@@ -1,0 +1,187 @@
+import Foundation
+import NIOConcurrencyHelpers
+import SwiftProtobuf
+import TaskerDispatch
+import TaskerEngine
+import TaskerProto
+import TaskerQueue
+import TaskerRPC
+import TaskerWorker
+import Testing
+
+/// Delayed starts and priorities (DESIGN §8), through real nodes, Postgres and Redis.
+@Suite struct FlowControlTests {
+    func submit(_ harness: DispatchHarness, _ name: String, _ configure: (inout Tasker_V1_SubmitTaskRequest) -> Void) async throws -> Tasker_V1_Task {
+        var request = Tasker_V1_SubmitTaskRequest()
+        request.name = name
+        configure(&request)
+        let response: Tasker_V1_SubmitTaskResponse = try await harness.client.unary("/tasker.v1.Tasker/SubmitTask", request)
+        return response.task
+    }
+
+    @Test func aDelayedTaskWaitsPendingAndStartsAtItsTime() async throws {
+        let harness = try await DispatchHarness()
+        try await harness.register(template("later", [step("first"), step("second", dependsOn: ["first"])]))
+        let started = NIOLockedValueBox<[String: Double]>([:])
+        try await harness.worker { worker in
+            for name in ["first", "second"] {
+                worker.handle(name) { step in
+                    started.withLockedValue { $0[step.stepName] = Date().timeIntervalSince1970 }
+                    return StepOutput()
+                }
+            }
+        }
+        let startAt = Date().addingTimeInterval(1.5)
+        let task = try await submit(harness, "later") { $0.startAt = Google_Protobuf_Timestamp(date: startAt) }
+        #expect(task.status == .pending && task.steps.allSatisfy { $0.status == .pending }, "nothing is queued before its start")
+        #expect(task.startAt.date.timeIntervalSince1970.rounded() == startAt.timeIntervalSince1970.rounded())
+        let read = try await harness.task(task.taskID)
+        #expect(read.steps.first?.waitingReason.hasPrefix("the task starts at ") == true, "\(read.steps.first?.waitingReason ?? "")")
+        let done = try await harness.finished(task.taskID)
+        #expect(done.status == .complete)
+        let first = try #require(started.withLockedValue { $0["first"] })
+        #expect(first >= startAt.timeIntervalSince1970 - 0.05, "not before its start")
+        #expect(first < startAt.timeIntervalSince1970 + 1, "within a second of it")
+        await harness.stop()
+    }
+
+    @Test func aDelayedTaskStartsWhenRedisLostItsTimer() async throws {
+        let harness = try await DispatchHarness()
+        try await harness.register(template("later", [step("only")]))
+        try await harness.worker { $0.handle("only") { _ in StepOutput() } }
+        let task = try await submit(harness, "later") { $0.startAt = Google_Protobuf_Timestamp(date: Date().addingTimeInterval(1)) }
+        let lane = RedisLane(url: try RedisURL(parsing: harness.redis.url))
+        _ = try await lane.command(["FLUSHALL"])
+        await lane.shutdown()
+        #expect(try await harness.finished(task.taskID).status == .complete, "the sweeper finds it in Postgres")
+        await harness.stop()
+    }
+
+    @Test func aPastStartRunsAtOnceAndThePriorityIsKept() async throws {
+        let harness = try await DispatchHarness()
+        try await harness.register(template("now", [step("only")]))
+        try await harness.worker { $0.handle("only") { _ in StepOutput() } }
+        let task = try await submit(harness, "now") {
+            $0.startAt = Google_Protobuf_Timestamp(date: Date().addingTimeInterval(-3600))
+            $0.priority = 2
+        }
+        #expect(task.steps.first?.status == .enqueued)
+        let done = try await harness.finished(task.taskID)
+        #expect(done.status == .complete && done.priority == 2)
+        let plain = try await submit(harness, "now") { _ in }
+        #expect(plain.priority == 3 && !plain.hasStartAt, "0 means 3; no start_at means at once")
+        await harness.stop()
+    }
+
+    @Test func acrossNodesPriorityOneSubmittedLastStartsBeforePriorityFiveSubmittedFirst() async throws {
+        let harness = try await DispatchHarness(nodes: 2)
+        try await harness.register(template("job", [step("work")]))
+        var submitted: [(id: String, priority: Int32)] = []
+        for index in 0..<24 {
+            let priority: Int32 = index < 12 ? 5 : 1
+            let task = try await submit(harness, "job") { $0.priority = priority }
+            submitted.append((task.taskID, priority))
+        }
+        let order = NIOLockedValueBox<[String]>([])
+        for node in 0..<2 {
+            try await harness.worker(on: node, name: "w\(node)", slots: 1) { worker in
+                worker.handle("work") { step in
+                    order.withLockedValue { $0.append(step.taskID) }
+                    try await Task.sleep(for: .milliseconds(20))
+                    return StepOutput()
+                }
+            }
+        }
+        for task in submitted { _ = try await harness.finished(task.id) }
+        let started = order.withLockedValue { $0 }
+        let priorityOf = Dictionary(uniqueKeysWithValues: submitted.map { ($0.id, $0.priority) })
+        let lastFirst = try #require(started.lastIndex { priorityOf[$0] == 1 })
+        let firstLast = try #require(started.firstIndex { priorityOf[$0] == 5 })
+        // A worker that connected first may take one priority-5 step before the other's
+        // priority-1 steps are all taken: no more than one per node.
+        #expect(started.prefix(lastFirst + 1).filter { priorityOf[$0] == 5 }.count <= 2, "started: \(started.map { priorityOf[$0]! })")
+        #expect(firstLast >= 10, "started: \(started.map { priorityOf[$0]! })")
+        await harness.stop()
+    }
+
+    @Test func aPriorityFiveStepStartsWithinItsAgingBoundUnderAStreamOfPriorityOnes() async throws {
+        var dispatch = DispatchHarness.fast
+        dispatch.agingInterval = .milliseconds(500)
+        let harness = try await DispatchHarness(dispatch: dispatch)
+        try await harness.register(template("job", [step("work")]))
+        let started = NIOLockedValueBox<[String]>([])
+        try await harness.worker(slots: 1) { worker in
+            worker.handle("work") { step in
+                started.withLockedValue { $0.append(step.taskID) }
+                try await Task.sleep(for: .milliseconds(50))
+                return StepOutput()
+            }
+        }
+        for _ in 0..<5 { _ = try await submit(harness, "job") { $0.priority = 1 } }
+        let patient = try await submit(harness, "job") { $0.priority = 5 }
+        let patientAt = Date().timeIntervalSince1970
+        // Priority 1 comes faster than the one slot runs it: without aging, the priority-5
+        // step would never start.
+        let submittedAt = NIOLockedValueBox<[String: Double]>([:])
+        let feeding = Task {
+            while !Task.isCancelled {
+                if let task = try? await submit(harness, "job", { $0.priority = 1 }) {
+                    submittedAt.withLockedValue { $0[task.taskID] = Date().timeIntervalSince1970 }
+                }
+                try? await Task.sleep(for: .milliseconds(10))
+            }
+        }
+        _ = try await harness.finished(patient.taskID)
+        feeding.cancel()
+        _ = await feeding.result
+        let order = started.withLockedValue { $0 }
+        let before = order.prefix { $0 != patient.taskID }.compactMap { submittedAt.withLockedValue { $0 }[$0] }
+        #expect(!before.isEmpty, "priority 1 submitted after it went first")
+        // Four intervals raise 5 to 1: a priority 1 submitted later than that ranks behind it.
+        let latest = try #require(before.max()) - patientAt
+        #expect(latest < 2.5, "a priority 1 submitted \(latest) s after it started before it")
+        await harness.stop()
+    }
+
+    @Test func prioritiesOrderABacklogAndFirstComeWithinOne() async throws {
+        let harness = try await DispatchHarness()
+        try await harness.register(template("job", [step("work")]))
+        var submitted: [(id: String, priority: Int32)] = []
+        for priority: Int32 in [5, 5, 5, 3, 3, 1, 1, 1] {
+            let task = try await submit(harness, "job") { $0.priority = priority }
+            submitted.append((task.taskID, priority))
+        }
+        let order = NIOLockedValueBox<[String]>([])
+        try await harness.worker(slots: 1) { worker in
+            worker.handle("work") { step in
+                order.withLockedValue { $0.append(step.taskID) }
+                return StepOutput()
+            }
+        }
+        for task in submitted { _ = try await harness.finished(task.id) }
+        let byPriority = submitted.enumerated().sorted { ($0.element.priority, $0.offset) < ($1.element.priority, $1.offset) }.map(\.element.id)
+        #expect(order.withLockedValue { $0 } == byPriority, "1 before 3 before 5, and in submission order within each")
+        await harness.stop()
+    }
+
+    @Test func badStartsAndPrioritiesAreRefusedNamingTheField() async throws {
+        let harness = try await DispatchHarness()
+        try await harness.register(template("job", [step("work")]))
+        let cases: [(String, (inout Tasker_V1_SubmitTaskRequest) -> Void)] = [
+            ("priority", { $0.priority = 6 }),
+            ("priority", { $0.priority = -1 }),
+            ("start_at", { $0.startAt = Google_Protobuf_Timestamp(date: Date().addingTimeInterval(400 * 86_400)) }),
+            ("start_at", { $0.startAt = .with { $0.seconds = 1_800_000_000; $0.nanos = -1 } }),
+            ("start_at", { $0.startAt = .with { $0.seconds = -62_135_596_801 } }),
+        ]
+        for (field, configure) in cases {
+            do {
+                _ = try await submit(harness, "job", configure)
+                Issue.record("\(field) was taken")
+            } catch let error as RPCError {
+                #expect(error.code == .invalidArgument && error.message.hasPrefix(field), "\(error)")
+            }
+        }
+        await harness.stop()
+    }
+}
