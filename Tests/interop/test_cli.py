@@ -9,6 +9,7 @@ import subprocess
 import tempfile
 import time
 import uuid
+from datetime import datetime
 
 import pytest
 
@@ -195,6 +196,28 @@ def test_list_pages_with_a_header_and_says_where_to_go_on(server, shop):
         refused = cli(server, "list", *args)
         assert refused.returncode == 64 and message in refused.stderr, (args, refused.stderr)
     assert cli(server, "list", "--page-token", "nonsense").returncode == 4
+
+
+def test_submit_later_with_a_priority_then_it_runs_at_its_start(server, shop):
+    out = cli(server, "submit", "order_checkout", "--context", order(0), "--start-at", "+3s", "--priority", "2", "--json")
+    assert out.returncode == 0, out.stderr
+    task = json.loads(out.stdout)["task"]
+    assert task["priority"] == 2 and task["status"] == "TASK_STATUS_PENDING"
+    shown = cli(server, "get", task["task_id"]).stdout.splitlines()
+    assert re.search(r", starts \d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$", shown[1]), shown
+    assert shown[2] == "  priority: 2", shown
+    assert any(line.startswith("      waiting: the task starts at ") for line in shown), shown
+    assert cli(server, "watch", task["task_id"]).returncode == 0
+    done = json.loads(cli(server, "get", task["task_id"], "--json").stdout)
+    first = next(s for s in done["steps"] if s["name"] == "validate_cart")
+    started, start = (datetime.fromisoformat(stamp) for stamp in (first["last_attempted_at"], done["start_at"]))
+    assert started >= start, (started, start)
+    for bad, message in ((["--priority", "7"], "--priority is 1 (first) to 5 (last)"),
+                         (["--start-at", "tomorrow"], "--start-at")):
+        refused = cli(server, "submit", "order_checkout", "--context", order(0), *bad)
+        assert refused.returncode == 64 and message in refused.stderr, refused.stderr
+    far = cli(server, "submit", "order_checkout", "--context", order(0), "--start-at", "+400d")
+    assert far.returncode == 4 and "start_at is 400 days ahead" in far.stderr, far.stderr
 
 
 def test_a_repeat_submit_says_created_false_and_another_context_under_its_key_is_refused(server, shop):

@@ -91,3 +91,38 @@ def test_server_reflection_lists_and_describes_the_services(tasker):
         assert pool.FindServiceByName("tasker.v1.Workers").methods_by_name["Connect"].client_streaming
         with pytest.raises(KeyError):
             pool.FindMessageTypeByName("tasker.v1.NoSuchMessage")
+
+
+def test_a_delayed_task_waits_pending_and_bad_starts_and_priorities_are_refused_naming_the_field(stub):
+    stub.RegisterTaskTemplate(tasker_pb2.RegisterTaskTemplateRequest(template=order_template()))
+    context = struct_pb2.Struct()
+    context.update({"cart_id": 1})
+    later = tasker_pb2.SubmitTaskRequest(name="order", context=context, priority=2)
+    later.start_at.GetCurrentTime()
+    later.start_at.seconds += 3600
+    later.start_at.nanos = later.start_at.nanos // 1000 * 1000 + 999  # kept to the microsecond
+    submitted = stub.SubmitTask(later).task
+    kept = later.start_at.nanos // 1000 * 1000
+    assert submitted.priority == 2 and (submitted.start_at.seconds, submitted.start_at.nanos) == (later.start_at.seconds, kept)
+    task = stub.GetTask(tasker_pb2.GetTaskRequest(task_id=submitted.task_id))
+    first = next(s for s in task.steps if s.name == "validate_cart")
+    assert first.status == tasker_pb2.STEP_STATUS_PENDING
+    assert first.waiting_reason.startswith("the task starts at "), first.waiting_reason
+    assert task.priority == 2 and task.start_at == submitted.start_at, "read back exactly as answered"
+
+    bad = []
+    for priority in (6, -1, 1 << 30):
+        bad.append(("priority", tasker_pb2.SubmitTaskRequest(name="order", context=context, priority=priority)))
+    far = tasker_pb2.SubmitTaskRequest(name="order", context=context)
+    far.start_at.GetCurrentTime()
+    far.start_at.seconds += 400 * 86400
+    bad.append(("start_at", far))
+    broken = tasker_pb2.SubmitTaskRequest(name="order", context=context)
+    broken.start_at.seconds, broken.start_at.nanos = 1_800_000_000, 2_000_000_000
+    bad.append(("start_at", broken))
+    for field, request in bad:
+        with pytest.raises(grpc.RpcError) as error:
+            stub.SubmitTask(request)
+        assert error.value.code() == grpc.StatusCode.INVALID_ARGUMENT, (field, error.value)
+        assert error.value.details().startswith(field), error.value.details()
+        assert len(error.value.details()) < 200

@@ -6,8 +6,30 @@ import TaskerStore
 /// Reading stored values back into messages.
 enum Rows {
     static func timestamp(_ epoch: String?) -> Google_Protobuf_Timestamp? {
-        guard let epoch, let seconds = Double(epoch) else { return nil }
+        guard let epoch else { return nil }
+        // Postgres writes the epoch in decimal to the microsecond: read it digit for digit, as a
+        // Double would not give back the microseconds written.
+        let parts = epoch.split(separator: ".", maxSplits: 1)
+        if parts.count <= 2, let whole = Int64(parts[0]), !parts[0].hasPrefix("-") {
+            let fraction = parts.count == 2 ? parts[1] : ""
+            if fraction.count <= 9, fraction.allSatisfy(\.isASCII), let digits = Int32(fraction.isEmpty ? "0" : String(fraction)) {
+                var nanos = digits
+                for _ in fraction.count..<9 { nanos *= 10 }
+                return Google_Protobuf_Timestamp(seconds: whole, nanos: nanos)
+            }
+        }
+        guard let seconds = Double(epoch) else { return nil }
         return Google_Protobuf_Timestamp(roundingTimeIntervalSince1970: seconds, rule: .toNearestOrAwayFromZero)
+    }
+
+    /// A time as Postgres reads it exactly: UTC ISO 8601 to the microsecond (finer is cut).
+    static func postgresTime(_ time: Google_Protobuf_Timestamp) -> String {
+        var seconds = time_t(time.seconds)
+        var parts = tm()
+        gmtime_r(&seconds, &parts)
+        return String(
+            format: "%04d-%02d-%02dT%02d:%02d:%02d.%06dZ", Int(parts.tm_year) + 1900, Int(parts.tm_mon) + 1, Int(parts.tm_mday),
+            Int(parts.tm_hour), Int(parts.tm_min), Int(parts.tm_sec), Int(time.nanos / 1000))
     }
 
     /// A stored JSON object; nil for NULL. Unreadable JSON is an error, never an empty object.

@@ -22,7 +22,8 @@ extension TaskEngine {
                 contextJSON, request.initiator, request.sourceSystem, request.reason, PostgresArrayLiteral.of(request.tags),
                 request.idempotencyKey.isEmpty ? nil : request.idempotencyKey, String(submission.history.count),
             ] + submission.stepColumns(stored.columns) + submission.edgeColumns + submission.historyColumns + [newestGuard]
-                + [submission.startAt.map { String($0) }, String(submission.task.priority)]
+                + [submission.task.hasStartAt ? Rows.postgresTime(submission.task.startAt) : nil, String(submission.task.priority),
+                   submission.startAt == nil ? nil : Rows.postgresTime(submission.task.startAt)]
             let outcome = try await read { connection -> SubmitOutcome in
                 let written = try connection.query(Self.insertTaskStatement, parameters)
                 guard written.first?.bool("newest") == true else { return .staleTemplate }
@@ -124,8 +125,8 @@ extension TaskEngine {
         case staleTemplate
     }
 
-    /// A task, its steps, edges and first transitions in one statement ($33: a later start,
-    /// Unix seconds, or null; $34: the priority). No row comes back with `newest` false when $32 names a registration that is no longer its name's newest
+    /// A task, its steps, edges and first transitions in one statement ($33: the start asked
+    /// for, or null; $34: the priority; $35: the start when it is later than now, or null). No row comes back with `newest` false when $32 names a registration that is no longer its name's newest
     /// (a higher version came since), and no created_at when the idempotency key is taken;
     /// either way nothing is written.
     static let insertTaskStatement = """
@@ -136,7 +137,7 @@ extension TaskEngine {
         task AS (
             INSERT INTO tasks (task_id, name, version, status, context, initiator, source_system, reason, tags,
                 idempotency_key, last_sequence, start_at, priority)
-            SELECT $1, $2, $3, $4, $5::jsonb, $6, $7, $8, $9::text[], $10, $11, to_timestamp($33::float8), $34::smallint
+            SELECT $1, $2, $3, $4, $5::jsonb, $6, $7, $8, $9::text[], $10, $11, $33::timestamptz, $34::smallint
             FROM current WHERE current.newest
             ON CONFLICT (name, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
             RETURNING task_id, created_at),
@@ -148,7 +149,7 @@ extension TaskEngine {
                 x.timeout_seconds, x.backoff_base_seconds, x.backoff_max_seconds, x.backoff_jitter, x.unmet_dependencies,
                 x.depends_on::text[], CASE WHEN x.status = 2 THEN task.created_at END,  -- 2: ENQUEUED
                 -- A delayed task's first steps wait PENDING (1) until its start.
-                CASE WHEN x.status = 1 AND x.unmet_dependencies = 0 THEN to_timestamp($33::float8) END
+                CASE WHEN x.status = 1 AND x.unmet_dependencies = 0 THEN $35::timestamptz END
             FROM task, unnest($12::uuid[], $13::text[], $14::text[], $15::smallint[], $16::smallint[], $17::integer[],
                 $18::boolean[], $19::boolean[], $20::integer[], $21::float8[], $22::float8[], $23::float8[], $24::integer[],
                 $25::text[])
@@ -195,7 +196,8 @@ struct NewTask {
         task.tags = request.tags
         task.priority = request.priority == 0 ? 3 : request.priority
         if request.hasStartAt {
-            task.startAt = request.startAt
+            // Kept to the microsecond, as Postgres keeps it: the task read back is the one answered.
+            task.startAt = Google_Protobuf_Timestamp(seconds: request.startAt.seconds, nanos: request.startAt.nanos / 1000 * 1000)
             let at = Double(request.startAt.seconds) + Double(request.startAt.nanos) / 1e9
             if at > Date().timeIntervalSince1970 { startAt = at }
         }

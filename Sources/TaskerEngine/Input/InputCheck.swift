@@ -90,7 +90,7 @@ public enum InputCheck {
         }
         let ahead = Double(at.seconds) - Date().timeIntervalSince1970
         guard ahead <= InputLimits.startAheadSeconds else {
-            throw .invalidArgument("start_at is \(Int(ahead / 86_400)) days ahead; a task may start at most 366 days ahead")
+            throw .invalidArgument("start_at is \(Int((ahead / 86_400).rounded())) days ahead; a task may start at most 366 days ahead")
         }
     }
 
