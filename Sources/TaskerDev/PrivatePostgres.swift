@@ -149,7 +149,8 @@ extension PrivatePostgres {
         sharedLock.lock()
         defer { sharedLock.unlock() }
         if let server = sharedServer { return server }
-        let server = try PrivatePostgres()
+        // Every test's nodes at once: several nodes each, a pool, readiness and listeners.
+        let server = try PrivatePostgres(settings: ["max_connections": "600"])
         sharedServer = server
         atexit { PrivatePostgres.sharedServer?.stop() }
         return server

@@ -164,6 +164,95 @@ import Testing
         await harness.stop()
     }
 
+    /// Attempts running now per concurrency key, and the most seen at once.
+    final class KeyCounter: Sendable {
+        private let counts = NIOLockedValueBox<(now: [String: Int], most: [String: Int])>(([:], [:]))
+
+        func started(_ key: String) {
+            counts.withLockedValue { counts in
+                counts.now[key, default: 0] += 1
+                counts.most[key] = max(counts.most[key] ?? 0, counts.now[key]!)
+            }
+        }
+
+        func ended(_ key: String) {
+            counts.withLockedValue { $0.now[key, default: 0] -= 1 }
+        }
+
+        var most: [String: Int] { counts.withLockedValue { $0.most } }
+    }
+
+    @Test func aConcurrencyKeyNeverRunsMoreThanItsLimitAcrossNodesAndWaitingSpendsNoAttempt() async throws {
+        let harness = try await DispatchHarness(nodes: 3)
+        var limited = step("call", dependsOn: ["prepare"])
+        limited.concurrency = .with {
+            $0.key = "customer:{$.customer}"
+            $0.maxRunning = 2
+        }
+        try await harness.register(template("limited", [step("prepare"), limited]))
+        let counter = KeyCounter()
+        for node in 0..<3 {
+            try await harness.worker(on: node, name: "w\(node)", slots: 6) { worker in
+                worker.handle("prepare") { _ in StepOutput() }
+                worker.handle("call") { step in
+                    let key = step.context.fields["customer"]?.stringValue ?? "?"
+                    counter.started(key)
+                    // Long enough that a key's next step is ready before this one ends.
+                    try? await Task.sleep(for: .milliseconds(200))
+                    counter.ended(key)
+                    return StepOutput()
+                }
+            }
+        }
+        var tasks: [String] = []
+        for n in 0..<60 {
+            let task = try await harness.submit("limited", on: n % 3, context: #"{"customer": "c\#(n % 4)", "n": \#(n)}"#)
+            #expect(task.steps.last?.concurrencyKey == "customer:c\(n % 4)")
+            tasks.append(task.taskID)
+        }
+        for id in tasks { #expect(try await harness.finished(id, within: 60).status == .complete) }
+        let most = counter.most
+        #expect(most.count == 4 && most.values.allSatisfy { $0 <= 2 }, "never more than 2 of a key at once: \(most)")
+        #expect(most.values.contains(2), "the limit is 2, not 1: \(most)")
+        let attempts = try await tasks.asyncMap { try await harness.task($0).steps.last!.attempts }
+        #expect(attempts.allSatisfy { $0 == 1 }, "waiting spends no attempt")
+        await harness.stop()
+    }
+
+    @Test func aWaitingStepSaysWhyAndABadKeyIsRefusedNamingThePath() async throws {
+        let harness = try await DispatchHarness()
+        var limited = step("call")
+        limited.concurrency = .with {
+            $0.key = "account:{$.account.id}"
+            $0.maxRunning = 1
+        }
+        try await harness.register(template("one-at-a-time", [limited]))
+        let release = NIOLockedValueBox(false)
+        try await harness.worker(slots: 4) { worker in
+            worker.handle("call") { _ in
+                while !release.withLockedValue({ $0 }) { try await Task.sleep(for: .milliseconds(10)) }
+                return StepOutput()
+            }
+        }
+        let first = try await harness.submit("one-at-a-time", context: #"{"account": {"id": 7}}"#)
+        let second = try await harness.submit("one-at-a-time", context: #"{"account": {"id": 7}}"#)
+        try await eventually("the second waits for the first") {
+            try await harness.task(second.taskID).steps.first?.waitingReason == "1 of concurrency key 'account:7' are running (its limit)"
+        }
+        #expect(try await harness.task(first.taskID).steps.first?.status == .inProgress)
+        release.withLockedValue { $0 = true }
+        #expect(try await harness.finished(second.taskID).status == .complete)
+        for (context, path) in [(#"{}"#, "$.account.id"), (#"{"account": {"id": null}}"#, "$.account.id"), (#"{"account": [1]}"#, "$.account.id")] {
+            do {
+                _ = try await harness.submit("one-at-a-time", context: context)
+                Issue.record("\(context) was taken")
+            } catch let error as RPCError {
+                #expect(error.code == .invalidArgument && error.message.contains(path) && error.message.contains("'call'"), "\(error)")
+            }
+        }
+        await harness.stop()
+    }
+
     @Test func badStartsAndPrioritiesAreRefusedNamingTheField() async throws {
         let harness = try await DispatchHarness()
         try await harness.register(template("job", [step("work")]))
@@ -183,5 +272,13 @@ import Testing
             }
         }
         await harness.stop()
+    }
+}
+
+extension Sequence where Element: Sendable {
+    func asyncMap<T>(_ transform: (Element) async throws -> T) async rethrows -> [T] {
+        var mapped: [T] = []
+        for element in self { mapped.append(try await transform(element)) }
+        return mapped
     }
 }

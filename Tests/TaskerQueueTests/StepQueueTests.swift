@@ -6,13 +6,17 @@ import Testing
 
 @testable import TaskerQueue
 
+func ready(_ handler: String, _ stepID: String, _ priority: Int = StepQueue.defaultPriority, limit: ConcurrencyLimit? = nil) -> ReadyStep {
+    ReadyStep(handler: handler, stepID: stepID, priority: priority, limit: limit)
+}
+
 @Suite(.timeLimit(.minutes(2))) struct StepQueueTests {
     @Test func stepsGoThroughTheirHandlersStreamsOnceEach() async throws {
         let redis = try await blocking { try PrivateRedis() }
         let url = try RedisURL(parsing: redis.url)
         let nodeA = StepQueue(url: url, consumer: "a", readBlockMilliseconds: 100)
         let nodeB = StepQueue(url: url, consumer: "b", readBlockMilliseconds: 100)
-        try await nodeA.enqueue([("pay", "s1", 3), ("ship", "s2", 3), ("pay", "s3", 3)])
+        try await nodeA.enqueue([ready("pay", "s1"), ready("ship", "s2"), ready("pay", "s3")])
         let first = try await nodeA.read(["pay": 1])
         #expect(first.map(\.stepID) == ["s1"])
         let second = try await nodeB.read(["pay": 5, "ship": 5])
@@ -33,13 +37,13 @@ import Testing
         let redis = try await blocking { try PrivateRedis() }
         let url = try RedisURL(parsing: redis.url)
         let queue = StepQueue(url: url, consumer: "a", readBlockMilliseconds: 100)
-        try await queue.enqueue([("pay", "s1", 3)])
+        try await queue.enqueue([ready("pay", "s1")])
         #expect(try await queue.state(of: "pay").undelivered == 1)
         let lane = RedisLane(url: url)
         try await lane.command(["FLUSHALL"])
         #expect(try await queue.state(of: "pay").exists == false)
         #expect(try await queue.read(["pay": 1]).isEmpty, "a missing group is made again, not an error")
-        try await queue.enqueue([("pay", "s2", 3)])
+        try await queue.enqueue([ready("pay", "s2")])
         #expect(try await queue.read(["pay": 1]).map(\.stepID) == ["s2"])
         await lane.shutdown()
         await queue.shutdown()
@@ -49,7 +53,7 @@ import Testing
         let redis = try await blocking { try PrivateRedis() }
         let url = try RedisURL(parsing: redis.url)
         let queue = StepQueue(url: url, consumer: "a", readBlockMilliseconds: 100)
-        try await queue.enqueue([("pay", "low", 5), ("pay", "default", 3), ("pay", "first", 1), ("pay", "first-too", 1), ("ship", "other", 2)])
+        try await queue.enqueue([ready("pay", "low", 5), ready("pay", "default"), ready("pay", "first", 1), ready("pay", "first-too", 1), ready("ship", "other", 2)])
         let read = try await queue.read(["pay": 3, "ship": 1])
         #expect(read.filter { $0.handler == "pay" }.map(\.stepID) == ["first", "first-too", "default"])
         #expect(read.filter { $0.handler == "pay" }.map(\.priority) == [1, 1, 3])
@@ -63,14 +67,71 @@ import Testing
     @Test func aWaitingStepRanksOnePriorityHigherEachAgingInterval() async throws {
         let redis = try await blocking { try PrivateRedis() }
         let url = try RedisURL(parsing: redis.url)
-        let queue = StepQueue(url: url, consumer: "a", readBlockMilliseconds: 100, agingInterval: .seconds(1))
-        try await queue.enqueue([("pay", "patient", 5)])
-        try await Task.sleep(for: .milliseconds(2100))
-        // Two or three intervals waited: 5 ranks as 3 or 2, ahead of a 3 queued now (and older
-        // than it), behind a 1.
-        try await queue.enqueue([("pay", "now", 3), ("pay", "urgent", 1)])
-        let read = try await queue.read(["pay": 3]).map(\.stepID)
-        #expect(read == ["urgent", "patient", "now"])
+        let queue = StepQueue(url: url, consumer: "a", readBlockMilliseconds: 100, agingInterval: .seconds(10))
+        // A priority-5 step queued 25 s ago (by Redis's clock): it has waited two intervals
+        // and a half, so it ranks as 3 (as 2 from 30 s, as 1 from 40 s on: slack for a slow machine).
+        let lane = RedisLane(url: url)
+        let time = try await lane.command(["TIME"]).array.compactMap(\.string).compactMap(Int.init)
+        let stream = StepQueue.streamKey("pay", priority: 5)
+        _ = try await lane.command(["XGROUP", "CREATE", stream, StepQueue.group, "0", "MKSTREAM"])
+        _ = try await lane.command(["XADD", stream, "\(time[0] * 1000 - 25_000)-0", "step", "patient"])
+        try await queue.enqueue([ready("pay", "now", 3), ready("pay", "urgent", 1)])
+        // Ahead of a 3 queued now (older at the same rank), behind a 1.
+        #expect(try await queue.read(["pay": 3]).map(\.stepID) == ["urgent", "patient", "now"])
+        await lane.shutdown()
+        await queue.shutdown()
+        _ = try? await blocking { redis.stop() }
+    }
+
+    @Test func aFullKeysStepsWaitInLineAndGoInOrderAsPlacesFree() async throws {
+        let redis = try await blocking { try PrivateRedis() }
+        let queue = StepQueue(url: try RedisURL(parsing: redis.url), consumer: "a", readBlockMilliseconds: 100)
+        let limit = ConcurrencyLimit(key: "customer:7", maxRunning: 2)
+        try await queue.enqueue([ready("pay", "s1", limit: limit), ready("pay", "s2", limit: limit), ready("pay", "s3", 1, limit: limit),
+                                 ready("pay", "s4", limit: limit), ready("pay", "free")])
+        let read = try await queue.read(["pay": 5])
+        #expect(read.map(\.stepID) == ["s3", "s1", "s2", "s4", "free"])
+        #expect(read.first?.limit == limit && read.last?.limit == nil, "the limit travels with the entry")
+        let waiting = try await queue.admit(read)
+        #expect(waiting == [2, 3], "two places: s3 and s1 take them, s2 and s4 wait; a step without a limit is not asked")
+        #expect(try await queue.parked(["s1", "s2", "s4", "free"]) == ["s2", "s4"])
+        #expect(try await queue.admit([read[0]]).isEmpty, "a step that holds a place keeps it")
+        try await queue.acknowledge(read)
+        #expect(try await queue.read(["pay": 5]).isEmpty, "the waiting left the stream")
+        try await queue.release([("s3", limit)])
+        let next = try await queue.read(["pay": 5])
+        #expect(next.map(\.stepID) == ["s2"], "the first in line goes back to its stream with the place")
+        #expect(try await queue.admit(next).isEmpty)
+        #expect(try await queue.parked(["s2", "s4"]) == ["s4"])
+        try await queue.release([("s1", limit), ("s2", limit)])
+        #expect(try await queue.read(["pay": 5]).map(\.stepID) == ["s4"])
+        let keys = try await queue.limitedKeys()
+        #expect(keys.count == 1 && Set(keys[0].holders) == ["s4"] && keys[0].waiting == 0)
+        await queue.shutdown()
+        _ = try? await blocking { redis.stop() }
+    }
+
+    @Test func lostHoldersAreRebuiltAndStaleOnesLetTheLineGo() async throws {
+        let redis = try await blocking { try PrivateRedis() }
+        let url = try RedisURL(parsing: redis.url)
+        let queue = StepQueue(url: url, consumer: "a", readBlockMilliseconds: 100)
+        let limit = ConcurrencyLimit(key: "k", maxRunning: 1)
+        try await queue.enqueue([ready("pay", "s1", limit: limit), ready("pay", "s2", limit: limit)])
+        let read = try await queue.read(["pay": 2])
+        #expect(try await queue.admit(read) == [1])
+        // s1's release was lost: the sweeper finds it no longer running.
+        try await queue.reconcile(stale: [("s1", ConcurrencyLimit(key: "k", maxRunning: 0))], running: [])
+        try await queue.tidyLimits()
+        #expect(try await queue.read(["pay": 2]).map(\.stepID) == ["s2"], "the line moved on")
+        // Redis lost the holders: a step Postgres says runs holds its place again.
+        let lane = RedisLane(url: url)
+        _ = try await lane.command(["DEL", "tasker:concurrency:k"])
+        try await queue.reconcile(stale: [], running: [("s2", limit)])
+        #expect(try await queue.limitedKeys().first?.holders == ["s2"])
+        try await queue.release([("s2", limit)])
+        try await queue.tidyLimits()
+        #expect(try await queue.limitedKeys().isEmpty, "a key with no holder and no line is forgotten")
+        await lane.shutdown()
         await queue.shutdown()
         _ = try? await blocking { redis.stop() }
     }
@@ -79,7 +140,7 @@ import Testing
         let redis = try await blocking { try PrivateRedis() }
         let url = try RedisURL(parsing: redis.url)
         let queue = StepQueue(url: url, consumer: "a", readBlockMilliseconds: 100)
-        try await queue.enqueue([("pay", "s1", 3), ("pay", "s2", 3)])
+        try await queue.enqueue([ready("pay", "s1"), ready("pay", "s2")])
         _ = try await queue.read(["pay": 2])
         #expect(try await queue.dropAbandoned(of: "pay", idleMilliseconds: 60_000) == 0)
         try await Task.sleep(for: .milliseconds(50))

@@ -210,6 +210,24 @@ struct DispatchStateMachine {
         return (StartPlan(starting: starting, start: beginStart()), unwanted)
     }
 
+    /// The plan's entries at `waiting` (by index) wait in their concurrency keys' lines, out
+    /// of this node: their workers' slots are free again. The plan for the rest; nil if none.
+    mutating func wait(_ plan: StartPlan, waiting: Set<Int>) -> StartPlan? {
+        var left: [(entry: QueuedStep, workerID: String)] = []
+        for (index, item) in plan.starting.enumerated() {
+            if waiting.contains(index) {
+                workers[item.workerID]?.unreserve()
+            } else {
+                left.append(item)
+            }
+        }
+        guard !left.isEmpty else {
+            startsUnderway.remove(plan.start)
+            return nil
+        }
+        return StartPlan(starting: left, start: plan.start)
+    }
+
     /// The start transaction failed (Postgres is unavailable): its entries wait here again.
     mutating func startFailed(_ plan: StartPlan) {
         startsUnderway.remove(plan.start)

@@ -323,9 +323,9 @@ public actor Dispatcher: StepChangeObserver, Service {
     /// Starts every buffered step a worker here has a slot for, concurrently, and sends each
     /// to its worker; entries whose steps were taken or gone are acknowledged too.
     private func dispatchBuffered() async {
-        let (plan, unwanted) = state.planStarts()
+        let (planned, unwanted) = state.planStarts()
         if !unwanted.isEmpty { await handBack(unwanted) }
-        guard let plan else { return }
+        guard let planned, let plan = await admit(planned) else { return }
         let engine = self.engine
         let node = nodeID
         let ids = plan.stepIDs
@@ -349,12 +349,33 @@ public actor Dispatcher: StepChangeObserver, Service {
         }
     }
 
+    /// The plan without its steps whose concurrency keys are full: those wait in their keys'
+    /// lines, out of the queue, and their workers' slots are free again. nil when none is left.
+    private func admit(_ plan: DispatchStateMachine.StartPlan) async -> DispatchStateMachine.StartPlan? {
+        guard plan.starting.contains(where: { $0.entry.limit != nil }) else { return plan }
+        let waiting: Set<Int>
+        do {
+            waiting = try await queue.admit(plan.starting.map(\.entry))
+        } catch {
+            // Redis is unavailable: the entries wait here and are tried again.
+            state.startFailed(plan)
+            wakeWaiters()
+            logger.warning("concurrency limits not checked", metadata: ["error": .string("\(error)")])
+            try? await clock.sleep(for: .milliseconds(200))
+            return nil
+        }
+        guard !waiting.isEmpty else { return plan }
+        let left = state.wait(plan, waiting: waiting)
+        wakeWaiters()
+        return left
+    }
+
     /// Entries read for a worker that has since drained or gone, when no other worker here
     /// takes their handler: they go back to the end of their streams at once, for a node that
     /// can run them, rather than wait here for the sweeper.
     private func handBack(_ entries: [QueuedStep]) async {
         do {
-            try await queue.enqueue(entries.map { (handler: $0.handler, stepID: $0.stepID, priority: $0.priority) })
+            try await queue.enqueue(entries.map(\.ready))
             try await queue.acknowledge(entries)
             logger.debug("handed steps back to the queue", metadata: ["count": .stringConvertible(entries.count)])
         } catch {
@@ -399,9 +420,15 @@ public actor Dispatcher: StepChangeObserver, Service {
     public nonisolated func stepsChanged(_ changes: [StepChange]) async {
         // A step started in the transaction that enqueued it goes to its worker, not the queue.
         let startedAtOnce = Set(changes.filter { $0.status == .inProgress }.compactMap(\.stepID))
-        let ready = changes.compactMap { change in
-            change.status == .enqueued && !startedAtOnce.contains(change.stepID ?? "")
-                ? change.handler.flatMap { handler in change.stepID.map { (handler: handler, stepID: $0, priority: change.priority) } } : nil
+        let ready = changes.compactMap { change -> ReadyStep? in
+            guard change.status == .enqueued, let stepID = change.stepID, !startedAtOnce.contains(stepID), let handler = change.handler else { return nil }
+            return ReadyStep(handler: handler, stepID: stepID, priority: change.priority, limit: change.concurrency.map(Self.limit))
+        }
+        // An attempt that ended, or a step that left the queue, gives back its key's place.
+        let released = changes.compactMap { change -> (stepID: String, limit: ConcurrencyLimit)? in
+            guard let concurrency = change.concurrency, let stepID = change.stepID, change.status != .inProgress,
+                  change.previous == .inProgress || change.previous == .enqueued else { return nil }
+            return (stepID, Self.limit(concurrency))
         }
         let retries = changes.compactMap { change in
             change.status == .waitingForRetry ? change.retryAt.flatMap { at in change.stepID.map { (stepID: $0, at: at) } } : nil
@@ -409,6 +436,7 @@ public actor Dispatcher: StepChangeObserver, Service {
         let calledOff = changes.filter { $0.status == .cancelled && $0.previous == .inProgress && $0.stepID != nil }
         do {
             try await queue.enqueue(ready)
+            try await queue.release(released)
             try await queue.scheduleRetries(retries)
             for change in calledOff {
                 try await queue.publish(.callOff(stepID: change.stepID!, attempt: change.attempt, reason: NodeSignal.cancelledTask))
@@ -470,6 +498,7 @@ public actor Dispatcher: StepChangeObserver, Service {
             repaired("due_retries", try await engine.enqueueDueRetries(limit: 500))
             repaired("orphaned_attempts", try await failOrphanedAttempts())
             repaired("lost_queue_entries", try await requeueLostSteps())
+            repaired("concurrency_places", try await reconcileLimits())
             await reportQueues()
         } catch is CancellationError {
             // The node is stopping.
@@ -519,9 +548,33 @@ public actor Dispatcher: StepChangeObserver, Service {
         for handler in Set(waiting.map(\.handler)) {
             try await queue.dropAbandoned(of: handler, idleMilliseconds: Int(configuration.abandonedDeliveryAge * 1000))
         }
-        let requeued = try await engine.requeue(lost)
-        try await queue.enqueue(requeued.map { ($0.handler, $0.stepID, $0.priority) })
+        // A step waiting in its concurrency key's line has left its stream on purpose.
+        let parked = try await queue.parked(lost)
+        let requeued = try await engine.requeue(lost.filter { !parked.contains($0) })
+        try await queue.enqueue(requeued.map { ReadyStep(handler: $0.handler, stepID: $0.stepID, priority: $0.priority, limit: $0.concurrency.map(Self.limit)) })
         return requeued.count
+    }
+
+    /// Places of concurrency keys held by steps that neither run nor are about to (their
+    /// release was lost) are given back; running steps whose places Redis lost hold them again.
+    private func reconcileLimits() async throws -> Int {
+        let keys = try await queue.limitedKeys()
+        var stale: [(stepID: String, limit: ConcurrencyLimit)] = []
+        var held = Set<String>()
+        for (key, holders, _) in keys where !holders.isEmpty {
+            let holding = try await engine.stepsHoldingPlaces(holders)
+            held.formUnion(holders)
+            // The key's limit is only needed to let the next go: tidyLimits below reads it from the line.
+            stale += holders.filter { !holding.contains($0) }.map { ($0, ConcurrencyLimit(key: key, maxRunning: 0)) }
+        }
+        let running = try await engine.runningLimitedSteps().filter { !held.contains($0.stepID) }
+        try await queue.reconcile(stale: stale, running: running.map { ($0.stepID, Self.limit($0.concurrency)) })
+        try await queue.tidyLimits()
+        return stale.count + running.count
+    }
+
+    static func limit(_ concurrency: StepConcurrency) -> ConcurrencyLimit {
+        ConcurrencyLimit(key: concurrency.key, maxRunning: concurrency.maxRunning)
     }
 
     private struct StreamOfSteps: Hashable {

@@ -124,12 +124,16 @@ extension TaskEngine {
         let queued = Set(task.steps.filter { $0.status == .enqueued }.map(\.handler))
         let capacity = queued.isEmpty ? [:] : Self.capacity(of: try await recentLiveNodes(within: liveWithin))
         let done = Set(task.steps.filter { [.complete, .skipped, .resolvedManually].contains($0.status) }.map(\.name))
+        let limited = task.steps.contains { $0.status == .enqueued && !$0.concurrencyKey.isEmpty }
+            ? try await concurrencyInUse(taskID: task.taskID) : [:]
         for index in task.steps.indices {
             let step = task.steps[index]
             switch step.status {
             case .enqueued:
                 let serving = capacity[step.handler]
-                if serving == nil || serving!.workers == 0 {
+                if let use = limited[step.name], use.running >= use.max {
+                    task.steps[index].waitingReason = "\(use.running) of concurrency key \(InputCheck.quoted(step.concurrencyKey)) are running (its limit)"
+                } else if serving == nil || serving!.workers == 0 {
                     task.steps[index].waitingReason = "no connected worker runs handler '\(step.handler)'"
                 } else if serving!.free == 0 {
                     task.steps[index].waitingReason = "every worker of handler '\(step.handler)' is busy (\(serving!.slots) slots)"
@@ -149,6 +153,25 @@ extension TaskEngine {
         }
     }
 
+
+    /// For each ENQUEUED step of the task with a concurrency limit: that limit, and how many
+    /// attempts of its key run now.
+    private func concurrencyInUse(taskID: String) async throws(EngineError) -> [String: (running: Int, max: Int)] {
+        try await read { connection in
+            var use: [String: (running: Int, max: Int)] = [:]
+            for row in try connection.query(
+                """
+                SELECT s.name, s.concurrency_max,
+                    (SELECT count(*) FROM steps r WHERE r.status = \(StepStatus.inProgress.rawValue) AND r.concurrency_key = s.concurrency_key) AS running
+                FROM steps s
+                WHERE s.task_id = $1 AND s.status = \(StepStatus.enqueued.rawValue) AND s.concurrency_key IS NOT NULL
+                """, [taskID])
+            {
+                if let name = row["name"] { use[name] = (row.int("running") ?? 0, row.int("concurrency_max") ?? 0) }
+            }
+            return use
+        }
+    }
 
     /// The live nodes as read at most `ClusterSnapshot.maxAge` ago: nodes report every 2 s, so
     /// a GetTask explaining its waits costs no query of its own most of the time.

@@ -23,6 +23,7 @@ struct LockedTask {
         let due: Bool
         /// A first step of a delayed task whose start has not come.
         let startsLater: Bool
+        let concurrency: StepConcurrency?
         /// Seconds since it was last ENQUEUED, and since its attempt started (when it has).
         let queuedFor: Double?
         let runningFor: Double?
@@ -102,6 +103,7 @@ struct LockedTask {
                 unmet_dependencies, array_to_json(depends_on)::text AS depends_on, backoff_base_seconds, backoff_max_seconds,
                 backoff_jitter, timeout_seconds, results::text AS results, coalesce(next_attempt_at <= now(), false) AS due,
                 coalesce(status = \(StepStatus.pending.rawValue) AND next_attempt_at > now(), false) AS starts_later,
+                concurrency_key, concurrency_max,
                 extract(epoch FROM now() - queued_at)::float8 AS queued_for,
                 extract(epoch FROM now() - last_attempted_at)::float8 AS running_for
             FROM steps WHERE task_id = ANY($1::uuid[]) ORDER BY task_id, position
@@ -116,6 +118,7 @@ struct LockedTask {
                 dependsOn: Rows.strings(row["depends_on"]), backoff: backoff,
                 timeoutSeconds: Int32(row.int("timeout_seconds") ?? 0), storedResults: row["results"], due: row.bool("due") ?? false,
                 startsLater: row.bool("starts_later") ?? false,
+                concurrency: StepConcurrency(key: row["concurrency_key"], maxRunning: row.int("concurrency_max")),
                 queuedFor: row.double("queued_for"), runningFor: row.double("running_for"),
                 machine: StepStateMachine(
                     status: StepStatus(rawValue: row.int("status") ?? 0) ?? .unspecified, attempts: Int32(row.int("attempts") ?? 0),
@@ -251,7 +254,8 @@ struct LockedTask {
         transitions.append(StepChange(
             taskID: taskID, sequence: lastSequence, stepID: step?.stepID, stepName: step?.name ?? "", status: status,
             previous: previous, attempt: step?.machine.attempts ?? 0, taskStatus: self.status, resultsJSON: results,
-            errorJSON: error, handler: status == .enqueued ? step?.handler : nil, retryAt: retryAt, priority: priority))
+            errorJSON: error, handler: status == .enqueued ? step?.handler : nil, retryAt: retryAt, priority: priority,
+            concurrency: step?.concurrency))
     }
 
     // MARK: Writing

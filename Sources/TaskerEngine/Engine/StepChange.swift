@@ -24,6 +24,26 @@ public struct StepChange: Sendable, Equatable {
     public let retryAt: Double?
     /// The task's priority, 1 (first) … 5 (last): the queue a step that went ENQUEUED joins.
     public let priority: Int
+    /// The step's concurrency limit, if it has one: what dispatch takes a place of before it
+    /// starts an attempt, and gives back when the attempt ends.
+    public let concurrency: StepConcurrency?
+}
+
+/// A step's concurrency limit, as its task made it.
+public struct StepConcurrency: Sendable, Equatable, Hashable {
+    public let key: String
+    public let maxRunning: Int
+
+    public init(key: String, maxRunning: Int) {
+        self.key = key
+        self.maxRunning = maxRunning
+    }
+
+    /// From the stored columns; nil without a limit.
+    init?(key: String?, maxRunning: Int?) {
+        guard let key, let maxRunning else { return nil }
+        self.init(key: key, maxRunning: maxRunning)
+    }
 }
 
 /// A first step of a task submitted to start later: it waits PENDING, without a transition,

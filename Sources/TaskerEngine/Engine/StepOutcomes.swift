@@ -157,7 +157,9 @@ extension TaskEngine {
                             task.annotate(stepName: note.stepName.isEmpty ? task.steps[index].name : note.stepName, type: note.type, json: note.json)
                         }
                         task.enqueueReady()
-                        for index in task.steps.indices where task.steps[index].machine.status == .enqueued && task.steps[index].queued {
+                        // A step with a concurrency limit goes through the queue, which keeps the limit.
+                        for index in task.steps.indices
+                        where task.steps[index].machine.status == .enqueued && task.steps[index].queued && task.steps[index].concurrency == nil {
                             let handler = task.steps[index].handler
                             guard let slot = free.firstIndex(where: { $0.count > 0 && $0.handlers.contains(handler) }),
                                   (try? task.apply(.start, to: index)) != nil

@@ -15,7 +15,7 @@ extension TaskEngine {
         let bypassed = Set(request.bypassSteps)
         var stored = known
         for _ in 0..<3 {
-            let submission = NewTask(stored.validated.template, request: request, bypassed: bypassed)
+            let submission = try NewTask(stored.validated.template, request: request, bypassed: bypassed, keys: stored.columns.concurrencyKeys)
             let newestGuard: String? = request.version.isEmpty ? String(stored.registration) : nil
             let parameters: [String?] = [
                 submission.task.taskID, submission.task.name, submission.task.version, String(TaskStatus.pending.rawValue),
@@ -23,7 +23,8 @@ extension TaskEngine {
                 request.idempotencyKey.isEmpty ? nil : request.idempotencyKey, String(submission.history.count),
             ] + submission.stepColumns(stored.columns) + submission.edgeColumns + submission.historyColumns + [newestGuard]
                 + [submission.task.hasStartAt ? Rows.postgresTime(submission.task.startAt) : nil, String(submission.task.priority),
-                   submission.startAt == nil ? nil : Rows.postgresTime(submission.task.startAt)]
+                   submission.startAt == nil ? nil : Rows.postgresTime(submission.task.startAt),
+                   PostgresArrayLiteral.of(submission.concurrencyKeys), stored.columns.concurrencyMaxes]
             let outcome = try await read { connection -> SubmitOutcome in
                 let written = try connection.query(Self.insertTaskStatement, parameters)
                 guard written.first?.bool("newest") == true else { return .staleTemplate }
@@ -126,7 +127,8 @@ extension TaskEngine {
     }
 
     /// A task, its steps, edges and first transitions in one statement ($33: the start asked
-    /// for, or null; $34: the priority; $35: the start when it is later than now, or null). No row comes back with `newest` false when $32 names a registration that is no longer its name's newest
+    /// for, or null; $34: the priority; $35: the start when it is later than now, or null;
+    /// $36, $37: each step's concurrency key and limit, or nulls). No row comes back with `newest` false when $32 names a registration that is no longer its name's newest
     /// (a higher version came since), and no created_at when the idempotency key is taken;
     /// either way nothing is written.
     static let insertTaskStatement = """
@@ -144,17 +146,18 @@ extension TaskEngine {
         new_steps AS (
             INSERT INTO steps (step_id, task_id, name, handler, position, status, retry_limit, retryable, skippable,
                 timeout_seconds, backoff_base_seconds, backoff_max_seconds, backoff_jitter, unmet_dependencies, depends_on,
-                queued_at, next_attempt_at)
+                queued_at, next_attempt_at, concurrency_key, concurrency_max)
             SELECT x.step_id, task.task_id, x.name, x.handler, x.position, x.status, x.retry_limit, x.retryable, x.skippable,
                 x.timeout_seconds, x.backoff_base_seconds, x.backoff_max_seconds, x.backoff_jitter, x.unmet_dependencies,
                 x.depends_on::text[], CASE WHEN x.status = 2 THEN task.created_at END,  -- 2: ENQUEUED
                 -- A delayed task's first steps wait PENDING (1) until its start.
-                CASE WHEN x.status = 1 AND x.unmet_dependencies = 0 THEN $35::timestamptz END
+                CASE WHEN x.status = 1 AND x.unmet_dependencies = 0 THEN $35::timestamptz END, x.concurrency_key, x.concurrency_max
             FROM task, unnest($12::uuid[], $13::text[], $14::text[], $15::smallint[], $16::smallint[], $17::integer[],
                 $18::boolean[], $19::boolean[], $20::integer[], $21::float8[], $22::float8[], $23::float8[], $24::integer[],
-                $25::text[])
+                $25::text[], $36::text[], $37::integer[])
                 AS x(step_id, name, handler, position, status, retry_limit, retryable, skippable, timeout_seconds,
-                    backoff_base_seconds, backoff_max_seconds, backoff_jitter, unmet_dependencies, depends_on)),
+                    backoff_base_seconds, backoff_max_seconds, backoff_jitter, unmet_dependencies, depends_on,
+                    concurrency_key, concurrency_max)),
         new_edges AS (
             INSERT INTO step_edges (task_id, from_step, to_step)
             SELECT task.task_id, x.from_step, x.to_step FROM task, unnest($26::uuid[], $27::uuid[]) AS x(from_step, to_step)),
@@ -183,8 +186,13 @@ struct NewTask {
     private(set) var edges: [(from: String, to: String)] = []
     /// Transitions after the task's own first one: bypassed steps, then enqueued ones.
     private(set) var history: [(stepID: String?, stepName: String, status: Int, previousStatus: Int, handler: String?)] = []
+    /// Each step's limit by its id.
+    private var limits: [String: StepConcurrency] = [:]
 
-    init(_ template: Tasker_V1_TaskTemplate, request: Tasker_V1_SubmitTaskRequest, bypassed: Set<String>) {
+    /// Each step's concurrency key as this task's context makes it; nil for a step without a limit.
+    private(set) var concurrencyKeys: [String?] = []
+
+    init(_ template: Tasker_V1_TaskTemplate, request: Tasker_V1_SubmitTaskRequest, bypassed: Set<String>, keys: [ConcurrencyKey?]) throws(EngineError) {
         task.taskID = TimeOrderedUUID.make()
         task.name = template.name
         task.version = template.version
@@ -204,8 +212,24 @@ struct NewTask {
         history.append((nil, "", 0, 0, nil))
         var idByName: [String: String] = [:]
         var enqueued: [(stepID: String?, stepName: String, status: Int, previousStatus: Int, handler: String?)] = []
-        for step in template.steps {
+        let context = keys.contains { $0 != nil } ? JSONValue(request.context) : .null
+        for (index, step) in template.steps.enumerated() {
+            if let key = keys[index] {
+                let rendered: String
+                do {
+                    rendered = try key.rendered(for: context)
+                } catch {
+                    throw .invalidArgument("step \(InputCheck.quoted(step.name)): \(error.description)")
+                }
+                // Empty: one key for the whole step of the template.
+                let named = step.concurrency.key.isEmpty ? "\(template.name)/\(step.name)" : rendered
+                try InputCheck.text(named, "step \(InputCheck.quoted(step.name))'s concurrency key", limit: InputLimits.labelBytes)
+                concurrencyKeys.append(named)
+            } else {
+                concurrencyKeys.append(nil)
+            }
             let stepID = TimeOrderedUUID.make()
+            if let key = concurrencyKeys[index] { limits[stepID] = StepConcurrency(key: key, maxRunning: Int(step.concurrency.maxRunning)) }
             idByName[step.name] = stepID
             let unmet = step.dependsOn.reduce(0) { $0 + (bypassed.contains($1) ? 0 : 1) }
             let status: StepStatus = bypassed.contains(step.name) ? .skipped : unmet == 0 && startAt == nil ? .enqueued : .pending
@@ -225,6 +249,7 @@ struct NewTask {
             workflowStep.retryLimit = step.retryLimit
             workflowStep.retryable = step.retryable
             workflowStep.skippable = step.skippable
+            workflowStep.concurrencyKey = concurrencyKeys[index] ?? ""
             task.steps.append(workflowStep)
         }
         history += enqueued
@@ -253,7 +278,8 @@ struct NewTask {
                 status: StepStatus(rawValue: entry.status) ?? .unspecified,
                 previous: StepStatus(rawValue: entry.previousStatus) ?? .unspecified, attempt: 0, taskStatus: .pending,
                 resultsJSON: nil, errorJSON: nil,
-                handler: entry.status == StepStatus.enqueued.rawValue ? entry.handler : nil, retryAt: nil, priority: Int(task.priority))
+                handler: entry.status == StepStatus.enqueued.rawValue ? entry.handler : nil, retryAt: nil, priority: Int(task.priority),
+                concurrency: entry.stepID.flatMap { limits[$0] })
         }
     }
 
@@ -268,7 +294,9 @@ struct NewTask {
 /// per template rather than on every submit.
 struct TemplateStepColumns: Sendable {
     let names, handlers, positions, retryLimits, retryables, skippables, timeouts: String
-    let backoffBases, backoffMaxes, backoffJitters, dependsOn: String
+    let backoffBases, backoffMaxes, backoffJitters, dependsOn, concurrencyMaxes: String
+    /// Each step's concurrency key, parsed once; nil for a step without a limit.
+    let concurrencyKeys: [ConcurrencyKey?]
 
     init(_ template: Tasker_V1_TaskTemplate) {
         let steps = template.steps
@@ -283,5 +311,9 @@ struct TemplateStepColumns: Sendable {
         backoffMaxes = PostgresArrayLiteral.of(steps.map(\.backoff.maxSeconds))
         backoffJitters = PostgresArrayLiteral.of(steps.map(\.backoff.jitter))
         dependsOn = PostgresArrayLiteral.of(steps.map { PostgresArrayLiteral.of($0.dependsOn) })
+        concurrencyMaxes = PostgresArrayLiteral.of(steps.map { $0.hasConcurrency ? String($0.concurrency.maxRunning) : nil })
+        // Registration checked every key: one that does not parse is no limit only if stored
+        // before limits existed, which cannot be.
+        concurrencyKeys = steps.map { $0.hasConcurrency ? try? ConcurrencyKey(parsing: $0.concurrency.key) : nil }
     }
 }

@@ -9,14 +9,17 @@ public struct QueuedStepRecord: Sendable, Equatable {
     public let queuedAt: Double
     /// Its task's, 1 (first) … 5 (last): which of the handler's queues holds it.
     public let priority: Int
+    public let concurrency: StepConcurrency?
 
-    /// From a row with step_id, handler, queued_at (epoch seconds) and priority.
+    /// From a row with step_id, handler, queued_at (epoch seconds), priority and the
+    /// concurrency columns.
     init?(_ row: PostgresRow) {
         guard let id = row["step_id"], let handler = row["handler"], let at = row.double("queued_at") else { return nil }
         stepID = id
         self.handler = handler
         queuedAt = at
         priority = row.int("priority") ?? 3
+        concurrency = StepConcurrency(key: row["concurrency_key"], maxRunning: row.int("concurrency_max"))
     }
 }
 
@@ -102,7 +105,8 @@ extension TaskEngine {
         try await read { connection in
             try connection.query(
                 """
-                SELECT s.step_id::text AS step_id, s.handler, extract(epoch FROM s.queued_at)::text AS queued_at, t.priority
+                SELECT s.step_id::text AS step_id, s.handler, extract(epoch FROM s.queued_at)::text AS queued_at, t.priority,
+                    s.concurrency_key, s.concurrency_max
                 FROM steps s JOIN tasks t ON t.task_id = s.task_id
                 WHERE s.status = \(StepStatus.enqueued.rawValue) AND s.queued_at < to_timestamp($1::float8) ORDER BY s.queued_at LIMIT $2
                 """, [String(cutoff), String(limit)]
@@ -120,7 +124,8 @@ extension TaskEngine {
                 """
                 UPDATE steps s SET queued_at = now() FROM tasks t
                 WHERE s.step_id = ANY($1::uuid[]) AND s.status = $2 AND t.task_id = s.task_id
-                RETURNING s.step_id::text AS step_id, s.handler, extract(epoch FROM s.queued_at)::text AS queued_at, t.priority
+                RETURNING s.step_id::text AS step_id, s.handler, extract(epoch FROM s.queued_at)::text AS queued_at, t.priority,
+                    s.concurrency_key, s.concurrency_max
                 """, [PostgresArrayLiteral.of(stepIDs), String(StepStatus.enqueued.rawValue)]
             ).compactMap(QueuedStepRecord.init)
         }
@@ -140,5 +145,33 @@ extension TaskEngine {
             ).compactMap { $0["task_id"] }
         }
         return try await enqueueReady(inTasks: tasks)
+    }
+
+    /// Of these steps, those that may hold a place of their concurrency key: running, or
+    /// ENQUEUED (about to start, or handed a place and on their way back to the queue).
+    public func stepsHoldingPlaces(_ stepIDs: [String]) async throws(EngineError) -> Set<String> {
+        let stepIDs = stepIDs.compactMap { try? Self.stepID($0) }
+        guard !stepIDs.isEmpty else { return [] }
+        return try await read { connection in
+            Set(try connection.query(
+                "SELECT step_id::text AS step_id FROM steps WHERE step_id = ANY($1::uuid[]) AND status IN ($2, $3)",
+                [PostgresArrayLiteral.of(stepIDs), String(StepStatus.inProgress.rawValue), String(StepStatus.enqueued.rawValue)]
+            ).compactMap { $0["step_id"] })
+        }
+    }
+
+    /// Every running step with a concurrency limit, with its limit.
+    public func runningLimitedSteps() async throws(EngineError) -> [(stepID: String, concurrency: StepConcurrency)] {
+        try await read { connection in
+            try connection.query(
+                """
+                SELECT step_id::text AS step_id, concurrency_key, concurrency_max FROM steps
+                WHERE status = \(StepStatus.inProgress.rawValue) AND concurrency_key IS NOT NULL
+                """
+            ).compactMap { row in
+                guard let id = row["step_id"], let limit = StepConcurrency(key: row["concurrency_key"], maxRunning: row.int("concurrency_max")) else { return nil }
+                return (id, limit)
+            }
+        }
     }
 }

@@ -38,6 +38,8 @@ public enum InputLimits {
     /// Handlers one worker registers.
     public static let handlersPerWorker = 64
     public static let slotsPerWorker: Int32 = 10_000
+    /// The most attempts of one concurrency key a template may let run at once.
+    public static let concurrencyMaxRunning: Int32 = 100_000
     /// How far ahead a task's start_at may be.
     public static let startAheadSeconds = 366.0 * 86_400
 }

@@ -67,6 +67,18 @@ public enum TemplateValidator {
             if Set(step.dependsOn).count != step.dependsOn.count {
                 throw .invalidArgument("\(stepLabel) lists a dependency twice")
             }
+            if step.hasConcurrency {
+                try InputCheck.text(step.concurrency.key, "\(stepLabel) concurrency key", limit: InputLimits.labelBytes)
+                do {
+                    _ = try ConcurrencyKey(parsing: step.concurrency.key)
+                } catch {
+                    throw .invalidArgument("\(stepLabel) concurrency key: \(error.description)")
+                }
+                guard (1...InputLimits.concurrencyMaxRunning).contains(step.concurrency.maxRunning) else {
+                    throw .invalidArgument(
+                        "\(stepLabel) concurrency max_running is \(step.concurrency.maxRunning); it must be 1 to \(InputLimits.concurrencyMaxRunning)")
+                }
+            }
         }
         for step in template.steps {
             for dependency in step.dependsOn where !names.contains(dependency) {

@@ -368,12 +368,43 @@ public nonisolated struct Tasker_V1_StepTemplate: Sendable {
   /// The system the step calls, for people reading the task.
   public var dependentSystem: String = String()
 
+  /// At most max_running attempts of one key at once, across every node; the rest wait
+  /// ENQUEUED, in order, and spend no attempt waiting. Unset: no limit.
+  public var concurrency: Tasker_V1_ConcurrencyLimit {
+    get {_concurrency ?? Tasker_V1_ConcurrencyLimit()}
+    set {_concurrency = newValue}
+  }
+  /// Returns true if `concurrency` has been explicitly set.
+  public var hasConcurrency: Bool {self._concurrency != nil}
+  /// Clears the value of `concurrency`. Subsequent reads from it will return its default value.
+  public mutating func clearConcurrency() {self._concurrency = nil}
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
 
   fileprivate var _retryable: Bool? = nil
   fileprivate var _backoff: Tasker_V1_BackoffPolicy? = nil
+  fileprivate var _concurrency: Tasker_V1_ConcurrencyLimit? = nil
+}
+
+/// A limit on attempts running at once, shared by every step that names the same key.
+public nonisolated struct Tasker_V1_ConcurrencyLimit: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  /// Text in which each {$.path} is replaced by that path of the task's context (dots between
+  /// names: {$.customer.id}); the value there must be a string, number or boolean. E.g.
+  /// "customer:{$.customer_id}". Empty means one key for the whole step of the template.
+  public var key: String = String()
+
+  /// 1 or more.
+  public var maxRunning: Int32 = 0
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
 }
 
 /// A named, versioned DAG of steps; immutable once registered.
@@ -566,11 +597,17 @@ public nonisolated struct Tasker_V1_WorkflowStep: @unchecked Sendable {
 
   /// Why a step that cannot move now waits, on reads: "no connected worker runs handler 'x'",
   /// "every worker of handler 'x' is busy (4 slots)", "next attempt at 2026-12-02T12:00:03Z",
-  /// "the task starts at 2026-12-02T02:00:00Z".
-  /// Empty for a step that is moving or done.
+  /// "the task starts at 2026-12-02T02:00:00Z", "2 of concurrency key 'customer:7' are
+  /// running (its limit)". Empty for a step that is moving or done.
   public var waitingReason: String {
     get {_storage._waitingReason}
     set {_uniqueStorage()._waitingReason = newValue}
+  }
+
+  /// The step's concurrency key as this task's context made it; empty without a limit.
+  public var concurrencyKey: String {
+    get {_storage._concurrencyKey}
+    set {_uniqueStorage()._concurrencyKey = newValue}
   }
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
@@ -1351,7 +1388,7 @@ nonisolated extension Tasker_V1_BackoffPolicy: SwiftProtobuf.Message, SwiftProto
 
 nonisolated extension Tasker_V1_StepTemplate: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".StepTemplate"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}name\0\u{1}handler\0\u{1}description\0\u{3}depends_on\0\u{1}retryable\0\u{3}retry_limit\0\u{1}skippable\0\u{3}timeout_seconds\0\u{1}backoff\0\u{3}dependent_system\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}name\0\u{1}handler\0\u{1}description\0\u{3}depends_on\0\u{1}retryable\0\u{3}retry_limit\0\u{1}skippable\0\u{3}timeout_seconds\0\u{1}backoff\0\u{3}dependent_system\0\u{1}concurrency\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -1369,6 +1406,7 @@ nonisolated extension Tasker_V1_StepTemplate: SwiftProtobuf.Message, SwiftProtob
       case 8: try { try decoder.decodeSingularInt32Field(value: &self.timeoutSeconds) }()
       case 9: try { try decoder.decodeSingularMessageField(value: &self._backoff) }()
       case 10: try { try decoder.decodeSingularStringField(value: &self.dependentSystem) }()
+      case 11: try { try decoder.decodeSingularMessageField(value: &self._concurrency) }()
       default: break
       }
     }
@@ -1409,6 +1447,9 @@ nonisolated extension Tasker_V1_StepTemplate: SwiftProtobuf.Message, SwiftProtob
     if !self.dependentSystem.isEmpty {
       try visitor.visitSingularStringField(value: self.dependentSystem, fieldNumber: 10)
     }
+    try { if let v = self._concurrency {
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 11)
+    } }()
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -1423,6 +1464,42 @@ nonisolated extension Tasker_V1_StepTemplate: SwiftProtobuf.Message, SwiftProtob
     if lhs.timeoutSeconds != rhs.timeoutSeconds {return false}
     if lhs._backoff != rhs._backoff {return false}
     if lhs.dependentSystem != rhs.dependentSystem {return false}
+    if lhs._concurrency != rhs._concurrency {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Tasker_V1_ConcurrencyLimit: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".ConcurrencyLimit"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}key\0\u{3}max_running\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.key) }()
+      case 2: try { try decoder.decodeSingularInt32Field(value: &self.maxRunning) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.key.isEmpty {
+      try visitor.visitSingularStringField(value: self.key, fieldNumber: 1)
+    }
+    if self.maxRunning != 0 {
+      try visitor.visitSingularInt32Field(value: self.maxRunning, fieldNumber: 2)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Tasker_V1_ConcurrencyLimit, rhs: Tasker_V1_ConcurrencyLimit) -> Bool {
+    if lhs.key != rhs.key {return false}
+    if lhs.maxRunning != rhs.maxRunning {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -1578,7 +1655,7 @@ nonisolated extension Tasker_V1_Annotation: SwiftProtobuf.Message, SwiftProtobuf
 
 nonisolated extension Tasker_V1_WorkflowStep: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".WorkflowStep"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}step_id\0\u{1}name\0\u{1}handler\0\u{1}status\0\u{3}depends_on\0\u{1}attempts\0\u{3}retry_limit\0\u{1}retryable\0\u{1}skippable\0\u{1}results\0\u{3}last_error\0\u{3}next_attempt_at\0\u{3}last_attempted_at\0\u{3}completed_at\0\u{3}waiting_reason\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}step_id\0\u{1}name\0\u{1}handler\0\u{1}status\0\u{3}depends_on\0\u{1}attempts\0\u{3}retry_limit\0\u{1}retryable\0\u{1}skippable\0\u{1}results\0\u{3}last_error\0\u{3}next_attempt_at\0\u{3}last_attempted_at\0\u{3}completed_at\0\u{3}waiting_reason\0\u{3}concurrency_key\0")
 
   fileprivate class _StorageClass {
     var _stepID: String = String()
@@ -1596,6 +1673,7 @@ nonisolated extension Tasker_V1_WorkflowStep: SwiftProtobuf.Message, SwiftProtob
     var _lastAttemptedAt: SwiftProtobuf.Google_Protobuf_Timestamp? = nil
     var _completedAt: SwiftProtobuf.Google_Protobuf_Timestamp? = nil
     var _waitingReason: String = String()
+    var _concurrencyKey: String = String()
 
       // This property is used as the initial default value for new instances of the type.
       // The type itself is protecting the reference to its storage via CoW semantics.
@@ -1621,6 +1699,7 @@ nonisolated extension Tasker_V1_WorkflowStep: SwiftProtobuf.Message, SwiftProtob
       _lastAttemptedAt = source._lastAttemptedAt
       _completedAt = source._completedAt
       _waitingReason = source._waitingReason
+      _concurrencyKey = source._concurrencyKey
     }
   }
 
@@ -1654,6 +1733,7 @@ nonisolated extension Tasker_V1_WorkflowStep: SwiftProtobuf.Message, SwiftProtob
         case 13: try { try decoder.decodeSingularMessageField(value: &_storage._lastAttemptedAt) }()
         case 14: try { try decoder.decodeSingularMessageField(value: &_storage._completedAt) }()
         case 15: try { try decoder.decodeSingularStringField(value: &_storage._waitingReason) }()
+        case 16: try { try decoder.decodeSingularStringField(value: &_storage._concurrencyKey) }()
         default: break
         }
       }
@@ -1711,6 +1791,9 @@ nonisolated extension Tasker_V1_WorkflowStep: SwiftProtobuf.Message, SwiftProtob
       if !_storage._waitingReason.isEmpty {
         try visitor.visitSingularStringField(value: _storage._waitingReason, fieldNumber: 15)
       }
+      if !_storage._concurrencyKey.isEmpty {
+        try visitor.visitSingularStringField(value: _storage._concurrencyKey, fieldNumber: 16)
+      }
     }
     try unknownFields.traverse(visitor: &visitor)
   }
@@ -1735,6 +1818,7 @@ nonisolated extension Tasker_V1_WorkflowStep: SwiftProtobuf.Message, SwiftProtob
         if _storage._lastAttemptedAt != rhs_storage._lastAttemptedAt {return false}
         if _storage._completedAt != rhs_storage._completedAt {return false}
         if _storage._waitingReason != rhs_storage._waitingReason {return false}
+        if _storage._concurrencyKey != rhs_storage._concurrencyKey {return false}
         return true
       }
       if !storagesAreEqual {return false}

@@ -1,6 +1,23 @@
 import Foundation
 import NIOConcurrencyHelpers
 
+/// A step to add to its handler's stream.
+public struct ReadyStep: Sendable, Equatable {
+    public let handler: String
+    public let stepID: String
+    /// Its task's, 1 (first) … 5 (last): which of the handler's streams takes it.
+    public let priority: Int
+    /// The concurrency limit an attempt of it takes a place of.
+    public let limit: ConcurrencyLimit?
+
+    public init(handler: String, stepID: String, priority: Int = StepQueue.defaultPriority, limit: ConcurrencyLimit? = nil) {
+        self.handler = handler
+        self.stepID = stepID
+        self.priority = priority
+        self.limit = limit
+    }
+}
+
 /// A step read from its handler's stream, not yet acknowledged.
 public struct QueuedStep: Sendable, Equatable {
     public let handler: String
@@ -9,13 +26,21 @@ public struct QueuedStep: Sendable, Equatable {
     public let entryID: String
     /// Which of the handler's streams it came from: its task's priority, 1 (first) … 5 (last).
     public let priority: Int
+    public let limit: ConcurrencyLimit?
 
-    public init(handler: String, stepID: String, entryID: String, priority: Int = StepQueue.defaultPriority) {
+    public init(handler: String, stepID: String, entryID: String, priority: Int = StepQueue.defaultPriority, limit: ConcurrencyLimit? = nil) {
         self.handler = handler
         self.stepID = stepID
         self.entryID = entryID
         self.priority = priority
+        self.limit = limit
     }
+
+    /// The step, to add to its stream again.
+    public var ready: ReadyStep { ReadyStep(handler: handler, stepID: stepID, priority: priority, limit: limit) }
+
+    /// The stream holding the entry.
+    var streamKey: String { StepQueue.streamKey(handler, priority: priority) }
 }
 
 /// What a handler's stream says about the steps given to it, for the sweeper.
@@ -42,7 +67,7 @@ public final class StepQueue: Sendable {
     public let url: RedisURL
     /// This node's name as a consumer of the streams.
     public let consumer: String
-    private let commands: RedisLane
+    let commands: RedisLane
     private let reader: RedisLane
     private let readBlock: Int
     /// Streams whose consumer group this node has made sure of.
@@ -87,11 +112,13 @@ public final class StepQueue: Sendable {
     // MARK: Ready steps
 
     /// Adds steps to their handlers' streams (of their priorities) in one round trip.
-    public func enqueue(_ steps: [(handler: String, stepID: String, priority: Int)]) async throws {
+    public func enqueue(_ steps: [ReadyStep]) async throws {
         guard !steps.isEmpty else { return }
         var batch = groupsToCreate(Set(steps.map { Self.streamKey($0.handler, priority: $0.priority) }))
         for step in steps {
-            batch.append(["XADD", Self.streamKey(step.handler, priority: step.priority), "*", "step", step.stepID])
+            var entry = ["XADD", Self.streamKey(step.handler, priority: step.priority), "*", "step", step.stepID]
+            if let limit = step.limit { entry += ["key", limit.key, "max", String(limit.maxRunning)] }
+            batch.append(entry)
         }
         let replies = try await commands.pipeline(batch)
         try Self.check(replies, tolerating: "BUSYGROUP")
@@ -125,8 +152,16 @@ public final class StepQueue: Sendable {
                 let fields = entry.array
                 guard fields.count == 2, let id = fields[0].string else { continue }
                 let values = fields[1].array.compactMap(\.string)
-                guard let index = values.firstIndex(of: "step"), index + 1 < values.count else { continue }
-                steps.append(QueuedStep(handler: handler, stepID: values[index + 1], entryID: id, priority: priority))
+                var named: [String: String] = [:]
+                var at = 0
+                while at + 1 < values.count {
+                    named[values[at]] = values[at + 1]
+                    at += 2
+                }
+                guard let stepID = named["step"] else { continue }
+                steps.append(QueuedStep(
+                    handler: handler, stepID: stepID, entryID: id, priority: priority,
+                    limit: ConcurrencyLimit(key: named["key"], maxRunning: named["max"])))
             }
         }
         return steps
@@ -141,19 +176,22 @@ public final class StepQueue: Sendable {
         var steps: [QueuedStep] = []
         steps.reserveCapacity(flat.count / 3)
         var index = 0
-        while index + 2 < flat.count {
+        while index + 4 < flat.count {
             if let key = flat[index].string, let (handler, priority) = Self.stream(ofKey: key), let id = flat[index + 1].string,
                let stepID = flat[index + 2].string {
-                steps.append(QueuedStep(handler: handler, stepID: stepID, entryID: id, priority: priority))
+                steps.append(QueuedStep(
+                    handler: handler, stepID: stepID, entryID: id, priority: priority,
+                    limit: ConcurrencyLimit(key: flat[index + 3].string, maxRunning: flat[index + 4].string)))
             }
-            index += 3
+            index += 5
         }
         return steps
     }
 
     /// For each handler, its streams' next undelivered entries are ranked (priority less one
     /// per aging interval waited, then age, then priority), the best `count` are read for this
-    /// consumer, and returned in rank order as key, entry id, step id.
+    /// consumer, and returned in rank order as stream key, entry id, step id, concurrency key
+    /// and limit ("" and "0" without one).
     private let rankedRead = RedisScript("""
         local group, consumer, aging = ARGV[1], ARGV[2], tonumber(ARGV[3])
         local time = redis.call('TIME')
@@ -161,10 +199,15 @@ public final class StepQueue: Sendable {
         local out = {}
         for h = 1, #ARGV - 3 do
             local want = tonumber(ARGV[3 + h])
-            local heads = {}
+            local heads, filled = {}, {}
+            for p = 1, 5 do
+                if redis.call('XLEN', KEYS[(h - 1) * 5 + p]) > 0 then filled[#filled + 1] = p end
+            end
+            -- One priority in use (the common case): its stream's order is the rank.
+            local only = #filled == 1 and filled[1] or nil
             for p = 1, 5 do
                 local key = KEYS[(h - 1) * 5 + p]
-                if redis.call('XLEN', key) > 0 then
+                if not only and redis.call('XLEN', key) > 0 then
                     local last
                     for _, info in ipairs(redis.call('XINFO', 'GROUPS', key)) do
                         local fields = {}
@@ -173,31 +216,41 @@ public final class StepQueue: Sendable {
                     end
                     if last then
                         for _, entry in ipairs(redis.call('XRANGE', key, '(' .. last, '+', 'COUNT', want)) do
-                            local ms = tonumber(string.match(entry[1], '^(%d+)'))
-                            heads[#heads + 1] = {p - math.floor((now - ms) / aging), ms, p, entry[1]}
+                            local ms, sequence = string.match(entry[1], '^(%d+)-(%d+)$')
+                            ms = tonumber(ms)
+                            heads[#heads + 1] = {p - math.floor((now - ms) / aging), ms, p, entry[1], tonumber(sequence)}
                         end
                     end
                 end
             end
-            table.sort(heads, function(a, b)
+            if not only then table.sort(heads, function(a, b)
                 if a[1] ~= b[1] then return a[1] < b[1] end
                 if a[2] ~= b[2] then return a[2] < b[2] end
-                return a[3] < b[3]
-            end)
+                if a[3] ~= b[3] then return a[3] < b[3] end
+                return a[5] < b[5]
+            end) end
             local take, chosen = {0, 0, 0, 0, 0}, {}
-            for i = 1, math.min(want, #heads) do
-                take[heads[i][3]] = take[heads[i][3]] + 1
-                chosen[i] = heads[i]
+            if only then
+                take[only] = want
+            else
+                for i = 1, math.min(want, #heads) do
+                    take[heads[i][3]] = take[heads[i][3]] + 1
+                    chosen[i] = heads[i]
+                end
             end
             local steps = {}
             for p = 1, 5 do
                 if take[p] > 0 then
                     local key = KEYS[(h - 1) * 5 + p]
-                    local read = redis.call('XREADGROUP', 'GROUP', group, consumer, 'COUNT', take[p], 'STREAMS', key, '>')
-                    for _, entry in ipairs(read[1][2]) do
-                        local values = entry[2]
-                        for i = 1, #values, 2 do
-                            if values[i] == 'step' then steps[p .. ' ' .. entry[1]] = values[i + 1] end
+                    local ok, read = pcall(redis.call, 'XREADGROUP', 'GROUP', group, consumer, 'COUNT', take[p], 'STREAMS', key, '>')
+                    if ok and read then
+                        for _, entry in ipairs(read[1][2]) do
+                            local values, fields = entry[2], {}
+                            for i = 1, #values, 2 do fields[values[i]] = values[i + 1] end
+                            if fields['step'] then
+                                steps[p .. ' ' .. entry[1]] = {fields['step'], fields['key'] or '', fields['max'] or '0'}
+                                if only then chosen[#chosen + 1] = {0, 0, p, entry[1]} end
+                            end
                         end
                     end
                 end
@@ -208,7 +261,9 @@ public final class StepQueue: Sendable {
                 if step then
                     out[#out + 1] = KEYS[(h - 1) * 5 + head[3]]
                     out[#out + 1] = head[4]
-                    out[#out + 1] = step
+                    out[#out + 1] = step[1]
+                    out[#out + 1] = step[2]
+                    out[#out + 1] = step[3]
                 end
             end
         end
@@ -326,7 +381,7 @@ public final class StepQueue: Sendable {
         return missing.map { ["XGROUP", "CREATE", $0, Self.group, "0", "MKSTREAM"] }
     }
 
-    private static func check(_ replies: [Result<RedisReply, RedisError>], tolerating tolerated: String? = nil) throws {
+    static func check(_ replies: [Result<RedisReply, RedisError>], tolerating tolerated: String? = nil) throws {
         for reply in replies {
             if case .failure(let error) = reply {
                 if case .reply(let message) = error, let tolerated, message.hasPrefix(tolerated) { continue }

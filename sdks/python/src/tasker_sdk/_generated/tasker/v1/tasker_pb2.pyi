@@ -124,7 +124,7 @@ class BackoffPolicy(_message.Message):
     def __init__(self, base_seconds: _Optional[float] = ..., max_seconds: _Optional[float] = ..., jitter: _Optional[float] = ...) -> None: ...
 
 class StepTemplate(_message.Message):
-    __slots__ = ("name", "handler", "description", "depends_on", "retryable", "retry_limit", "skippable", "timeout_seconds", "backoff", "dependent_system")
+    __slots__ = ("name", "handler", "description", "depends_on", "retryable", "retry_limit", "skippable", "timeout_seconds", "backoff", "dependent_system", "concurrency")
     NAME_FIELD_NUMBER: _ClassVar[int]
     HANDLER_FIELD_NUMBER: _ClassVar[int]
     DESCRIPTION_FIELD_NUMBER: _ClassVar[int]
@@ -135,6 +135,7 @@ class StepTemplate(_message.Message):
     TIMEOUT_SECONDS_FIELD_NUMBER: _ClassVar[int]
     BACKOFF_FIELD_NUMBER: _ClassVar[int]
     DEPENDENT_SYSTEM_FIELD_NUMBER: _ClassVar[int]
+    CONCURRENCY_FIELD_NUMBER: _ClassVar[int]
     name: str
     handler: str
     description: str
@@ -145,7 +146,16 @@ class StepTemplate(_message.Message):
     timeout_seconds: int
     backoff: BackoffPolicy
     dependent_system: str
-    def __init__(self, name: _Optional[str] = ..., handler: _Optional[str] = ..., description: _Optional[str] = ..., depends_on: _Optional[_Iterable[str]] = ..., retryable: _Optional[bool] = ..., retry_limit: _Optional[int] = ..., skippable: _Optional[bool] = ..., timeout_seconds: _Optional[int] = ..., backoff: _Optional[_Union[BackoffPolicy, _Mapping]] = ..., dependent_system: _Optional[str] = ...) -> None: ...
+    concurrency: ConcurrencyLimit
+    def __init__(self, name: _Optional[str] = ..., handler: _Optional[str] = ..., description: _Optional[str] = ..., depends_on: _Optional[_Iterable[str]] = ..., retryable: _Optional[bool] = ..., retry_limit: _Optional[int] = ..., skippable: _Optional[bool] = ..., timeout_seconds: _Optional[int] = ..., backoff: _Optional[_Union[BackoffPolicy, _Mapping]] = ..., dependent_system: _Optional[str] = ..., concurrency: _Optional[_Union[ConcurrencyLimit, _Mapping]] = ...) -> None: ...
+
+class ConcurrencyLimit(_message.Message):
+    __slots__ = ("key", "max_running")
+    KEY_FIELD_NUMBER: _ClassVar[int]
+    MAX_RUNNING_FIELD_NUMBER: _ClassVar[int]
+    key: str
+    max_running: int
+    def __init__(self, key: _Optional[str] = ..., max_running: _Optional[int] = ...) -> None: ...
 
 class TaskTemplate(_message.Message):
     __slots__ = ("name", "version", "description", "context_schema_json", "steps")
@@ -186,7 +196,7 @@ class Annotation(_message.Message):
     def __init__(self, type: _Optional[str] = ..., step_name: _Optional[str] = ..., annotation: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
 
 class WorkflowStep(_message.Message):
-    __slots__ = ("step_id", "name", "handler", "status", "depends_on", "attempts", "retry_limit", "retryable", "skippable", "results", "last_error", "next_attempt_at", "last_attempted_at", "completed_at", "waiting_reason")
+    __slots__ = ("step_id", "name", "handler", "status", "depends_on", "attempts", "retry_limit", "retryable", "skippable", "results", "last_error", "next_attempt_at", "last_attempted_at", "completed_at", "waiting_reason", "concurrency_key")
     STEP_ID_FIELD_NUMBER: _ClassVar[int]
     NAME_FIELD_NUMBER: _ClassVar[int]
     HANDLER_FIELD_NUMBER: _ClassVar[int]
@@ -202,6 +212,7 @@ class WorkflowStep(_message.Message):
     LAST_ATTEMPTED_AT_FIELD_NUMBER: _ClassVar[int]
     COMPLETED_AT_FIELD_NUMBER: _ClassVar[int]
     WAITING_REASON_FIELD_NUMBER: _ClassVar[int]
+    CONCURRENCY_KEY_FIELD_NUMBER: _ClassVar[int]
     step_id: str
     name: str
     handler: str
@@ -217,7 +228,8 @@ class WorkflowStep(_message.Message):
     last_attempted_at: _timestamp_pb2.Timestamp
     completed_at: _timestamp_pb2.Timestamp
     waiting_reason: str
-    def __init__(self, step_id: _Optional[str] = ..., name: _Optional[str] = ..., handler: _Optional[str] = ..., status: _Optional[_Union[StepStatus, str]] = ..., depends_on: _Optional[_Iterable[str]] = ..., attempts: _Optional[int] = ..., retry_limit: _Optional[int] = ..., retryable: _Optional[bool] = ..., skippable: _Optional[bool] = ..., results: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., last_error: _Optional[_Union[StepError, _Mapping]] = ..., next_attempt_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., last_attempted_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., completed_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., waiting_reason: _Optional[str] = ...) -> None: ...
+    concurrency_key: str
+    def __init__(self, step_id: _Optional[str] = ..., name: _Optional[str] = ..., handler: _Optional[str] = ..., status: _Optional[_Union[StepStatus, str]] = ..., depends_on: _Optional[_Iterable[str]] = ..., attempts: _Optional[int] = ..., retry_limit: _Optional[int] = ..., retryable: _Optional[bool] = ..., skippable: _Optional[bool] = ..., results: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., last_error: _Optional[_Union[StepError, _Mapping]] = ..., next_attempt_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., last_attempted_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., completed_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., waiting_reason: _Optional[str] = ..., concurrency_key: _Optional[str] = ...) -> None: ...
 
 class Task(_message.Message):
     __slots__ = ("task_id", "name", "version", "status", "context", "initiator", "source_system", "reason", "tags", "steps", "annotations", "created_at", "updated_at", "completed_at", "last_sequence", "start_at", "priority")

@@ -1,0 +1,162 @@
+/// A concurrency limit as the queue keeps it: at most `maxRunning` holders of `key` at once.
+public struct ConcurrencyLimit: Sendable, Hashable {
+    public let key: String
+    public let maxRunning: Int
+
+    public init(key: String, maxRunning: Int) {
+        self.key = key
+        self.maxRunning = maxRunning
+    }
+
+    /// From a stream entry's fields; nil without a limit.
+    init?(key: String?, maxRunning: String?) {
+        guard let key, !key.isEmpty, let max = maxRunning.flatMap(Int.init), max > 0 else { return nil }
+        self.init(key: key, maxRunning: max)
+    }
+}
+
+/// Concurrency limits shared by every node, in Redis. A key has a hash of its holders (steps
+/// whose attempt runs, or is about to start), a list of the steps waiting for a place in the
+/// order they came, and every waiting step is in one hash of the parked. A step read from its
+/// stream takes a place (`admit`) or joins its key's line, leaving the stream; an attempt that
+/// ends gives its place back (`release`), which hands it to the first in line and puts that
+/// step back in its stream, so that none overtakes another and none spends an attempt waiting.
+/// Redis may lose all of it: `reconcile` rebuilds the holders from Postgres's running steps.
+extension StepQueue {
+    static let limitKeysKey = "tasker:concurrency-keys"
+    static let parkedKey = "tasker:concurrency-parked"
+    static func holdersKey(_ key: String) -> String { "tasker:concurrency:\(key)" }
+    static func waitingKey(_ key: String) -> String { "tasker:concurrency-waiting:\(key)" }
+
+    /// Takes a place of each entry's key where one is free (or the step holds one already);
+    /// the others join their key's line and leave their streams. Returns the entries that wait.
+    public func admit(_ entries: [QueuedStep]) async throws -> Set<Int> {
+        var arguments = [Self.group]
+        var limited: [Int] = []
+        for (index, entry) in entries.enumerated() {
+            guard let limit = entry.limit else { continue }
+            limited.append(index)
+            arguments += [entry.stepID, limit.key, String(limit.maxRunning), entry.streamKey, entry.entryID,
+                          "\(entry.stepID)|\(entry.priority)|\(limit.maxRunning)|\(entry.handler)"]
+        }
+        guard !limited.isEmpty else { return [] }
+        let reply = try await Self.admission.run(on: commands, keys: [], arguments: arguments)
+        return Set(reply.array.compactMap { $0.integer.map { limited[$0 - 1] } })
+    }
+
+    /// Gives back the places of these steps (an attempt ended, or a step left the queue), and
+    /// hands each to the first in its key's line while the key has room.
+    public func release(_ steps: [(stepID: String, limit: ConcurrencyLimit)]) async throws {
+        guard !steps.isEmpty else { return }
+        let arguments = steps.flatMap { [$0.stepID, $0.limit.key, String($0.limit.maxRunning)] }
+        _ = try await Self.handOff.run(on: commands, keys: [], arguments: arguments)
+    }
+
+    /// Every key with holders or a line: its holders and how many wait.
+    public func limitedKeys() async throws -> [(key: String, holders: [String], waiting: Int)] {
+        let keys = try await commands.command(["SMEMBERS", Self.limitKeysKey]).array.compactMap(\.string)
+        guard !keys.isEmpty else { return [] }
+        let replies = try await commands.pipeline(keys.flatMap { [["HKEYS", Self.holdersKey($0)], ["LLEN", Self.waitingKey($0)]] })
+        return keys.enumerated().map { index, key in
+            let holders = (try? replies[index * 2].get())?.array.compactMap(\.string) ?? []
+            let waiting = (try? replies[index * 2 + 1].get())?.integer ?? 0
+            return (key, holders, waiting)
+        }
+    }
+
+    /// Puts the holders right from what Postgres says: `stale` places (steps no longer
+    /// running nor about to) are given back, which lets the next in line go; `running` steps
+    /// the holders lack (Redis lost them) hold their places again; keys with no holder and no
+    /// line are forgotten.
+    public func reconcile(stale: [(stepID: String, limit: ConcurrencyLimit)], running: [(stepID: String, limit: ConcurrencyLimit)]) async throws {
+        try await release(stale)
+        guard !running.isEmpty else { return }
+        var batch: [[String]] = []
+        for (stepID, limit) in running {
+            batch.append(["HSETNX", Self.holdersKey(limit.key), stepID, "1"])
+            batch.append(["SADD", Self.limitKeysKey, limit.key])
+        }
+        try Self.check(try await commands.pipeline(batch))
+    }
+
+    /// Forgets keys with no holder and no line; lets the first in line go where a key has room
+    /// (a place freed while its release was lost).
+    public func tidyLimits() async throws {
+        _ = try await Self.tidying.run(on: commands, keys: [], arguments: [])
+    }
+
+    /// Which of these steps wait in a key's line (the sweeper leaves them there).
+    public func parked(_ stepIDs: [String]) async throws -> Set<String> {
+        guard !stepIDs.isEmpty else { return [] }
+        let reply = try await commands.command(["HMGET", Self.parkedKey] + stepIDs)
+        return Set(zip(stepIDs, reply.array).filter { !$0.1.isNull }.map(\.0))
+    }
+
+    /// ARGV: the group, then per entry its step, key, limit, stream, entry id and line item.
+    /// Returns the (1-based) entries that wait.
+    private static let admission = RedisScript("""
+        local group, waiting = ARGV[1], {}
+        local n = 0
+        for i = 2, #ARGV, 6 do
+            n = n + 1
+            local step, key, max, stream, entry, item = ARGV[i], ARGV[i + 1], tonumber(ARGV[i + 2]), ARGV[i + 3], ARGV[i + 4], ARGV[i + 5]
+            local holders = 'tasker:concurrency:' .. key
+            redis.call('SADD', 'tasker:concurrency-keys', key)
+            if redis.call('HEXISTS', holders, step) == 0 then
+                if redis.call('HLEN', holders) < max then
+                    redis.call('HSET', holders, step, '1')
+                else
+                    redis.call('RPUSH', 'tasker:concurrency-waiting:' .. key, item)
+                    redis.call('HSET', 'tasker:concurrency-parked', step, key)
+                    redis.call('XACK', stream, group, entry)
+                    redis.call('XDEL', stream, entry)
+                    waiting[#waiting + 1] = n
+                end
+            end
+        end
+        return waiting
+        """)
+
+    /// Lets the first in `key`'s line go while it has room under `max`: it holds a place and
+    /// goes back to its stream. Shared by the two scripts below.
+    private static let letNextGo = """
+        local function letNextGo(key, max)
+            local holders, waiting = 'tasker:concurrency:' .. key, 'tasker:concurrency-waiting:' .. key
+            while redis.call('HLEN', holders) < max do
+                local item = redis.call('LPOP', waiting)
+                if not item then return end
+                local step, priority, limit, handler = string.match(item, '^([^|]*)|(%d)|(%d+)|(.*)$')
+                if step then
+                    redis.call('HSET', holders, step, '1')
+                    redis.call('HDEL', 'tasker:concurrency-parked', step)
+                    local stream = 'tasker:ready-p' .. priority .. ':' .. handler
+                    if priority == '\(StepQueue.defaultPriority)' then stream = 'tasker:ready:' .. handler end
+                    redis.call('XADD', stream, '*', 'step', step, 'key', key, 'max', limit)
+                end
+            end
+        end
+
+        """
+
+    /// ARGV: per release a step, its key and limit.
+    private static let handOff = RedisScript(letNextGo + """
+        for i = 1, #ARGV, 3 do
+            redis.call('HDEL', 'tasker:concurrency:' .. ARGV[i + 1], ARGV[i])
+            letNextGo(ARGV[i + 1], tonumber(ARGV[i + 2]))
+        end
+        return 0
+        """)
+
+    private static let tidying = RedisScript(letNextGo + """
+        for _, key in ipairs(redis.call('SMEMBERS', 'tasker:concurrency-keys')) do
+            local first = redis.call('LINDEX', 'tasker:concurrency-waiting:' .. key, 0)
+            if first then
+                local limit = string.match(first, '^[^|]*|%d|(%d+)|')
+                if limit then letNextGo(key, tonumber(limit)) end
+            elseif redis.call('HLEN', 'tasker:concurrency:' .. key) == 0 then
+                redis.call('SREM', 'tasker:concurrency-keys', key)
+            end
+        end
+        return 0
+        """)
+}
