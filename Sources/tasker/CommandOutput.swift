@@ -68,6 +68,7 @@ enum CommandOutput {
             if step.hasLastError, !step.lastError.message.isEmpty, step.status != .complete { line += "  last error: \(step.lastError.message)" }
             lines.append(line)
             if !step.waitingReason.isEmpty { lines.append("      waiting: \(step.waitingReason)") }
+            if !step.concurrencyKey.isEmpty { lines.append("      concurrency key: \(step.concurrencyKey)") }
             if !step.results.fields.isEmpty { lines.append("      results: \(json(step.results))") }
         }
         if !task.annotations.isEmpty {

@@ -145,6 +145,12 @@ steps:
 """)
     refused = cli(server, "templates", "apply", cycle)
     assert refused.returncode == 4 and "INVALID_ARGUMENT" in refused.stderr and "cycle" in refused.stderr
+    for limit, message in (('{key: "customer:{$.}", max_running: 2}', "step 'a' concurrency key: '{$.}' has an empty name"),
+                           ('{key: "customer:{$.id", max_running: 2}', "step 'a' concurrency key: a '{' with no '}' after it"),
+                           ('{key: "customer", max_running: 0}', "step 'a' concurrency max_running is 0; it must be 1 to 100000")):
+        limits = write(tmp_path, "limits.yaml", "name: cli-limits\nversion: '1'\nsteps:\n  - {name: a, handler: a, concurrency: %s}\n" % limit)
+        out = cli(server, "templates", "apply", limits)
+        assert out.returncode == 4 and message in out.stderr, (limit, out.stderr)
 
 
 def test_submit_get_and_list(server, shop, tmp_path):

@@ -3,7 +3,7 @@
 //
 //   swift build -c release --product tasker && swift build -c release --product tasker-bench-workers
 //   .build/release/tasker-bench-workers [--tasks 10000] [--latency-tasks 200] [--watchers 0]
-//       [--port P] [--http-port P] [--start-when FILE]
+//       [--port P] [--http-port P] [--start-when FILE] [--limited-keys 0] [--max-running 8]
 //
 // (a) a linear task of 4 steps, one at a time: submit → COMPLETE seen by GetTask (polled
 //     every millisecond), p50 and p99;
@@ -11,6 +11,8 @@
 //     them: steps per second from the first submit until every task is COMPLETE; with
 //     --watchers N, N StreamStepUpdates calls follow every task meanwhile, each on its own
 //     connection, and the updates each received are counted.
+// --limited-keys N: (b) again in the same run, each step of the diamonds with a concurrency
+//     limit whose key is one of N (from the task's context), --max-running at once each.
 // --start-when FILE: once the server serves, wait until FILE exists before (a), so that a
 // driver (bench/dashboard.py) can open dashboard pages on the server's HTTP port first.
 #if canImport(Glibc)
@@ -30,7 +32,7 @@ func option(_ name: String, _ fallback: Int) -> Int {
     return value
 }
 
-func template(_ name: String, _ dependencies: [(String, [String])]) -> Tasker_V1_TaskTemplate {
+func template(_ name: String, _ dependencies: [(String, [String])], limit: Tasker_V1_ConcurrencyLimit? = nil) -> Tasker_V1_TaskTemplate {
     var template = Tasker_V1_TaskTemplate()
     template.name = name
     template.version = "1"
@@ -39,6 +41,7 @@ func template(_ name: String, _ dependencies: [(String, [String])]) -> Tasker_V1
         step.name = name
         step.handler = "noop"
         step.dependsOn = dependsOn
+        if let limit { step.concurrency = limit }
         return step
     }
     return template
@@ -53,6 +56,8 @@ setvbuf(stdout, nil, _IOLBF, 0)
 let taskCount = option("--tasks", 10000)
 let latencyTasks = option("--latency-tasks", 200)
 let watcherCount = option("--watchers", 0)
+let limitedKeys = option("--limited-keys", 0)
+let maxRunning = option("--max-running", 8)
 let executable = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("tasker").path
 
 let postgres = try PrivatePostgres()
@@ -75,13 +80,15 @@ if let index = CommandLine.arguments.firstIndex(of: "--start-when"), index + 1 <
 }
 
 let client = RPCClient(host: "127.0.0.1", port: port)
+let diamond = [("a", [String]()), ("b", ["a"]), ("c", ["a"]), ("d", ["b", "c"])]
 let completed = NIOLockedValueBox(0)
 var workers: [(Worker, Task<Void, any Error>)] = []
 for index in 0..<4 {
     let worker = Worker(host: "127.0.0.1", port: port, configuration: .init(
         name: "bench-\(index)", slots: 32,
         templates: index == 0 ? [template("linear", [("a", []), ("b", ["a"]), ("c", ["b"]), ("d", ["c"])]),
-                                 template("diamond", [("a", []), ("b", ["a"]), ("c", ["a"]), ("d", ["b", "c"])])] : []))
+                                 template("diamond", diamond),
+                                 template("diamond-limited", diamond, limit: .with { $0.key = "k:{$.k}"; $0.maxRunning = Int32(maxRunning) })] : []))
     worker.handle("noop") { step in
         if step.stepName == "d" { completed.withLockedValue { $0 += 1 } }
         return StepOutput()
@@ -92,9 +99,9 @@ while !workers.allSatisfy({ $0.0.isConnected }) { try await Task.sleep(for: .mil
 let templates: Tasker_V1_ListTaskTemplatesResponse = try await client.unary("/tasker.v1.Tasker/ListTaskTemplates", Tasker_V1_ListTaskTemplatesRequest())
 precondition(Set(templates.templates.map(\.name)).isSuperset(of: ["linear", "diamond"]), "the templates were not registered")
 
-func submit(_ name: String, on client: RPCClient) async throws -> String {
+func submit(_ name: String, on client: RPCClient, context: Google_Protobuf_Struct = .init()) async throws -> String {
     let response: Tasker_V1_SubmitTaskResponse = try await client.unary(
-        "/tasker.v1.Tasker/SubmitTask", Tasker_V1_SubmitTaskRequest.with { $0.name = name })
+        "/tasker.v1.Tasker/SubmitTask", Tasker_V1_SubmitTaskRequest.with { $0.name = name; $0.context = context })
     return response.task.taskID
 }
 
@@ -127,32 +134,44 @@ for index in 0..<watcherCount {
         } catch {}
     }))
 }
-completed.withLockedValue { $0 = 0 }
-let started = DispatchTime.now().uptimeNanoseconds
-let next = NIOLockedValueBox(0)
-try await withThrowingTaskGroup(of: Void.self) { group in
-    for _ in 0..<32 {
-        group.addTask {
-            while next.withLockedValue({ counter -> Bool in counter += 1; return counter <= taskCount }) {
-                _ = try await submit("diamond", on: client)
+/// (b): `taskCount` tasks of `name` from 32 callers, the i-th with `context(i)`; how long
+/// submitting them took, and how long until every one was COMPLETE.
+func runDiamonds(_ name: String, context: @escaping @Sendable (Int) -> Google_Protobuf_Struct) async throws -> (submitted: Double, elapsed: Double) {
+    completed.withLockedValue { $0 = 0 }
+    let started = DispatchTime.now().uptimeNanoseconds
+    let next = NIOLockedValueBox(0)
+    try await withThrowingTaskGroup(of: Void.self) { group in
+        for _ in 0..<32 {
+            group.addTask {
+                while true {
+                    let index = next.withLockedValue { counter -> Int in counter += 1; return counter }
+                    guard index <= taskCount else { return }
+                    _ = try await submit(name, on: client, context: context(index))
+                }
             }
         }
+        try await group.waitForAll()
     }
-    try await group.waitForAll()
+    let submitted = Double(DispatchTime.now().uptimeNanoseconds - started) / 1e9
+    while completed.withLockedValue({ $0 }) < taskCount { try await Task.sleep(for: .milliseconds(5)) }
+    // The last results are recorded just after their handlers return: wait for no task of
+    // the template left open (a driver's own tasks may run on).
+    while true {
+        let open: Tasker_V1_ListTasksResponse = try await client.unary(
+            "/tasker.v1.Tasker/ListTasks", Tasker_V1_ListTasksRequest.with { $0.name = name; $0.status = .inProgress; $0.pageSize = 1 })
+        let pending: Tasker_V1_ListTasksResponse = try await client.unary(
+            "/tasker.v1.Tasker/ListTasks", Tasker_V1_ListTasksRequest.with { $0.name = name; $0.status = .pending; $0.pageSize = 1 })
+        if open.tasks.isEmpty && pending.tasks.isEmpty { break }
+        try await Task.sleep(for: .milliseconds(5))
+    }
+    return (submitted, Double(DispatchTime.now().uptimeNanoseconds - started) / 1e9)
 }
-let submitted = Double(DispatchTime.now().uptimeNanoseconds - started) / 1e9
-while completed.withLockedValue({ $0 }) < taskCount { try await Task.sleep(for: .milliseconds(5)) }
-// The last results are recorded just after their handlers return: wait for no diamond left
-// open (a driver's own tasks may run on).
-while true {
-    let open: Tasker_V1_ListTasksResponse = try await client.unary(
-        "/tasker.v1.Tasker/ListTasks", Tasker_V1_ListTasksRequest.with { $0.name = "diamond"; $0.status = .inProgress; $0.pageSize = 1 })
-    let pending: Tasker_V1_ListTasksResponse = try await client.unary(
-        "/tasker.v1.Tasker/ListTasks", Tasker_V1_ListTasksRequest.with { $0.name = "diamond"; $0.status = .pending; $0.pageSize = 1 })
-    if open.tasks.isEmpty && pending.tasks.isEmpty { break }
-    try await Task.sleep(for: .milliseconds(5))
-}
-let elapsed = Double(DispatchTime.now().uptimeNanoseconds - started) / 1e9
+
+let (submitted, elapsed) = try await runDiamonds("diamond") { _ in Google_Protobuf_Struct() }
+let limited = limitedKeys > 0
+    ? try await runDiamonds("diamond-limited") { index in Google_Protobuf_Struct(fields: ["k": Google_Protobuf_Value(numberValue: Double(index % limitedKeys))]) }
+    : nil
+
 if watcherCount > 0 {
     try await Task.sleep(for: .seconds(1))
     // A stream of every task never ends by itself: the client ends it.
@@ -170,6 +189,11 @@ print(String(format: "| (a) p99 | %.2f ms |", percentile(latencies, 0.99)))
 print(String(format: "| (b) %d diamond tasks: all submitted after | %.1f s |", taskCount, submitted))
 print(String(format: "| (b) all COMPLETE after | %.1f s |", elapsed))
 print(String(format: "| (b) steps/s | %.0f |", Double(taskCount * 4) / elapsed))
+if let limited {
+    print(String(format: "| (c) the same, each step limited to %d at once per key of %d: all COMPLETE after | %.1f s |", maxRunning, limitedKeys, limited.elapsed))
+    print(String(format: "| (c) steps/s | %.0f |", Double(taskCount * 4) / limited.elapsed))
+    print(String(format: "| (c) steps/s against (b) | %.3f |", elapsed / limited.elapsed))
+}
 if watcherCount > 0 {
     let counts = received.withLockedValue { $0 }
     print("| (b) watchers of every task | \(watcherCount) |")

@@ -1,0 +1,89 @@
+"""Flow control across real nodes: concurrency limits held by every node while one is killed
+(kill -9), priorities across nodes, and delayed starts; the workers are the Python SDK's, and
+what they log of each attempt's start and end is what is checked."""
+import os
+import signal
+import threading
+import time
+import uuid
+
+import grpc
+from google.protobuf import struct_pb2
+
+from conftest import completed, tasker_serve, until
+import tasker_protos
+from tasker_sdk import Worker
+
+tasker_pb2, tasker_pb2_grpc = tasker_protos.load()
+
+
+class Log:
+    """Each attempt's (key, start, end) as the workers saw them, on one clock."""
+
+    def __init__(self):
+        self.lock = threading.Lock()
+        self.attempts = []
+
+    def run(self, key, seconds):
+        start = time.monotonic()
+        time.sleep(seconds)
+        with self.lock:
+            self.attempts.append((key, start, time.monotonic()))
+
+    def most_at_once(self):
+        """The most attempts of each key running at the same time."""
+        events = sorted((at, change, key) for key, start, end in self.attempts for at, change in ((start, 1), (end, -1)))
+        running, most = {}, {}
+        for _, change, key in events:
+            running[key] = running.get(key, 0) + change
+            most[key] = max(most.get(key, 0), running[key])
+        return most
+
+
+def start_worker(node, log, handler, seconds, slots=8):
+    worker = Worker("127.0.0.1:%d" % node.port, name="w-%d" % node.port, slots=slots, log=lambda line: None)
+
+    @worker.handle(handler)
+    def call(step):
+        log.run(step.context.get("customer"), seconds)
+        return {}
+
+    thread = threading.Thread(target=worker.run, daemon=True)
+    thread.start()
+    return worker, thread
+
+
+def context(**fields):
+    value = struct_pb2.Struct()
+    value.update(fields)
+    return value
+
+
+def test_a_concurrency_key_never_runs_more_than_its_limit_across_three_nodes_while_one_is_killed(postgres, redis):
+    nodes = [tasker_serve(postgres, redis) for _ in range(3)]
+    workers = []
+    try:
+        name, handler = "limited-%s" % uuid.uuid4().hex[:8], "limited.call"
+        with grpc.insecure_channel("127.0.0.1:%d" % nodes[0].port) as channel:
+            stub = tasker_pb2_grpc.TaskerStub(channel)
+            stub.RegisterTaskTemplate(tasker_pb2.RegisterTaskTemplateRequest(template=tasker_pb2.TaskTemplate(
+                name=name, version="1", steps=[tasker_pb2.StepTemplate(
+                    name="call", handler=handler, backoff=tasker_pb2.BackoffPolicy(base_seconds=0.1),
+                    concurrency=tasker_pb2.ConcurrencyLimit(key="customer:{$.customer}", max_running=2))])), timeout=10)
+            log = Log()
+            workers = [start_worker(node, log, handler, 0.3) for node in nodes]
+            task_ids = [stub.SubmitTask(tasker_pb2.SubmitTaskRequest(name=name, context=context(customer="c%d" % (n % 10))), timeout=10).task.task_id
+                        for n in range(200)]
+            until("a third of the work is done", lambda: len(log.attempts) >= 60, within=60)
+            os.kill(nodes[2].pid, signal.SIGKILL)
+            for task_id in task_ids:
+                task = completed(stub, task_id, within=120)
+                assert task.status == tasker_pb2.TASK_STATUS_COMPLETE, task
+            most = log.most_at_once()
+            print("most at once per key:", most)
+            assert len(most) == 10 and max(most.values()) == 2, most
+    finally:
+        for worker, _ in workers:
+            worker.stop(drain_timeout=1)
+        for node in nodes:
+            node.stop()
