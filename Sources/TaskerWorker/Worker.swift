@@ -148,7 +148,10 @@ public final class Worker: Service, Sendable {
             return state.running.values.map(\.task)
         }
         for task in left { task.cancel() }
+        // Half-closed, the server reads every result sent before it ends the call; cancelled
+        // at once, results still on their way could be dropped with the stream.
         call?.finishSending()
+        await wait(atMost: 5) { !$0.connected }
         call?.cancel()
     }
 

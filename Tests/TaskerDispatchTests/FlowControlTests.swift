@@ -253,6 +253,80 @@ import Testing
         await harness.stop()
     }
 
+    @Test func aTaskPastItsTimeoutGoesErrorItsAttemptIsCalledOffAndItsLateResultDropped() async throws {
+        let harness = try await DispatchHarness()
+        var slow = template("slow", [step("hold"), step("after", dependsOn: ["hold"])])
+        slow.timeoutSeconds = 1
+        try await harness.register(slow)
+        var worker = try await RawWorker(port: harness.nodes[0].server.port)
+        _ = try await worker.register(["hold", "after"])
+        // It beats, as a live worker does: a loaded machine may take longer than the silence
+        // a worker is allowed.
+        let call = worker.call
+        let beats = Task {
+            while !Task.isCancelled {
+                try? await call.send(.with { $0.heartbeat = .init() })
+                try? await Task.sleep(for: .milliseconds(200))
+            }
+        }
+        defer { beats.cancel() }
+        let task = try await harness.submit("slow")
+        #expect(task.hasDeadlineAt && abs(task.deadlineAt.date.timeIntervalSince(task.createdAt.date) - 1) < 0.01)
+        let held = try await worker.assignment()
+        // The sweeper (every 0.3 s here) finds the task past its deadline.
+        var calledOff: Tasker_V1_CancelStep?
+        while let message = try await worker.responses.next() {
+            if case .cancel(let cancel) = message.kind {
+                calledOff = cancel
+                break
+            }
+        }
+        #expect(calledOff?.stepID == held.stepID && calledOff?.reason == "the task timed out after 1 s", "\(String(describing: calledOff))")
+        let timedOut = try await harness.task(task.taskID)
+        #expect(timedOut.status == .error)
+        #expect(timedOut.steps.allSatisfy { $0.status == .cancelled && $0.lastError.message == "the task timed out after 1 s" }, "\(timedOut.steps)")
+        try await worker.succeed(held.stepID, attempt: held.attempt)
+        try await Task.sleep(for: .milliseconds(300))
+        let after = try await harness.task(task.taskID)
+        #expect(after.status == .error && after.steps[0].status == .cancelled, "the late result is dropped")
+        worker.call.cancel()
+        await worker.close()
+        await harness.stop()
+    }
+
+    @Test func aStepNotStartedWithinItsLimitFailsRetryablyUntilItsAttemptsRunOut() async throws {
+        let harness = try await DispatchHarness()
+        var waiting = step("wait", retryLimit: 2, backoff: 0.1)
+        waiting.scheduleToStartSeconds = 1
+        try await harness.register(template("unstarted", [waiting]))
+        let task = try await harness.submit("unstarted")
+        // No worker runs it: two attempts that never start, then ERROR.
+        let failed = try await harness.finished(task.taskID, within: 15)
+        #expect(failed.status == .error)
+        #expect(failed.steps[0].attempts == 2 && failed.steps[0].lastError.message == "not started within 1 s", "\(failed.steps[0])")
+        try await harness.worker { $0.handle("wait") { _ in StepOutput() } }
+        let ran = try await harness.finished(try await harness.submit("unstarted").taskID)
+        #expect(ran.status == .complete && ran.steps[0].attempts == 1, "a step that starts in time is not touched")
+        await harness.stop()
+    }
+
+    @Test func badTimeoutsAreRefusedNamingTheField() async throws {
+        let harness = try await DispatchHarness()
+        var template = template("bad", [step("a")])
+        template.timeoutSeconds = -1
+        var unstarted = step("a")
+        unstarted.scheduleToStartSeconds = 40 * 24 * 3600
+        for (bad, field) in [(template, "timeout_seconds -1"), (Tasker_V1_TaskTemplate.with { $0.name = "bad2"; $0.version = "1"; $0.steps = [unstarted] }, "schedule_to_start_seconds 3456000")] {
+            do {
+                try await harness.register(bad)
+                Issue.record("\(field) was taken")
+            } catch let error as RPCError {
+                #expect(error.code == .invalidArgument && error.message.contains(field), "\(error)")
+            }
+        }
+        await harness.stop()
+    }
+
     @Test func badStartsAndPrioritiesAreRefusedNamingTheField() async throws {
         let harness = try await DispatchHarness()
         try await harness.register(template("job", [step("work")]))

@@ -439,7 +439,12 @@ public actor Dispatcher: StepChangeObserver, Service {
             try await queue.release(released)
             try await queue.scheduleRetries(retries)
             for change in calledOff {
-                try await queue.publish(.callOff(stepID: change.stepID!, attempt: change.attempt, reason: NodeSignal.cancelledTask))
+                // A step cancelled with a reason (its task timed out) tells the worker that reason.
+                var reason = NodeSignal.cancelledTask
+                if case .object(let error) = change.errorJSON.flatMap(JSONValue.init(parsing:)), case .string(let message) = error["message"] {
+                    reason = message
+                }
+                try await queue.publish(.callOff(stepID: change.stepID!, attempt: change.attempt, reason: reason))
             }
         } catch {
             // Postgres has it all: the sweeper gives the queue what it missed.
@@ -495,6 +500,8 @@ public actor Dispatcher: StepChangeObserver, Service {
                 try? await queue.publish(.callOff(stepID: stepID, attempt: attempt, reason: Self.timedOut(after: seconds)))
             }
             repaired("timed_out_attempts", timedOut.count)
+            repaired("timed_out_tasks", try await engine.timeOutTasks())
+            repaired("unstarted_attempts", try await engine.failUnstartedSteps())
             repaired("due_retries", try await engine.enqueueDueRetries(limit: 500))
             repaired("orphaned_attempts", try await failOrphanedAttempts())
             repaired("lost_queue_entries", try await requeueLostSteps())

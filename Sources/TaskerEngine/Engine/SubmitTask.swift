@@ -24,7 +24,8 @@ extension TaskEngine {
             ] + submission.stepColumns(stored.columns) + submission.edgeColumns + submission.historyColumns + [newestGuard]
                 + [submission.task.hasStartAt ? Rows.postgresTime(submission.task.startAt) : nil, String(submission.task.priority),
                    submission.startAt == nil ? nil : Rows.postgresTime(submission.task.startAt),
-                   PostgresArrayLiteral.of(submission.concurrencyKeys), stored.columns.concurrencyMaxes]
+                   PostgresArrayLiteral.of(submission.concurrencyKeys), stored.columns.concurrencyMaxes,
+                   String(stored.validated.template.timeoutSeconds), stored.columns.scheduleToStarts]
             let outcome = try await read { connection -> SubmitOutcome in
                 let written = try connection.query(Self.insertTaskStatement, parameters)
                 guard written.first?.bool("newest") == true else { return .staleTemplate }
@@ -35,6 +36,7 @@ extension TaskEngine {
                         task.createdAt = at
                         task.updatedAt = at
                     }
+                    if let at = Rows.timestamp(written.first?["deadline_at"]) { task.deadlineAt = at }
                     return .written(task, created: true)
                 }
                 // A repeat names the task it made; the same key with another context is a
@@ -128,7 +130,8 @@ extension TaskEngine {
 
     /// A task, its steps, edges and first transitions in one statement ($33: the start asked
     /// for, or null; $34: the priority; $35: the start when it is later than now, or null;
-    /// $36, $37: each step's concurrency key and limit, or nulls). No row comes back with `newest` false when $32 names a registration that is no longer its name's newest
+    /// $36, $37: each step's concurrency key and limit, or nulls; $38: the template's timeout;
+    /// $39: each step's schedule-to-start limit). No row comes back with `newest` false when $32 names a registration that is no longer its name's newest
     /// (a higher version came since), and no created_at when the idempotency key is taken;
     /// either way nothing is written.
     static let insertTaskStatement = """
@@ -138,26 +141,28 @@ extension TaskEngine {
                 WHERE t.name = $2 AND (t.version_order, t.registration) > (mine.version_order, mine.registration)) AS newest),
         task AS (
             INSERT INTO tasks (task_id, name, version, status, context, initiator, source_system, reason, tags,
-                idempotency_key, last_sequence, start_at, priority)
-            SELECT $1, $2, $3, $4, $5::jsonb, $6, $7, $8, $9::text[], $10, $11, $33::timestamptz, $34::smallint
+                idempotency_key, last_sequence, start_at, priority, deadline_at)
+            SELECT $1, $2, $3, $4, $5::jsonb, $6, $7, $8, $9::text[], $10, $11, $33::timestamptz, $34::smallint,
+                CASE WHEN $38::integer > 0 THEN greatest(now(), coalesce($33::timestamptz, now())) + make_interval(secs => $38::integer) END
             FROM current WHERE current.newest
             ON CONFLICT (name, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
-            RETURNING task_id, created_at),
+            RETURNING task_id, created_at, deadline_at),
         new_steps AS (
             INSERT INTO steps (step_id, task_id, name, handler, position, status, retry_limit, retryable, skippable,
                 timeout_seconds, backoff_base_seconds, backoff_max_seconds, backoff_jitter, unmet_dependencies, depends_on,
-                queued_at, next_attempt_at, concurrency_key, concurrency_max)
+                queued_at, next_attempt_at, concurrency_key, concurrency_max, schedule_to_start_seconds)
             SELECT x.step_id, task.task_id, x.name, x.handler, x.position, x.status, x.retry_limit, x.retryable, x.skippable,
                 x.timeout_seconds, x.backoff_base_seconds, x.backoff_max_seconds, x.backoff_jitter, x.unmet_dependencies,
                 x.depends_on::text[], CASE WHEN x.status = 2 THEN task.created_at END,  -- 2: ENQUEUED
                 -- A delayed task's first steps wait PENDING (1) until its start.
-                CASE WHEN x.status = 1 AND x.unmet_dependencies = 0 THEN $35::timestamptz END, x.concurrency_key, x.concurrency_max
+                CASE WHEN x.status = 1 AND x.unmet_dependencies = 0 THEN $35::timestamptz END, x.concurrency_key, x.concurrency_max,
+                x.schedule_to_start_seconds
             FROM task, unnest($12::uuid[], $13::text[], $14::text[], $15::smallint[], $16::smallint[], $17::integer[],
                 $18::boolean[], $19::boolean[], $20::integer[], $21::float8[], $22::float8[], $23::float8[], $24::integer[],
-                $25::text[], $36::text[], $37::integer[])
+                $25::text[], $36::text[], $37::integer[], $39::integer[])
                 AS x(step_id, name, handler, position, status, retry_limit, retryable, skippable, timeout_seconds,
                     backoff_base_seconds, backoff_max_seconds, backoff_jitter, unmet_dependencies, depends_on,
-                    concurrency_key, concurrency_max)),
+                    concurrency_key, concurrency_max, schedule_to_start_seconds)),
         new_edges AS (
             INSERT INTO step_edges (task_id, from_step, to_step)
             SELECT task.task_id, x.from_step, x.to_step FROM task, unnest($26::uuid[], $27::uuid[]) AS x(from_step, to_step)),
@@ -166,7 +171,8 @@ extension TaskEngine {
             SELECT task.task_id, x.sequence, x.step_id, x.step_name, x.status, x.previous_status, $4::smallint
             FROM task, unnest($28::uuid[], $29::text[], $30::smallint[], $31::smallint[]) WITH ORDINALITY
                 AS x(step_id, step_name, status, previous_status, sequence))
-        SELECT current.newest, extract(epoch FROM task.created_at)::text AS created_at FROM current LEFT JOIN task ON true
+        SELECT current.newest, extract(epoch FROM task.created_at)::text AS created_at,
+            extract(epoch FROM task.deadline_at)::text AS deadline_at FROM current LEFT JOIN task ON true
         """
 }
 
@@ -294,7 +300,7 @@ struct NewTask {
 /// per template rather than on every submit.
 struct TemplateStepColumns: Sendable {
     let names, handlers, positions, retryLimits, retryables, skippables, timeouts: String
-    let backoffBases, backoffMaxes, backoffJitters, dependsOn, concurrencyMaxes: String
+    let backoffBases, backoffMaxes, backoffJitters, dependsOn, concurrencyMaxes, scheduleToStarts: String
     /// Each step's concurrency key, parsed once; nil for a step without a limit.
     let concurrencyKeys: [ConcurrencyKey?]
 
@@ -312,6 +318,7 @@ struct TemplateStepColumns: Sendable {
         backoffJitters = PostgresArrayLiteral.of(steps.map(\.backoff.jitter))
         dependsOn = PostgresArrayLiteral.of(steps.map { PostgresArrayLiteral.of($0.dependsOn) })
         concurrencyMaxes = PostgresArrayLiteral.of(steps.map { $0.hasConcurrency ? String($0.concurrency.maxRunning) : nil })
+        scheduleToStarts = PostgresArrayLiteral.of(steps.map(\.scheduleToStartSeconds))
         // Registration checked every key: one that does not parse is no limit only if stored
         // before limits existed, which cannot be.
         concurrencyKeys = steps.map { $0.hasConcurrency ? try? ConcurrencyKey(parsing: $0.concurrency.key) : nil }

@@ -1,4 +1,5 @@
 import Foundation
+import SwiftProtobuf
 import TaskerProto
 import TaskerStore
 
@@ -172,6 +173,84 @@ extension TaskEngine {
                 guard let id = row["step_id"], let limit = StepConcurrency(key: row["concurrency_key"], maxRunning: row.int("concurrency_max")) else { return nil }
                 return (id, limit)
             }
+        }
+    }
+
+    /// Tasks unfinished past their deadline go ERROR: every step that could still move is
+    /// CANCELLED with why (observers call off the running attempts; their results are fenced).
+    /// Returns how many.
+    public func timeOutTasks(limit: Int = 200) async throws(EngineError) -> Int {
+        let due = try await read { connection in
+            try connection.query(
+                """
+                SELECT task_id::text AS task_id FROM tasks
+                WHERE deadline_at <= now() AND completed_at IS NULL ORDER BY deadline_at LIMIT $1
+                """, [String(limit)]
+            ).compactMap { $0["task_id"] }
+        }
+        var count = 0
+        for taskID in due {
+            count += try await transaction { connection, changes -> Int in
+                guard var task = try LockedTask.lock(taskID, connection), !TaskStatusRule.isFinished(task.status),
+                      let row = try connection.query(
+                        """
+                        SELECT extract(epoch FROM deadline_at - greatest(created_at, coalesce(start_at, created_at)))::float8 AS seconds
+                        FROM tasks WHERE task_id = $1 AND deadline_at <= now()
+                        """, [taskID]).first
+                else { return 0 }
+                let message = "the task timed out after \(Int((row.double("seconds") ?? 0).rounded())) s"
+                let error = (try? Rows.json(Google_Protobuf_Struct(fields: [
+                    "message": .init(stringValue: message), "retryable": .init(boolValue: false),
+                    "at": .init(numberValue: Date().timeIntervalSince1970),
+                ]))) ?? "{}"
+                for index in task.steps.indices {
+                    try? task.apply(.cancel, to: index, error: error)
+                }
+                task.setStatus(.error)
+                try changes.write(task, connection)
+                return 1
+            }
+        }
+        return count
+    }
+
+    /// Steps ENQUEUED longer than their schedule-to-start limit: an attempt that never
+    /// started, failed retryably ("not started within N s"). Returns how many.
+    public func failUnstartedSteps(limit: Int = 1000) async throws(EngineError) -> Int {
+        let late = try await read { connection in
+            try connection.query(
+                """
+                SELECT step_id::text AS step_id FROM steps
+                WHERE status = \(StepStatus.enqueued.rawValue) AND schedule_to_start_seconds > 0
+                    AND queued_at + make_interval(secs => schedule_to_start_seconds) < now()
+                LIMIT $1
+                """, [String(limit)]
+            ).compactMap { $0["step_id"] }
+        }
+        guard !late.isEmpty else { return 0 }
+        return try await transaction { connection, changes -> Int in
+            var count = 0
+            for var task in try LockedTask.lock(tasksOf: late, connection) {
+                for stepID in late {
+                    guard let index = task.index(of: stepID), task.steps[index].machine.status == .enqueued,
+                          let limit = task.steps[index].scheduleToStart, limit > 0, (task.steps[index].queuedFor ?? 0) >= Double(limit)
+                    else { continue }
+                    var machine = task.steps[index].machine
+                    guard (try? machine.apply(.expire)) != nil else { continue }
+                    let attempt = machine.attempts
+                    let delay = machine.status == .waitingForRetry
+                        ? Backoff.delay(attempt: attempt, policy: task.steps[index].backoff, requestedSeconds: 0) : nil
+                    let error = (try? Rows.json(Google_Protobuf_Struct(fields: [
+                        "message": .init(stringValue: "not started within \(limit) s"), "retryable": .init(boolValue: true),
+                        "attempt": .init(numberValue: Double(attempt)), "at": .init(numberValue: Date().timeIntervalSince1970),
+                    ]))) ?? "{}"
+                    try? task.apply(.expire, to: index, error: error, retryIn: delay)
+                    count += 1
+                }
+                task.settle()
+                try changes.write(task, connection)
+            }
+            return count
         }
     }
 }

@@ -17,6 +17,9 @@ public struct StepStateMachine: Equatable, Sendable {
         case fail(retryable: Bool)
         /// Its task was cancelled.
         case cancel
+        /// It waited ENQUEUED past its schedule-to-start limit: an attempt that never started,
+        /// failed retryably.
+        case expire
         /// RetryStep on a step in ERROR: attempts start again.
         case retry
         /// ResolveStep: done by hand.
@@ -64,6 +67,9 @@ public struct StepStateMachine: Equatable, Sendable {
             status = .complete
         case (.inProgress, .fail(let retryableFailure)):
             status = retryableFailure && retryable && attempts < retryLimit ? .waitingForRetry : .error
+        case (.enqueued, .expire):
+            attempts += 1
+            status = retryable && attempts < retryLimit ? .waitingForRetry : .error
         case (.pending, .cancel), (.enqueued, .cancel), (.inProgress, .cancel), (.waitingForRetry, .cancel):
             status = .cancelled
         case (.error, .retry):

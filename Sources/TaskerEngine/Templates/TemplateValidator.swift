@@ -42,6 +42,9 @@ public enum TemplateValidator {
             throw .invalidArgument("\(label) lists \(dependencies) dependencies in all, over the limit of \(InputLimits.dependenciesPerTemplate)")
         }
 
+        guard (0...Int32(InputLimits.seconds)).contains(template.timeoutSeconds) else {
+            throw .invalidArgument("\(label) has timeout_seconds \(template.timeoutSeconds); it must be between 0 (no limit) and \(InputLimits.seconds)")
+        }
         var names = Set<String>()
         for index in template.steps.indices {
             let step = template.steps[index]
@@ -56,6 +59,10 @@ public enum TemplateValidator {
             try InputCheck.texts(step.dependsOn, "\(stepLabel) depends_on", limit: InputLimits.nameBytes, count: InputLimits.dependenciesPerTemplate)
             guard (0...InputLimits.retryLimit).contains(step.retryLimit) else {
                 throw .invalidArgument("\(stepLabel) has retry_limit \(step.retryLimit); it must be between 0 (the default, 3) and \(InputLimits.retryLimit)")
+            }
+            guard (0...Int32(InputLimits.seconds)).contains(step.scheduleToStartSeconds) else {
+                throw .invalidArgument(
+                    "\(stepLabel) has schedule_to_start_seconds \(step.scheduleToStartSeconds); it must be between 0 (no limit) and \(InputLimits.seconds)")
             }
             guard (0...Int32(InputLimits.seconds)).contains(step.timeoutSeconds) else {
                 throw .invalidArgument("\(stepLabel) has timeout_seconds \(step.timeoutSeconds); it must be between 0 (no limit) and \(InputLimits.seconds)")

@@ -379,6 +379,10 @@ public nonisolated struct Tasker_V1_StepTemplate: Sendable {
   /// Clears the value of `concurrency`. Subsequent reads from it will return its default value.
   public mutating func clearConcurrency() {self._concurrency = nil}
 
+  /// An attempt not started this long after the step became ready (ENQUEUED) fails,
+  /// retryably: "not started within N s". 0 means no limit.
+  public var scheduleToStartSeconds: Int32 = 0
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -423,6 +427,11 @@ public nonisolated struct Tasker_V1_TaskTemplate: Sendable {
   public var contextSchemaJson: String = String()
 
   public var steps: [Tasker_V1_StepTemplate] = []
+
+  /// A task unfinished this long after it was submitted (or after its start_at) goes ERROR:
+  /// its steps that could still move are CANCELLED with "the task timed out after N s", its
+  /// running attempts are called off and their late results dropped. 0 means no limit.
+  public var timeoutSeconds: Int32 = 0
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
@@ -736,6 +745,16 @@ public nonisolated struct Tasker_V1_Task: @unchecked Sendable {
     get {_storage._priority}
     set {_uniqueStorage()._priority = newValue}
   }
+
+  /// When the task times out if unfinished (its template's timeout_seconds); unset: never.
+  public var deadlineAt: SwiftProtobuf.Google_Protobuf_Timestamp {
+    get {_storage._deadlineAt ?? SwiftProtobuf.Google_Protobuf_Timestamp()}
+    set {_uniqueStorage()._deadlineAt = newValue}
+  }
+  /// Returns true if `deadlineAt` has been explicitly set.
+  public var hasDeadlineAt: Bool {_storage._deadlineAt != nil}
+  /// Clears the value of `deadlineAt`. Subsequent reads from it will return its default value.
+  public mutating func clearDeadlineAt() {_uniqueStorage()._deadlineAt = nil}
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
@@ -1388,7 +1407,7 @@ nonisolated extension Tasker_V1_BackoffPolicy: SwiftProtobuf.Message, SwiftProto
 
 nonisolated extension Tasker_V1_StepTemplate: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".StepTemplate"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}name\0\u{1}handler\0\u{1}description\0\u{3}depends_on\0\u{1}retryable\0\u{3}retry_limit\0\u{1}skippable\0\u{3}timeout_seconds\0\u{1}backoff\0\u{3}dependent_system\0\u{1}concurrency\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}name\0\u{1}handler\0\u{1}description\0\u{3}depends_on\0\u{1}retryable\0\u{3}retry_limit\0\u{1}skippable\0\u{3}timeout_seconds\0\u{1}backoff\0\u{3}dependent_system\0\u{1}concurrency\0\u{3}schedule_to_start_seconds\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -1407,6 +1426,7 @@ nonisolated extension Tasker_V1_StepTemplate: SwiftProtobuf.Message, SwiftProtob
       case 9: try { try decoder.decodeSingularMessageField(value: &self._backoff) }()
       case 10: try { try decoder.decodeSingularStringField(value: &self.dependentSystem) }()
       case 11: try { try decoder.decodeSingularMessageField(value: &self._concurrency) }()
+      case 12: try { try decoder.decodeSingularInt32Field(value: &self.scheduleToStartSeconds) }()
       default: break
       }
     }
@@ -1450,6 +1470,9 @@ nonisolated extension Tasker_V1_StepTemplate: SwiftProtobuf.Message, SwiftProtob
     try { if let v = self._concurrency {
       try visitor.visitSingularMessageField(value: v, fieldNumber: 11)
     } }()
+    if self.scheduleToStartSeconds != 0 {
+      try visitor.visitSingularInt32Field(value: self.scheduleToStartSeconds, fieldNumber: 12)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -1465,6 +1488,7 @@ nonisolated extension Tasker_V1_StepTemplate: SwiftProtobuf.Message, SwiftProtob
     if lhs._backoff != rhs._backoff {return false}
     if lhs.dependentSystem != rhs.dependentSystem {return false}
     if lhs._concurrency != rhs._concurrency {return false}
+    if lhs.scheduleToStartSeconds != rhs.scheduleToStartSeconds {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -1507,7 +1531,7 @@ nonisolated extension Tasker_V1_ConcurrencyLimit: SwiftProtobuf.Message, SwiftPr
 
 nonisolated extension Tasker_V1_TaskTemplate: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".TaskTemplate"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}name\0\u{1}version\0\u{1}description\0\u{3}context_schema_json\0\u{1}steps\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}name\0\u{1}version\0\u{1}description\0\u{3}context_schema_json\0\u{1}steps\0\u{3}timeout_seconds\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -1520,6 +1544,7 @@ nonisolated extension Tasker_V1_TaskTemplate: SwiftProtobuf.Message, SwiftProtob
       case 3: try { try decoder.decodeSingularStringField(value: &self.description_p) }()
       case 4: try { try decoder.decodeSingularStringField(value: &self.contextSchemaJson) }()
       case 5: try { try decoder.decodeRepeatedMessageField(value: &self.steps) }()
+      case 6: try { try decoder.decodeSingularInt32Field(value: &self.timeoutSeconds) }()
       default: break
       }
     }
@@ -1541,6 +1566,9 @@ nonisolated extension Tasker_V1_TaskTemplate: SwiftProtobuf.Message, SwiftProtob
     if !self.steps.isEmpty {
       try visitor.visitRepeatedMessageField(value: self.steps, fieldNumber: 5)
     }
+    if self.timeoutSeconds != 0 {
+      try visitor.visitSingularInt32Field(value: self.timeoutSeconds, fieldNumber: 6)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -1550,6 +1578,7 @@ nonisolated extension Tasker_V1_TaskTemplate: SwiftProtobuf.Message, SwiftProtob
     if lhs.description_p != rhs.description_p {return false}
     if lhs.contextSchemaJson != rhs.contextSchemaJson {return false}
     if lhs.steps != rhs.steps {return false}
+    if lhs.timeoutSeconds != rhs.timeoutSeconds {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -1830,7 +1859,7 @@ nonisolated extension Tasker_V1_WorkflowStep: SwiftProtobuf.Message, SwiftProtob
 
 nonisolated extension Tasker_V1_Task: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".Task"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}task_id\0\u{1}name\0\u{1}version\0\u{1}status\0\u{1}context\0\u{1}initiator\0\u{3}source_system\0\u{1}reason\0\u{1}tags\0\u{1}steps\0\u{1}annotations\0\u{3}created_at\0\u{3}updated_at\0\u{3}completed_at\0\u{3}last_sequence\0\u{3}start_at\0\u{1}priority\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}task_id\0\u{1}name\0\u{1}version\0\u{1}status\0\u{1}context\0\u{1}initiator\0\u{3}source_system\0\u{1}reason\0\u{1}tags\0\u{1}steps\0\u{1}annotations\0\u{3}created_at\0\u{3}updated_at\0\u{3}completed_at\0\u{3}last_sequence\0\u{3}start_at\0\u{1}priority\0\u{3}deadline_at\0")
 
   fileprivate class _StorageClass {
     var _taskID: String = String()
@@ -1850,6 +1879,7 @@ nonisolated extension Tasker_V1_Task: SwiftProtobuf.Message, SwiftProtobuf._Mess
     var _lastSequence: UInt64 = 0
     var _startAt: SwiftProtobuf.Google_Protobuf_Timestamp? = nil
     var _priority: Int32 = 0
+    var _deadlineAt: SwiftProtobuf.Google_Protobuf_Timestamp? = nil
 
       // This property is used as the initial default value for new instances of the type.
       // The type itself is protecting the reference to its storage via CoW semantics.
@@ -1877,6 +1907,7 @@ nonisolated extension Tasker_V1_Task: SwiftProtobuf.Message, SwiftProtobuf._Mess
       _lastSequence = source._lastSequence
       _startAt = source._startAt
       _priority = source._priority
+      _deadlineAt = source._deadlineAt
     }
   }
 
@@ -1912,6 +1943,7 @@ nonisolated extension Tasker_V1_Task: SwiftProtobuf.Message, SwiftProtobuf._Mess
         case 15: try { try decoder.decodeSingularUInt64Field(value: &_storage._lastSequence) }()
         case 16: try { try decoder.decodeSingularMessageField(value: &_storage._startAt) }()
         case 17: try { try decoder.decodeSingularInt32Field(value: &_storage._priority) }()
+        case 18: try { try decoder.decodeSingularMessageField(value: &_storage._deadlineAt) }()
         default: break
         }
       }
@@ -1975,6 +2007,9 @@ nonisolated extension Tasker_V1_Task: SwiftProtobuf.Message, SwiftProtobuf._Mess
       if _storage._priority != 0 {
         try visitor.visitSingularInt32Field(value: _storage._priority, fieldNumber: 17)
       }
+      try { if let v = _storage._deadlineAt {
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 18)
+      } }()
     }
     try unknownFields.traverse(visitor: &visitor)
   }
@@ -2001,6 +2036,7 @@ nonisolated extension Tasker_V1_Task: SwiftProtobuf.Message, SwiftProtobuf._Mess
         if _storage._lastSequence != rhs_storage._lastSequence {return false}
         if _storage._startAt != rhs_storage._startAt {return false}
         if _storage._priority != rhs_storage._priority {return false}
+        if _storage._deadlineAt != rhs_storage._deadlineAt {return false}
         return true
       }
       if !storagesAreEqual {return false}

@@ -124,7 +124,7 @@ class BackoffPolicy(_message.Message):
     def __init__(self, base_seconds: _Optional[float] = ..., max_seconds: _Optional[float] = ..., jitter: _Optional[float] = ...) -> None: ...
 
 class StepTemplate(_message.Message):
-    __slots__ = ("name", "handler", "description", "depends_on", "retryable", "retry_limit", "skippable", "timeout_seconds", "backoff", "dependent_system", "concurrency")
+    __slots__ = ("name", "handler", "description", "depends_on", "retryable", "retry_limit", "skippable", "timeout_seconds", "backoff", "dependent_system", "concurrency", "schedule_to_start_seconds")
     NAME_FIELD_NUMBER: _ClassVar[int]
     HANDLER_FIELD_NUMBER: _ClassVar[int]
     DESCRIPTION_FIELD_NUMBER: _ClassVar[int]
@@ -136,6 +136,7 @@ class StepTemplate(_message.Message):
     BACKOFF_FIELD_NUMBER: _ClassVar[int]
     DEPENDENT_SYSTEM_FIELD_NUMBER: _ClassVar[int]
     CONCURRENCY_FIELD_NUMBER: _ClassVar[int]
+    SCHEDULE_TO_START_SECONDS_FIELD_NUMBER: _ClassVar[int]
     name: str
     handler: str
     description: str
@@ -147,7 +148,8 @@ class StepTemplate(_message.Message):
     backoff: BackoffPolicy
     dependent_system: str
     concurrency: ConcurrencyLimit
-    def __init__(self, name: _Optional[str] = ..., handler: _Optional[str] = ..., description: _Optional[str] = ..., depends_on: _Optional[_Iterable[str]] = ..., retryable: _Optional[bool] = ..., retry_limit: _Optional[int] = ..., skippable: _Optional[bool] = ..., timeout_seconds: _Optional[int] = ..., backoff: _Optional[_Union[BackoffPolicy, _Mapping]] = ..., dependent_system: _Optional[str] = ..., concurrency: _Optional[_Union[ConcurrencyLimit, _Mapping]] = ...) -> None: ...
+    schedule_to_start_seconds: int
+    def __init__(self, name: _Optional[str] = ..., handler: _Optional[str] = ..., description: _Optional[str] = ..., depends_on: _Optional[_Iterable[str]] = ..., retryable: _Optional[bool] = ..., retry_limit: _Optional[int] = ..., skippable: _Optional[bool] = ..., timeout_seconds: _Optional[int] = ..., backoff: _Optional[_Union[BackoffPolicy, _Mapping]] = ..., dependent_system: _Optional[str] = ..., concurrency: _Optional[_Union[ConcurrencyLimit, _Mapping]] = ..., schedule_to_start_seconds: _Optional[int] = ...) -> None: ...
 
 class ConcurrencyLimit(_message.Message):
     __slots__ = ("key", "max_running")
@@ -158,18 +160,20 @@ class ConcurrencyLimit(_message.Message):
     def __init__(self, key: _Optional[str] = ..., max_running: _Optional[int] = ...) -> None: ...
 
 class TaskTemplate(_message.Message):
-    __slots__ = ("name", "version", "description", "context_schema_json", "steps")
+    __slots__ = ("name", "version", "description", "context_schema_json", "steps", "timeout_seconds")
     NAME_FIELD_NUMBER: _ClassVar[int]
     VERSION_FIELD_NUMBER: _ClassVar[int]
     DESCRIPTION_FIELD_NUMBER: _ClassVar[int]
     CONTEXT_SCHEMA_JSON_FIELD_NUMBER: _ClassVar[int]
     STEPS_FIELD_NUMBER: _ClassVar[int]
+    TIMEOUT_SECONDS_FIELD_NUMBER: _ClassVar[int]
     name: str
     version: str
     description: str
     context_schema_json: str
     steps: _containers.RepeatedCompositeFieldContainer[StepTemplate]
-    def __init__(self, name: _Optional[str] = ..., version: _Optional[str] = ..., description: _Optional[str] = ..., context_schema_json: _Optional[str] = ..., steps: _Optional[_Iterable[_Union[StepTemplate, _Mapping]]] = ...) -> None: ...
+    timeout_seconds: int
+    def __init__(self, name: _Optional[str] = ..., version: _Optional[str] = ..., description: _Optional[str] = ..., context_schema_json: _Optional[str] = ..., steps: _Optional[_Iterable[_Union[StepTemplate, _Mapping]]] = ..., timeout_seconds: _Optional[int] = ...) -> None: ...
 
 class StepError(_message.Message):
     __slots__ = ("message", "retryable", "attempt", "at")
@@ -232,7 +236,7 @@ class WorkflowStep(_message.Message):
     def __init__(self, step_id: _Optional[str] = ..., name: _Optional[str] = ..., handler: _Optional[str] = ..., status: _Optional[_Union[StepStatus, str]] = ..., depends_on: _Optional[_Iterable[str]] = ..., attempts: _Optional[int] = ..., retry_limit: _Optional[int] = ..., retryable: _Optional[bool] = ..., skippable: _Optional[bool] = ..., results: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., last_error: _Optional[_Union[StepError, _Mapping]] = ..., next_attempt_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., last_attempted_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., completed_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., waiting_reason: _Optional[str] = ..., concurrency_key: _Optional[str] = ...) -> None: ...
 
 class Task(_message.Message):
-    __slots__ = ("task_id", "name", "version", "status", "context", "initiator", "source_system", "reason", "tags", "steps", "annotations", "created_at", "updated_at", "completed_at", "last_sequence", "start_at", "priority")
+    __slots__ = ("task_id", "name", "version", "status", "context", "initiator", "source_system", "reason", "tags", "steps", "annotations", "created_at", "updated_at", "completed_at", "last_sequence", "start_at", "priority", "deadline_at")
     TASK_ID_FIELD_NUMBER: _ClassVar[int]
     NAME_FIELD_NUMBER: _ClassVar[int]
     VERSION_FIELD_NUMBER: _ClassVar[int]
@@ -250,6 +254,7 @@ class Task(_message.Message):
     LAST_SEQUENCE_FIELD_NUMBER: _ClassVar[int]
     START_AT_FIELD_NUMBER: _ClassVar[int]
     PRIORITY_FIELD_NUMBER: _ClassVar[int]
+    DEADLINE_AT_FIELD_NUMBER: _ClassVar[int]
     task_id: str
     name: str
     version: str
@@ -267,7 +272,8 @@ class Task(_message.Message):
     last_sequence: int
     start_at: _timestamp_pb2.Timestamp
     priority: int
-    def __init__(self, task_id: _Optional[str] = ..., name: _Optional[str] = ..., version: _Optional[str] = ..., status: _Optional[_Union[TaskStatus, str]] = ..., context: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., initiator: _Optional[str] = ..., source_system: _Optional[str] = ..., reason: _Optional[str] = ..., tags: _Optional[_Iterable[str]] = ..., steps: _Optional[_Iterable[_Union[WorkflowStep, _Mapping]]] = ..., annotations: _Optional[_Iterable[_Union[Annotation, _Mapping]]] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., updated_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., completed_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., last_sequence: _Optional[int] = ..., start_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., priority: _Optional[int] = ...) -> None: ...
+    deadline_at: _timestamp_pb2.Timestamp
+    def __init__(self, task_id: _Optional[str] = ..., name: _Optional[str] = ..., version: _Optional[str] = ..., status: _Optional[_Union[TaskStatus, str]] = ..., context: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., initiator: _Optional[str] = ..., source_system: _Optional[str] = ..., reason: _Optional[str] = ..., tags: _Optional[_Iterable[str]] = ..., steps: _Optional[_Iterable[_Union[WorkflowStep, _Mapping]]] = ..., annotations: _Optional[_Iterable[_Union[Annotation, _Mapping]]] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., updated_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., completed_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., last_sequence: _Optional[int] = ..., start_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., priority: _Optional[int] = ..., deadline_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
 
 class StepUpdate(_message.Message):
     __slots__ = ("sequence", "task_id", "step_id", "step_name", "status", "previous_status", "attempt", "results", "error", "task_status", "occurred_at")
