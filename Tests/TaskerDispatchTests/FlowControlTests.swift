@@ -120,15 +120,15 @@ import Testing
         for _ in 0..<5 { _ = try await submit(harness, "job") { $0.priority = 1 } }
         let patient = try await submit(harness, "job") { $0.priority = 5 }
         let patientAt = Date().timeIntervalSince1970
-        // Priority 1 comes faster than the one slot runs it: without aging, the priority-5
-        // step would never start.
+        // Priority 1 comes faster than the one slot runs it (a step takes 50 ms and more): without
+        // aging, the priority-5 step would never start.
         let submittedAt = NIOLockedValueBox<[String: Double]>([:])
         let feeding = Task {
             while !Task.isCancelled {
                 if let task = try? await submit(harness, "job", { $0.priority = 1 }) {
                     submittedAt.withLockedValue { $0[task.taskID] = Date().timeIntervalSince1970 }
                 }
-                try? await Task.sleep(for: .milliseconds(10))
+                try? await Task.sleep(for: .milliseconds(25))
             }
         }
         _ = try await harness.finished(patient.taskID)
@@ -190,6 +190,13 @@ import Testing
             $0.maxRunning = 2
         }
         try await harness.register(template("limited", [step("prepare"), limited]))
+        // A backlog first, so that every key has steps ready at once when the workers come.
+        var tasks: [String] = []
+        for n in 0..<60 {
+            let task = try await harness.submit("limited", on: n % 3, context: #"{"customer": "c\#(n % 4)", "n": \#(n)}"#)
+            #expect(task.steps.last?.concurrencyKey == "customer:c\(n % 4)")
+            tasks.append(task.taskID)
+        }
         let counter = KeyCounter()
         for node in 0..<3 {
             try await harness.worker(on: node, name: "w\(node)", slots: 6) { worker in
@@ -197,18 +204,11 @@ import Testing
                 worker.handle("call") { step in
                     let key = step.context.fields["customer"]?.stringValue ?? "?"
                     counter.started(key)
-                    // Long enough that a key's next step is ready before this one ends.
-                    try? await Task.sleep(for: .milliseconds(200))
+                    try? await Task.sleep(for: .milliseconds(100))
                     counter.ended(key)
                     return StepOutput()
                 }
             }
-        }
-        var tasks: [String] = []
-        for n in 0..<60 {
-            let task = try await harness.submit("limited", on: n % 3, context: #"{"customer": "c\#(n % 4)", "n": \#(n)}"#)
-            #expect(task.steps.last?.concurrencyKey == "customer:c\(n % 4)")
-            tasks.append(task.taskID)
         }
         for id in tasks { #expect(try await harness.finished(id, within: 60).status == .complete) }
         let most = counter.most
