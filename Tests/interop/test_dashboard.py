@@ -4,6 +4,7 @@ without a reload, Retry, Resolve and Cancel from the page, a phone-width window,
 --auth a token asked for and only the actions its role allows shown. Screenshots of the task
 page go to .build/test-artifacts/dashboard."""
 import subprocess
+import sys
 import threading
 import uuid
 
@@ -34,7 +35,8 @@ OFFLINE = {"name": "dash_offline", "version": "1", "steps": [
 
 
 @pytest.fixture(scope="module")
-def node(postgres, redis):
+def node(request, postgres, redis):
+    failed_before = request.session.testsfailed
     server = Service([binary("tasker"), "serve", "--port", "{port}", "--database-url", postgres.url, "--redis-url", redis.url])
     gate = threading.Event()
     failed = set()
@@ -66,6 +68,10 @@ def node(postgres, redis):
     worker.stop(drain_timeout=5)
     thread.join(10)
     server.stop()
+    if request.session.testsfailed > failed_before:
+        # What the node said, for a failure that only a loaded machine shows.
+        # Past pytest's capture: the module's last test may have passed.
+        sys.__stderr__.write("the dashboard node's log, its last 20,000 characters:\n" + server.output()[-20000:] + "\n")
 
 
 @pytest.fixture(scope="module")
