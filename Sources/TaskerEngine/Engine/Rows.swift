@@ -22,6 +22,17 @@ enum Rows {
         return Google_Protobuf_Timestamp(roundingTimeIntervalSince1970: seconds, rule: .toNearestOrAwayFromZero)
     }
 
+    /// A step's `last_error` as stored: why, whether retryable, the attempt (when one counts)
+    /// and when.
+    static func stepErrorJSON(_ message: String, retryable: Bool, attempt: Int32?) -> String {
+        var fields: [String: Google_Protobuf_Value] = [
+            "message": .init(stringValue: message), "retryable": .init(boolValue: retryable),
+            "at": .init(numberValue: Date().timeIntervalSince1970),
+        ]
+        if let attempt { fields["attempt"] = .init(numberValue: Double(attempt)) }
+        return (try? json(Google_Protobuf_Struct(fields: fields))) ?? "{}"
+    }
+
     /// A time as Postgres reads it exactly: UTC ISO 8601 to the microsecond (finer is cut).
     static func postgresTime(_ time: Google_Protobuf_Timestamp) -> String {
         var seconds = time_t(time.seconds)

@@ -272,10 +272,7 @@ extension TaskEngine {
             try machine.apply(.fail(retryable: retryable))
             let delay = machine.status == .waitingForRetry
                 ? Backoff.delay(attempt: attempt, policy: task.steps[index].backoff, requestedSeconds: requested) : nil
-            let error = (try? Rows.json(Google_Protobuf_Struct(fields: [
-                "message": .init(stringValue: message), "retryable": .init(boolValue: retryable),
-                "attempt": .init(numberValue: Double(attempt)), "at": .init(numberValue: Date().timeIntervalSince1970),
-            ]))) ?? "{}"
+            let error = Rows.stepErrorJSON(message, retryable: retryable, attempt: attempt)
             try task.apply(.fail(retryable: retryable), to: index, error: error, retryIn: delay)
             task.measure(.attemptEnded(handler: task.steps[index].handler, outcome: counted, ranFor: task.steps[index].runningFor))
         }

@@ -1,5 +1,4 @@
 import Foundation
-import SwiftProtobuf
 import TaskerProto
 import TaskerStore
 
@@ -199,10 +198,7 @@ extension TaskEngine {
                         """, [taskID]).first
                 else { return 0 }
                 let message = "the task timed out after \(Int((row.double("seconds") ?? 0).rounded())) s"
-                let error = (try? Rows.json(Google_Protobuf_Struct(fields: [
-                    "message": .init(stringValue: message), "retryable": .init(boolValue: false),
-                    "at": .init(numberValue: Date().timeIntervalSince1970),
-                ]))) ?? "{}"
+                let error = Rows.stepErrorJSON(message, retryable: false, attempt: nil)
                 for index in task.steps.indices {
                     try? task.apply(.cancel, to: index, error: error)
                 }
@@ -240,10 +236,7 @@ extension TaskEngine {
                     let attempt = machine.attempts
                     let delay = machine.status == .waitingForRetry
                         ? Backoff.delay(attempt: attempt, policy: task.steps[index].backoff, requestedSeconds: 0) : nil
-                    let error = (try? Rows.json(Google_Protobuf_Struct(fields: [
-                        "message": .init(stringValue: "not started within \(limit) s"), "retryable": .init(boolValue: true),
-                        "attempt": .init(numberValue: Double(attempt)), "at": .init(numberValue: Date().timeIntervalSince1970),
-                    ]))) ?? "{}"
+                    let error = Rows.stepErrorJSON("not started within \(limit) s", retryable: true, attempt: attempt)
                     try? task.apply(.expire, to: index, error: error, retryIn: delay)
                     count += 1
                 }
