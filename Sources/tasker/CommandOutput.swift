@@ -69,6 +69,7 @@ enum CommandOutput {
             lines.append(line)
             if !step.waitingReason.isEmpty { lines.append("      waiting: \(step.waitingReason)") }
             if !step.concurrencyKey.isEmpty { lines.append("      concurrency key: \(step.concurrencyKey)") }
+            if !step.rateLimitKeys.isEmpty { lines.append("      rate limit keys: \(step.rateLimitKeys.joined(separator: ", "))") }
             if !step.results.fields.isEmpty { lines.append("      results: \(json(step.results))") }
         }
         if !task.annotations.isEmpty {

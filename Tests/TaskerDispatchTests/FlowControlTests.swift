@@ -253,6 +253,37 @@ import Testing
         await harness.stop()
     }
 
+    @Test func aRateLimitKeyIsRenderedFromTheContextAndOneItCannotFillIsRefused() async throws {
+        let harness = try await DispatchHarness()
+        var limited = step("call")
+        limited.rateLimits = [.with { $0.key = "api:{$.account}"; $0.limit = 1; $0.periodSeconds = 60 }, .with { $0.limit = 100; $0.periodSeconds = 1 }]
+        try await harness.register(template("rated", [limited]))
+        let started = NIOLockedValueBox(0)
+        try await harness.worker(slots: 4) { worker in
+            worker.handle("call") { _ in
+                started.withLockedValue { $0 += 1 }
+                return StepOutput()
+            }
+        }
+        let first = try await harness.submit("rated", context: #"{"account": 7}"#)
+        #expect(first.steps.first?.rateLimitKeys == ["api:7", "rated/call"], "an empty key is the template's step")
+        #expect(try await harness.finished(first.taskID).status == .complete)
+        let second = try await harness.submit("rated", context: #"{"account": 7}"#)
+        try await eventually("the second waits for the minute's one call") {
+            try await harness.task(second.taskID).steps.first?.waitingReason.hasPrefix("rate limit 'api:7' is spent until ") == true
+        }
+        let other = try await harness.submit("rated", context: #"{"account": 8}"#)
+        #expect(try await harness.finished(other.taskID).status == .complete, "another key has its own room")
+        #expect(try await harness.task(second.taskID).steps.first?.attempts == 0, "waiting spends no attempt")
+        do {
+            _ = try await harness.submit("rated", context: #"{"account": {"id": 1}}"#)
+            Issue.record("an object was taken as a key")
+        } catch let error as RPCError {
+            #expect(error.code == .invalidArgument && error.message.contains("$.account") && error.message.contains("rate limit key"), "\(error)")
+        }
+        await harness.stop()
+    }
+
     @Test func aTaskPastItsTimeoutGoesErrorItsAttemptIsCalledOffAndItsLateResultDropped() async throws {
         let harness = try await DispatchHarness()
         var slow = template("slow", [step("hold"), step("after", dependsOn: ["hold"])])

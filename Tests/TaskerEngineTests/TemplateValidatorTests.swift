@@ -101,6 +101,21 @@ func template(_ steps: [Tasker_V1_StepTemplate], schema: String = "") -> Tasker_
         #expect(refusal(template([inverted])) == "step 'a' has backoff max_seconds below base_seconds")
     }
 
+    @Test func refusesBadRateLimitsNamingTheField() {
+        func limited(_ limits: [(key: String, limit: Int32, period: Int32, units: Int32)]) -> Tasker_V1_TaskTemplate {
+            var limited = step("a")
+            limited.rateLimits = limits.map { limit in .with { $0.key = limit.key; $0.limit = limit.limit; $0.periodSeconds = limit.period; $0.units = limit.units } }
+            return template([limited])
+        }
+        #expect(refusal(limited([("api", 0, 1, 0)])) == "step 'a' rate_limits[0] has limit 0; it must be 1 to 1000000")
+        #expect(refusal(limited([("api", 5, 1, 0), ("x", 5, 0, 0)])) == "step 'a' rate_limits[1] has period_seconds 0; it must be 1 to 86400")
+        #expect(refusal(limited([("api", 5, 90_000, 0)]))?.contains("period_seconds 90000") == true)
+        #expect(refusal(limited([("api", 5, 1, 6)])) == "step 'a' rate_limits[0] has units 6; it must be 0 (meaning 1) to its limit, 5: an attempt spending more could never start")
+        #expect(refusal(limited([("api:{$.id", 5, 1, 0)])) == "step 'a' rate_limits[0] key: a '{' with no '}' after it; write a path as {$.name}")
+        #expect(refusal(limited(Array(repeating: ("api", 5, 1, 0), count: 9))) == "step 'a' has 9 rate_limits, over the limit of 8")
+        #expect(refusal(limited([("api:{$.account}", 100, 60, 2), ("", 1, 1, 1)])) == nil)
+    }
+
     @Test func refusesAnInvalidSchemaAndCompilesAValidOne() throws {
         #expect(refusal(template([step("a")], schema: #"{"type": 5}"#))?.contains("context_schema_json") == true)
         let validated = try TemplateValidator.validate(template([step("a")], schema: #"{"type": "object"}"#))

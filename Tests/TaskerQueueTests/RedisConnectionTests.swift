@@ -21,6 +21,8 @@ import Testing
         #expect(try await lane.command(["SET", "greeting", "héllo wörld"]) == .status("OK"))
         #expect(try await lane.command(["GET", "greeting"]).string == "héllo wörld")
         #expect(try await lane.command(["GET", "missing"]).isNull)
+        #expect(try await lane.command(["SET", "binary", "a\0b"]) == .status("OK"), "an argument may hold a NUL byte")
+        #expect(try await lane.command(["STRLEN", "binary"]) == .integer(3))
         let replies = try await lane.pipeline([["INCR", "n"], ["INCRBY", "n", "41"], ["LPUSH", "greeting", "x"], ["LRANGE", "nothing", "0", "-1"]])
         #expect(try replies[0].get() == .integer(1))
         #expect(try replies[1].get() == .integer(42))

@@ -6,8 +6,10 @@ import Testing
 
 @testable import TaskerQueue
 
-func ready(_ handler: String, _ stepID: String, _ priority: Int = StepQueue.defaultPriority, limit: ConcurrencyLimit? = nil) -> ReadyStep {
-    ReadyStep(handler: handler, stepID: stepID, priority: priority, limit: limit)
+func ready(
+    _ handler: String, _ stepID: String, _ priority: Int = StepQueue.defaultPriority, limit: ConcurrencyLimit? = nil, rates: String? = nil
+) -> ReadyStep {
+    ReadyStep(handler: handler, stepID: stepID, priority: priority, limit: limit, rates: rates)
 }
 
 @Suite(.timeLimit(.minutes(2))) struct StepQueueTests {
@@ -87,21 +89,23 @@ func ready(_ handler: String, _ stepID: String, _ priority: Int = StepQueue.defa
         let redis = try await blocking { try PrivateRedis() }
         let queue = StepQueue(url: try RedisURL(parsing: redis.url), consumer: "a", readBlockMilliseconds: 100)
         let limit = ConcurrencyLimit(key: "customer:7", maxRunning: 2)
-        try await queue.enqueue([ready("pay", "s1", limit: limit), ready("pay", "s2", limit: limit), ready("pay", "s3", 1, limit: limit),
+        let rates = #"[["roomy|\\u0000",100,1000,1]]"#
+        try await queue.enqueue([ready("pay", "s1", limit: limit), ready("pay", "s2", limit: limit, rates: rates), ready("pay", "s3", 1, limit: limit),
                                  ready("pay", "s4", limit: limit), ready("pay", "free")])
         let read = try await queue.read(["pay": 5])
         #expect(read.map(\.stepID) == ["s3", "s1", "s2", "s4", "free"])
         #expect(read.first?.limit == limit && read.last?.limit == nil, "the limit travels with the entry")
-        let waiting = try await queue.admit(read)
+        let waiting = try await queue.admit(read).waiting
         #expect(waiting == [2, 3], "two places: s3 and s1 take them, s2 and s4 wait; a step without a limit is not asked")
         #expect(try await queue.parked(["s1", "s2", "s4", "free"]) == ["s2", "s4"])
-        #expect(try await queue.admit([read[0]]).isEmpty, "a step that holds a place keeps it")
+        #expect(try await queue.admit([read[0]]).waiting.isEmpty, "a step that holds a place keeps it")
         try await queue.acknowledge(read)
         #expect(try await queue.read(["pay": 5]).isEmpty, "the waiting left the stream")
         try await queue.release([("s3", limit)])
         let next = try await queue.read(["pay": 5])
         #expect(next.map(\.stepID) == ["s2"], "the first in line goes back to its stream with the place")
-        #expect(try await queue.admit(next).isEmpty)
+        #expect(next.first?.rates == rates, "and with its rate limits")
+        #expect(try await queue.admit(next).waiting.isEmpty)
         #expect(try await queue.parked(["s2", "s4"]) == ["s4"])
         try await queue.release([("s1", limit), ("s2", limit)])
         #expect(try await queue.read(["pay": 5]).map(\.stepID) == ["s4"])
@@ -118,7 +122,7 @@ func ready(_ handler: String, _ stepID: String, _ priority: Int = StepQueue.defa
         let limit = ConcurrencyLimit(key: "k", maxRunning: 1)
         try await queue.enqueue([ready("pay", "s1", limit: limit), ready("pay", "s2", limit: limit)])
         let read = try await queue.read(["pay": 2])
-        #expect(try await queue.admit(read) == [1])
+        #expect(try await queue.admit(read).waiting == [1])
         // s1's release was lost: the sweeper finds it no longer running.
         try await queue.reconcile(stale: [("s1", ConcurrencyLimit(key: "k", maxRunning: 0))], running: [])
         try await queue.tidyLimits()
@@ -131,6 +135,57 @@ func ready(_ handler: String, _ stepID: String, _ priority: Int = StepQueue.defa
         try await queue.release([("s2", limit)])
         try await queue.tidyLimits()
         #expect(try await queue.limitedKeys().isEmpty, "a key with no holder and no line is forgotten")
+        await lane.shutdown()
+        await queue.shutdown()
+        _ = try? await blocking { redis.stop() }
+    }
+
+    @Test func aSpentRateLimitParksItsStepsUntilItHasRoomAndLetsThemGoInOrder() async throws {
+        let redis = try await blocking { try PrivateRedis() }
+        let queue = StepQueue(url: try RedisURL(parsing: redis.url), consumer: "a", readBlockMilliseconds: 100)
+        // Two per 2 s (a 2.1 s window with its margin); s3 also takes a place of a concurrency key.
+        let rates = #"[["api",2,2000,1]]"#
+        let limit = ConcurrencyLimit(key: "c", maxRunning: 5)
+        try await queue.enqueue([ready("pay", "s1", rates: rates), ready("pay", "s2", rates: rates),
+                                 ready("pay", "s3", limit: limit, rates: rates), ready("pay", "s4", rates: rates)])
+        let read = try await queue.read(["pay": 4])
+        #expect(read.map(\.rates) == Array(repeating: rates, count: 4), "the limits travel with the entry")
+        let asked = ContinuousClock.now
+        let admission = try await queue.admit(read)
+        #expect(admission.waiting == [2, 3], "two fit the window: s3 and s4 wait")
+        let room = try #require(admission.nextRoom)
+        #expect(room > .milliseconds(1500) && room <= .milliseconds(2100), "room when the first spend leaves the window: \(room)")
+        #expect(try await queue.parked(["s1", "s3", "s4"]) == ["s3", "s4"])
+        #expect(try await queue.limitedKeys().first?.holders.isEmpty ?? true, "a parked step holds no concurrency place")
+        let waits = try await queue.rateWaits(["s3", "s4", "s1"])
+        #expect(waits.keys.sorted() == ["s3", "s4"] && waits["s3"]?.key == "api")
+        try await queue.acknowledge(read)
+        #expect(try await queue.read(["pay": 4]).isEmpty, "the parked left the stream")
+        let early = try await queue.wakeRateParked().woken
+        if ContinuousClock.now - asked < room { #expect(early == 0, "not yet") }
+        try await Task.sleep(for: room + .milliseconds(20))
+        let woken = try await queue.wakeRateParked()
+        #expect(early + woken.woken == 2 && woken.next == nil, "both spends left the window: both go")
+        let again = try await queue.read(["pay": 4])
+        #expect(again.map(\.stepID) == ["s3", "s4"], "in the order they were parked")
+        #expect(again.first?.limit == limit, "the concurrency limit came back with it")
+        #expect(try await queue.admit(again).waiting.isEmpty)
+        #expect(try await queue.parked(["s3", "s4"]).isEmpty)
+        // A third in the same window waits, with room one window after the first of the two.
+        try await queue.enqueue([ready("pay", "s5", rates: rates)])
+        let later = try await queue.admit(try await queue.read(["pay": 1]))
+        #expect(later.waiting == [0] && (later.nextRoom ?? .zero) <= .milliseconds(2100))
+        await queue.shutdown()
+        _ = try? await blocking { redis.stop() }
+    }
+
+    @Test func aRateParkedStepWhoseWakeRedisLostIsNotCountedAsParked() async throws {
+        let redis = try await blocking { try PrivateRedis() }
+        let url = try RedisURL(parsing: redis.url)
+        let queue = StepQueue(url: url, consumer: "a", readBlockMilliseconds: 100)
+        let lane = RedisLane(url: url)
+        _ = try await lane.command(["HSET", "tasker:rate-waiting", "old", #"["api",1000]"#, "new", #"["api",\#(Int(Date().timeIntervalSince1970 * 1000) + 5000)]"#])
+        #expect(try await queue.parked(["old", "new"]) == ["new"], "a wake a minute overdue was lost: the sweeper may queue the step again")
         await lane.shutdown()
         await queue.shutdown()
         _ = try? await blocking { redis.stop() }

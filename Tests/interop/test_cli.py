@@ -151,6 +151,14 @@ steps:
         limits = write(tmp_path, "limits.yaml", "name: cli-limits\nversion: '1'\nsteps:\n  - {name: a, handler: a, concurrency: %s}\n" % limit)
         out = cli(server, "templates", "apply", limits)
         assert out.returncode == 4 and message in out.stderr, (limit, out.stderr)
+    for rates, code, message in (
+            ('[{key: stripe, limit: 0, period_seconds: 1}]', 4, "step 'a' rate_limits[0] has limit 0; it must be 1 to 1000000"),
+            ('[{key: stripe, limit: 5, period_seconds: 1, units: 6}]', 4, "step 'a' rate_limits[0] has units 6"),
+            ('[{key: stripe, limit: 5, per_second: 1}]', 65,
+             "step 'a' (steps[0]), rate_limits[0]: unknown field 'per_second' (the fields are key, limit, period_seconds, units)")):
+        limits = write(tmp_path, "rates.yaml", "name: cli-rates\nversion: '1'\nsteps:\n  - {name: a, handler: a, rate_limits: %s}\n" % rates)
+        out = cli(server, "templates", "apply", limits)
+        assert out.returncode == code and message in out.stderr, (rates, out.stderr)
 
 
 def test_submit_get_and_list(server, shop, tmp_path):

@@ -87,3 +87,54 @@ def test_a_concurrency_key_never_runs_more_than_its_limit_across_three_nodes_whi
             worker.stop(drain_timeout=1)
         for node in nodes:
             node.stop()
+
+
+def test_a_rate_limit_holds_across_three_nodes_and_keeps_close_to_its_rate(postgres, redis):
+    nodes = [tasker_serve(postgres, redis) for _ in range(3)]
+    workers = []
+    try:
+        name, handler = "rated-%s" % uuid.uuid4().hex[:8], "rated.call"
+        key = "stripe-%s" % uuid.uuid4().hex[:8]
+        with grpc.insecure_channel("127.0.0.1:%d" % nodes[0].port) as channel:
+            stub = tasker_pb2_grpc.TaskerStub(channel)
+            stub.RegisterTaskTemplate(tasker_pb2.RegisterTaskTemplateRequest(template=tasker_pb2.TaskTemplate(
+                name=name, version="1", steps=[tasker_pb2.StepTemplate(
+                    name="call", handler=handler,
+                    rate_limits=[tasker_pb2.RateLimit(key=key, limit=20, period_seconds=1)])])), timeout=10)
+            starts, lock = [], threading.Lock()
+            # Ten seconds of backlog, submitted before any worker is there to take it.
+            task_ids = [stub.SubmitTask(tasker_pb2.SubmitTaskRequest(name=name), timeout=10).task.task_id for _ in range(200)]
+            for node in nodes:
+                worker = Worker("127.0.0.1:%d" % node.port, name="w-%d" % node.port, slots=16, log=lambda line: None)
+
+                @worker.handle(handler)
+                def call(step):
+                    with lock:
+                        starts.append(time.monotonic())
+                    time.sleep(0.02)
+                    return {}
+
+                thread = threading.Thread(target=worker.run, daemon=True)
+                thread.start()
+                workers.append((worker, thread))
+
+            def explained():
+                steps = [stub.GetTask(tasker_pb2.GetTaskRequest(task_id=task_id), timeout=10).steps[0] for task_id in task_ids[-5:]]
+                return [s.waiting_reason for s in steps if s.waiting_reason.startswith("rate limit '%s' is spent until " % key)]
+            until("a step waiting for the limit says so", explained, within=30)
+            for task_id in task_ids:
+                task = completed(stub, task_id, within=60)
+                assert task.status == tasker_pb2.TASK_STATUS_COMPLETE, task
+                assert list(task.steps[0].rate_limit_keys) == [key]
+            starts.sort()
+            assert len(starts) == 200
+            busiest = max(sum(1 for later in starts[i:i + 30] if later - at < 1.0) for i, at in enumerate(starts))
+            rate = (len(starts) - 1) / (starts[-1] - starts[0])
+            print("most starts in a second: %d, rate %.2f/s" % (busiest, rate))
+            assert busiest <= 20, busiest
+            assert 18 <= rate <= 22, rate
+    finally:
+        for worker, _ in workers:
+            worker.stop(drain_timeout=1)
+        for node in nodes:
+            node.stop()

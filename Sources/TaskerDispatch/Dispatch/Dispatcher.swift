@@ -11,7 +11,7 @@ import TaskerQueue
 /// keep the queue in step with Postgres (due retries, lost entries, lost nodes). It knows
 /// nothing of sockets: the Workers service feeds it a stream's messages and sends what it
 /// puts in each worker's outbox.
-public actor Dispatcher: StepChangeObserver, Service {
+public actor Dispatcher: StepChangeObserver, RateWaitSource, Service {
     public nonisolated let nodeID: String
     public nonisolated let nodeName: String
     let engine: TaskEngine
@@ -25,6 +25,9 @@ public actor Dispatcher: StepChangeObserver, Service {
     /// Each connected worker's way down its stream.
     private var outboxes: [String: AsyncStream<WorkerOutbound>.Continuation] = [:]
     private var capacityWaiter: CheckedContinuation<Void, Never>?
+    /// The rate wake's sleep, and when it ends (Unix seconds).
+    private var rateSleep: Task<Void, Never>?
+    private var rateWakeDue = Double.infinity
     private var signals: ChannelSubscription?
     /// Timeouts armed for attempts in workers' hands, timed by `run()`.
     private let timeouts: AsyncStream<(attempt: Attempt, seconds: Int)>
@@ -54,6 +57,7 @@ public actor Dispatcher: StepChangeObserver, Service {
     /// node says it is alive, and other nodes' signals reach it. `run()` then does the work.
     public func start() async {
         engine.observe(self)
+        engine.explainRateWaits(with: self)
         try? await engine.heartbeat(node: nodeID, name: nodeName)
         signals = queue.subscribeToSignals { [weak self] signal in
             guard let self else { return }
@@ -71,6 +75,7 @@ public actor Dispatcher: StepChangeObserver, Service {
         await withDiscardingTaskGroup { group in
             group.addTask { await self.fetchLoop() }
             group.addTask { await self.repeating(every: self.configuration.retryPollInterval) { await $0.takeDueRetries() } }
+            group.addTask { await self.wakeRateParkedSteps() }
             group.addTask { await self.repeating(every: self.configuration.sweepInterval) { await $0.sweep() } }
             // Checked twice an interval, so a silent worker is dropped within half an interval
             // of its allowance running out.
@@ -349,23 +354,25 @@ public actor Dispatcher: StepChangeObserver, Service {
         }
     }
 
-    /// The plan without its steps whose concurrency keys are full: those wait in their keys'
-    /// lines, out of the queue, and their workers' slots are free again. nil when none is left.
+    /// The plan without its steps whose concurrency keys are full or whose rate limits have no
+    /// room: those wait out of the queue, in their keys' lines or parked until their limits have
+    /// room, and their workers' slots are free again. nil when none is left.
     private func admit(_ plan: DispatchStateMachine.StartPlan) async -> DispatchStateMachine.StartPlan? {
-        guard plan.starting.contains(where: { $0.entry.limit != nil }) else { return plan }
-        let waiting: Set<Int>
+        guard plan.starting.contains(where: { $0.entry.isLimited }) else { return plan }
+        let admission: Admission
         do {
-            waiting = try await queue.admit(plan.starting.map(\.entry))
+            admission = try await queue.admit(plan.starting.map(\.entry))
         } catch {
             // Redis is unavailable: the entries wait here and are tried again.
             state.startFailed(plan)
             wakeWaiters()
-            logger.warning("concurrency limits not checked", metadata: ["error": .string("\(error)")])
+            logger.warning("concurrency and rate limits not checked", metadata: ["error": .string("\(error)")])
             try? await clock.sleep(for: .milliseconds(200))
             return nil
         }
-        guard !waiting.isEmpty else { return plan }
-        let left = state.wait(plan, waiting: waiting)
+        if let room = admission.nextRoom { wakeRateParkedSooner(in: room) }
+        guard !admission.waiting.isEmpty else { return plan }
+        let left = state.wait(plan, waiting: admission.waiting)
         wakeWaiters()
         return left
     }
@@ -422,7 +429,7 @@ public actor Dispatcher: StepChangeObserver, Service {
         let startedAtOnce = Set(changes.filter { $0.status == .inProgress }.compactMap(\.stepID))
         let ready = changes.compactMap { change -> ReadyStep? in
             guard change.status == .enqueued, let stepID = change.stepID, !startedAtOnce.contains(stepID), let handler = change.handler else { return nil }
-            return ReadyStep(handler: handler, stepID: stepID, priority: change.priority, limit: change.concurrency.map(Self.limit))
+            return Self.ready(handler: handler, stepID: stepID, priority: change.priority, concurrency: change.concurrency, rateLimits: change.rateLimits)
         }
         // An attempt that ended, or a step that left the queue, gives back its key's place.
         let released = changes.compactMap { change -> (stepID: String, limit: ConcurrencyLimit)? in
@@ -466,6 +473,40 @@ public actor Dispatcher: StepChangeObserver, Service {
         switch signal {
         case .callOff(let stepID, let attempt, let reason): await callOff(stepID, attempt: attempt, reason: reason)
         }
+    }
+
+    /// Lets rate-parked steps go when their limits have room: at each retry poll, and sooner
+    /// when this node parked a step whose room comes before that.
+    private func wakeRateParkedSteps() async {
+        let poll = Duration.milliseconds(Int(configuration.retryPollInterval * 1000))
+        while !Task.isCancelled, !state.stopping {
+            var delay = poll
+            do {
+                let (woken, next) = try await queue.wakeRateParked(limit: Self.rateWakeBatch)
+                if woken >= Self.rateWakeBatch { continue }
+                if let next { delay = min(delay, next) }
+            } catch {
+                logger.debug("rate-parked steps not woken", metadata: ["error": .string("\(error)")])
+            }
+            rateWakeDue = now() + delay.seconds
+            let sleep = Task { [clock] in _ = try? await clock.sleep(for: delay) }
+            rateSleep = sleep
+            await withTaskCancellationHandler { await sleep.value } onCancel: { sleep.cancel() }
+            rateSleep = nil
+        }
+    }
+
+    private static let rateWakeBatch = 500
+
+    /// Ends the rate wake's sleep when a step parked here has room before it would end.
+    private func wakeRateParkedSooner(in delay: Duration) {
+        guard now() + delay.seconds < rateWakeDue else { return }
+        rateWakeDue = now() + delay.seconds
+        rateSleep?.cancel()
+    }
+
+    public nonisolated func rateWaits(_ stepIDs: [String]) async -> [String: (key: String, at: Double)] {
+        (try? await queue.rateWaits(stepIDs)) ?? [:]
     }
 
     private func takeDueRetries() async {
@@ -555,10 +596,12 @@ public actor Dispatcher: StepChangeObserver, Service {
         for handler in Set(waiting.map(\.handler)) {
             try await queue.dropAbandoned(of: handler, idleMilliseconds: Int(configuration.abandonedDeliveryAge * 1000))
         }
-        // A step waiting in its concurrency key's line has left its stream on purpose.
+        // A step waiting in its concurrency key's line, or parked for a rate limit, has left its stream on purpose.
         let parked = try await queue.parked(lost)
         let requeued = try await engine.requeue(lost.filter { !parked.contains($0) })
-        try await queue.enqueue(requeued.map { ReadyStep(handler: $0.handler, stepID: $0.stepID, priority: $0.priority, limit: $0.concurrency.map(Self.limit)) })
+        try await queue.enqueue(requeued.map {
+            Self.ready(handler: $0.handler, stepID: $0.stepID, priority: $0.priority, concurrency: $0.concurrency, rateLimits: $0.rateLimits)
+        })
         return requeued.count
     }
 
@@ -582,6 +625,11 @@ public actor Dispatcher: StepChangeObserver, Service {
 
     static func limit(_ concurrency: StepConcurrency) -> ConcurrencyLimit {
         ConcurrencyLimit(key: concurrency.key, maxRunning: concurrency.maxRunning)
+    }
+
+    /// A step for its stream, with the limits admission checks.
+    static func ready(handler: String, stepID: String, priority: Int, concurrency: StepConcurrency?, rateLimits: StepRateLimits?) -> ReadyStep {
+        ReadyStep(handler: handler, stepID: stepID, priority: priority, limit: concurrency.map(limit), rates: rateLimits?.encoded)
     }
 
     private struct StreamOfSteps: Hashable {

@@ -126,6 +126,8 @@ extension TaskEngine {
         let done = Set(task.steps.filter { [.complete, .skipped, .resolvedManually].contains($0.status) }.map(\.name))
         let limited = task.steps.contains { $0.status == .enqueued && !$0.concurrencyKey.isEmpty }
             ? try await concurrencyInUse(taskID: task.taskID) : [:]
+        let rated = task.steps.filter { $0.status == .enqueued && !$0.rateLimitKeys.isEmpty }.map(\.stepID)
+        let rateWaits = rated.isEmpty ? [:] : await rateWaits.withLockedValue({ $0 })?.rateWaits(rated) ?? [:]
         for index in task.steps.indices {
             let step = task.steps[index]
             switch step.status {
@@ -133,6 +135,8 @@ extension TaskEngine {
                 let serving = capacity[step.handler]
                 if let use = limited[step.name], use.running >= use.max {
                     task.steps[index].waitingReason = "\(use.running) of concurrency key \(InputCheck.quoted(step.concurrencyKey)) are running (its limit)"
+                } else if let wait = rateWaits[step.stepID] {
+                    task.steps[index].waitingReason = "rate limit \(InputCheck.quoted(wait.key)) is spent until \(Self.instant(wait.at))"
                 } else if serving == nil || serving!.workers == 0 {
                     task.steps[index].waitingReason = "no connected worker runs handler '\(step.handler)'"
                 } else if serving!.free == 0 {
@@ -153,6 +157,13 @@ extension TaskEngine {
         }
     }
 
+
+    /// An instant as ISO 8601 to the millisecond.
+    private static func instant(_ seconds: Double) -> String {
+        let format = ISO8601DateFormatter()
+        format.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
+        return format.string(from: Date(timeIntervalSince1970: seconds))
+    }
 
     /// For each ENQUEUED step of the task with a concurrency limit: that limit, and how many
     /// attempts of its key run now.
@@ -225,4 +236,10 @@ struct ClusterSnapshot: Sendable {
     let at: ContinuousClock.Instant
     let within: Double
     let nodes: [LiveNode]
+}
+
+/// What the queue, which the engine does not know, says of steps parked for a rate limit: the
+/// key each waits for and when it has room (Unix seconds).
+public protocol RateWaitSource: Sendable {
+    func rateWaits(_ stepIDs: [String]) async -> [String: (key: String, at: Double)]
 }

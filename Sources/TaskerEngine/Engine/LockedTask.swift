@@ -24,6 +24,7 @@ struct LockedTask {
         /// A first step of a delayed task whose start has not come.
         let startsLater: Bool
         let concurrency: StepConcurrency?
+        let rateLimits: StepRateLimits?
         /// Seconds it may wait ENQUEUED before an attempt starts; 0: no limit.
         let scheduleToStart: Int?
         /// Seconds since it was last ENQUEUED, and since its attempt started (when it has).
@@ -105,7 +106,7 @@ struct LockedTask {
                 unmet_dependencies, array_to_json(depends_on)::text AS depends_on, backoff_base_seconds, backoff_max_seconds,
                 backoff_jitter, timeout_seconds, results::text AS results, coalesce(next_attempt_at <= now(), false) AS due,
                 coalesce(status = \(StepStatus.pending.rawValue) AND next_attempt_at > now(), false) AS starts_later,
-                concurrency_key, concurrency_max, schedule_to_start_seconds,
+                concurrency_key, concurrency_max, schedule_to_start_seconds, rate_limits,
                 extract(epoch FROM now() - queued_at)::float8 AS queued_for,
                 extract(epoch FROM now() - last_attempted_at)::float8 AS running_for
             FROM steps WHERE task_id = ANY($1::uuid[]) ORDER BY task_id, position
@@ -121,7 +122,7 @@ struct LockedTask {
                 timeoutSeconds: Int32(row.int("timeout_seconds") ?? 0), storedResults: row["results"], due: row.bool("due") ?? false,
                 startsLater: row.bool("starts_later") ?? false,
                 concurrency: StepConcurrency(key: row["concurrency_key"], maxRunning: row.int("concurrency_max")),
-                scheduleToStart: row.int("schedule_to_start_seconds"),
+                rateLimits: StepRateLimits(stored: row["rate_limits"]), scheduleToStart: row.int("schedule_to_start_seconds"),
                 queuedFor: row.double("queued_for"), runningFor: row.double("running_for"),
                 machine: StepStateMachine(
                     status: StepStatus(rawValue: row.int("status") ?? 0) ?? .unspecified, attempts: Int32(row.int("attempts") ?? 0),
@@ -258,7 +259,7 @@ struct LockedTask {
             taskID: taskID, sequence: lastSequence, stepID: step?.stepID, stepName: step?.name ?? "", status: status,
             previous: previous, attempt: step?.machine.attempts ?? 0, taskStatus: self.status, resultsJSON: results,
             errorJSON: error, handler: status == .enqueued ? step?.handler : nil, retryAt: retryAt, priority: priority,
-            concurrency: step?.concurrency))
+            concurrency: step?.concurrency, rateLimits: step?.rateLimits))
     }
 
     // MARK: Writing

@@ -92,7 +92,7 @@ enum Rows {
         extract(epoch FROM s.next_attempt_at)::text AS next_attempt_at,
         extract(epoch FROM s.last_attempted_at)::text AS last_attempted_at,
         extract(epoch FROM s.completed_at)::text AS completed_at,
-        array_to_json(s.depends_on)::text AS depends_on, s.concurrency_key, s.concurrency_max
+        array_to_json(s.depends_on)::text AS depends_on, s.concurrency_key, s.concurrency_max, s.rate_limits
         """
 
     static func task(_ row: PostgresRow) throws(EngineError) -> Tasker_V1_Task {
@@ -132,6 +132,7 @@ enum Rows {
         if let at = timestamp(row["last_attempted_at"]) { step.lastAttemptedAt = at }
         if let at = timestamp(row["completed_at"]) { step.completedAt = at }
         step.concurrencyKey = row["concurrency_key"] ?? ""
+        if let limits = StepRateLimits(stored: row["rate_limits"]) { step.rateLimitKeys = limits.keys }
         return step
     }
 }

@@ -27,6 +27,8 @@ public struct StepChange: Sendable, Equatable {
     /// The step's concurrency limit, if it has one: what dispatch takes a place of before it
     /// starts an attempt, and gives back when the attempt ends.
     public let concurrency: StepConcurrency?
+    /// The step's rate limits, if it has any: what dispatch spends of before it starts an attempt.
+    public let rateLimits: StepRateLimits?
 }
 
 /// A step's concurrency limit, as its task made it.

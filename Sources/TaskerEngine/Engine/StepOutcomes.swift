@@ -157,9 +157,10 @@ extension TaskEngine {
                             task.annotate(stepName: note.stepName.isEmpty ? task.steps[index].name : note.stepName, type: note.type, json: note.json)
                         }
                         task.enqueueReady()
-                        // A step with a concurrency limit goes through the queue, which keeps the limit.
+                        // A step with a concurrency or rate limit goes through the queue, which keeps the limits.
                         for index in task.steps.indices
-                        where task.steps[index].machine.status == .enqueued && task.steps[index].queued && task.steps[index].concurrency == nil {
+                        where task.steps[index].machine.status == .enqueued && task.steps[index].queued && task.steps[index].concurrency == nil
+                            && task.steps[index].rateLimits == nil {
                             let handler = task.steps[index].handler
                             guard let slot = free.firstIndex(where: { $0.count > 0 && $0.handlers.contains(handler) }),
                                   (try? task.apply(.start, to: index)) != nil

@@ -15,7 +15,7 @@ extension TaskEngine {
         let bypassed = Set(request.bypassSteps)
         var stored = known
         for _ in 0..<3 {
-            let submission = try NewTask(stored.validated.template, request: request, bypassed: bypassed, keys: stored.columns.concurrencyKeys)
+            let submission = try NewTask(stored.validated.template, request: request, bypassed: bypassed, columns: stored.columns)
             let newestGuard: String? = request.version.isEmpty ? String(stored.registration) : nil
             let parameters: [String?] = [
                 submission.task.taskID, submission.task.name, submission.task.version, String(TaskStatus.pending.rawValue),
@@ -25,7 +25,8 @@ extension TaskEngine {
                 + [submission.task.hasStartAt ? Rows.postgresTime(submission.task.startAt) : nil, String(submission.task.priority),
                    submission.startAt == nil ? nil : Rows.postgresTime(submission.task.startAt),
                    PostgresArrayLiteral.of(submission.concurrencyKeys), stored.columns.concurrencyMaxes,
-                   String(stored.validated.template.timeoutSeconds), stored.columns.scheduleToStarts]
+                   String(stored.validated.template.timeoutSeconds), stored.columns.scheduleToStarts,
+                   PostgresArrayLiteral.of(submission.rateLimits.map { $0?.encoded })]
             let outcome = try await read { connection -> SubmitOutcome in
                 let written = try connection.query(Self.insertTaskStatement, parameters)
                 guard written.first?.bool("newest") == true else { return .staleTemplate }
@@ -131,7 +132,7 @@ extension TaskEngine {
     /// A task, its steps, edges and first transitions in one statement ($33: the start asked
     /// for, or null; $34: the priority; $35: the start when it is later than now, or null;
     /// $36, $37: each step's concurrency key and limit, or nulls; $38: the template's timeout;
-    /// $39: each step's schedule-to-start limit). No row comes back with `newest` false when $32 names a registration that is no longer its name's newest
+    /// $39: each step's schedule-to-start limit; $40: each step's rate limits, or nulls). No row comes back with `newest` false when $32 names a registration that is no longer its name's newest
     /// (a higher version came since), and no created_at when the idempotency key is taken;
     /// either way nothing is written.
     static let insertTaskStatement = """
@@ -150,19 +151,19 @@ extension TaskEngine {
         new_steps AS (
             INSERT INTO steps (step_id, task_id, name, handler, position, status, retry_limit, retryable, skippable,
                 timeout_seconds, backoff_base_seconds, backoff_max_seconds, backoff_jitter, unmet_dependencies, depends_on,
-                queued_at, next_attempt_at, concurrency_key, concurrency_max, schedule_to_start_seconds)
+                queued_at, next_attempt_at, concurrency_key, concurrency_max, schedule_to_start_seconds, rate_limits)
             SELECT x.step_id, task.task_id, x.name, x.handler, x.position, x.status, x.retry_limit, x.retryable, x.skippable,
                 x.timeout_seconds, x.backoff_base_seconds, x.backoff_max_seconds, x.backoff_jitter, x.unmet_dependencies,
                 x.depends_on::text[], CASE WHEN x.status = 2 THEN task.created_at END,  -- 2: ENQUEUED
                 -- A delayed task's first steps wait PENDING (1) until its start.
                 CASE WHEN x.status = 1 AND x.unmet_dependencies = 0 THEN $35::timestamptz END, x.concurrency_key, x.concurrency_max,
-                x.schedule_to_start_seconds
+                x.schedule_to_start_seconds, x.rate_limits
             FROM task, unnest($12::uuid[], $13::text[], $14::text[], $15::smallint[], $16::smallint[], $17::integer[],
                 $18::boolean[], $19::boolean[], $20::integer[], $21::float8[], $22::float8[], $23::float8[], $24::integer[],
-                $25::text[], $36::text[], $37::integer[], $39::integer[])
+                $25::text[], $36::text[], $37::integer[], $39::integer[], $40::text[])
                 AS x(step_id, name, handler, position, status, retry_limit, retryable, skippable, timeout_seconds,
                     backoff_base_seconds, backoff_max_seconds, backoff_jitter, unmet_dependencies, depends_on,
-                    concurrency_key, concurrency_max, schedule_to_start_seconds)),
+                    concurrency_key, concurrency_max, schedule_to_start_seconds, rate_limits)),
         new_edges AS (
             INSERT INTO step_edges (task_id, from_step, to_step)
             SELECT task.task_id, x.from_step, x.to_step FROM task, unnest($26::uuid[], $27::uuid[]) AS x(from_step, to_step)),
@@ -192,13 +193,17 @@ struct NewTask {
     private(set) var edges: [(from: String, to: String)] = []
     /// Transitions after the task's own first one: bypassed steps, then enqueued ones.
     private(set) var history: [(stepID: String?, stepName: String, status: Int, previousStatus: Int, handler: String?)] = []
-    /// Each step's limit by its id.
+    /// Each step's concurrency limit by its id.
     private var limits: [String: StepConcurrency] = [:]
 
     /// Each step's concurrency key as this task's context makes it; nil for a step without a limit.
     private(set) var concurrencyKeys: [String?] = []
+    /// Each step's rate limits as this task's context makes them; nil for a step without.
+    private(set) var rateLimits: [StepRateLimits?] = []
+    private var rates: [String: StepRateLimits] = [:]
 
-    init(_ template: Tasker_V1_TaskTemplate, request: Tasker_V1_SubmitTaskRequest, bypassed: Set<String>, keys: [ConcurrencyKey?]) throws(EngineError) {
+    init(_ template: Tasker_V1_TaskTemplate, request: Tasker_V1_SubmitTaskRequest, bypassed: Set<String>, columns: TemplateStepColumns) throws(EngineError) {
+        let keys = columns.concurrencyKeys
         task.taskID = TimeOrderedUUID.make()
         task.name = template.name
         task.version = template.version
@@ -218,12 +223,12 @@ struct NewTask {
         history.append((nil, "", 0, 0, nil))
         var idByName: [String: String] = [:]
         var enqueued: [(stepID: String?, stepName: String, status: Int, previousStatus: Int, handler: String?)] = []
-        let context = keys.contains { $0 != nil } ? JSONValue(request.context) : .null
+        let context = keys.contains { $0 != nil } || columns.rendersRateKeys ? JSONValue(request.context) : .null
         for (index, step) in template.steps.enumerated() {
             if let key = keys[index] {
                 let rendered: String
                 do {
-                    rendered = try key.rendered(for: context)
+                    rendered = try key.rendered(for: context, kind: "concurrency key")
                 } catch {
                     throw .invalidArgument("step \(InputCheck.quoted(step.name)): \(error.description)")
                 }
@@ -234,8 +239,10 @@ struct NewTask {
             } else {
                 concurrencyKeys.append(nil)
             }
+            rateLimits.append(try StepRateLimits.rendered(columns.rateLimits[index], step: step.name, template: template.name, context: context))
             let stepID = TimeOrderedUUID.make()
             if let key = concurrencyKeys[index] { limits[stepID] = StepConcurrency(key: key, maxRunning: Int(step.concurrency.maxRunning)) }
+            if let rates = rateLimits[index] { self.rates[stepID] = rates }
             idByName[step.name] = stepID
             let unmet = step.dependsOn.reduce(0) { $0 + (bypassed.contains($1) ? 0 : 1) }
             let status: StepStatus = bypassed.contains(step.name) ? .skipped : unmet == 0 && startAt == nil ? .enqueued : .pending
@@ -256,6 +263,7 @@ struct NewTask {
             workflowStep.retryable = step.retryable
             workflowStep.skippable = step.skippable
             workflowStep.concurrencyKey = concurrencyKeys[index] ?? ""
+            workflowStep.rateLimitKeys = rateLimits[index]?.keys ?? []
             task.steps.append(workflowStep)
         }
         history += enqueued
@@ -285,7 +293,7 @@ struct NewTask {
                 previous: StepStatus(rawValue: entry.previousStatus) ?? .unspecified, attempt: 0, taskStatus: .pending,
                 resultsJSON: nil, errorJSON: nil,
                 handler: entry.status == StepStatus.enqueued.rawValue ? entry.handler : nil, retryAt: nil, priority: Int(task.priority),
-                concurrency: entry.stepID.flatMap { limits[$0] })
+                concurrency: entry.stepID.flatMap { limits[$0] }, rateLimits: entry.stepID.flatMap { rates[$0] })
         }
     }
 
@@ -302,7 +310,11 @@ struct TemplateStepColumns: Sendable {
     let names, handlers, positions, retryLimits, retryables, skippables, timeouts: String
     let backoffBases, backoffMaxes, backoffJitters, dependsOn, concurrencyMaxes, scheduleToStarts: String
     /// Each step's concurrency key, parsed once; nil for a step without a limit.
-    let concurrencyKeys: [ConcurrencyKey?]
+    let concurrencyKeys: [LimitKey?]
+    /// Each step's rate limits, parsed once.
+    let rateLimits: [[RateLimitTemplate]]
+    /// Whether some rate limit's key is made from the context.
+    let rendersRateKeys: Bool
 
     init(_ template: Tasker_V1_TaskTemplate) {
         let steps = template.steps
@@ -321,6 +333,8 @@ struct TemplateStepColumns: Sendable {
         scheduleToStarts = PostgresArrayLiteral.of(steps.map(\.scheduleToStartSeconds))
         // Registration checked every key: one that does not parse is no limit only if stored
         // before limits existed, which cannot be.
-        concurrencyKeys = steps.map { $0.hasConcurrency ? try? ConcurrencyKey(parsing: $0.concurrency.key) : nil }
+        concurrencyKeys = steps.map { $0.hasConcurrency ? try? LimitKey(parsing: $0.concurrency.key) : nil }
+        rateLimits = steps.map { $0.rateLimits.compactMap { try? RateLimitTemplate($0) } }
+        rendersRateKeys = rateLimits.joined().contains { $0.key != nil }
     }
 }

@@ -10,9 +10,10 @@ public struct QueuedStepRecord: Sendable, Equatable {
     /// Its task's, 1 (first) … 5 (last): which of the handler's queues holds it.
     public let priority: Int
     public let concurrency: StepConcurrency?
+    public let rateLimits: StepRateLimits?
 
     /// From a row with step_id, handler, queued_at (epoch seconds), priority and the
-    /// concurrency columns.
+    /// concurrency and rate limit columns.
     init?(_ row: PostgresRow) {
         guard let id = row["step_id"], let handler = row["handler"], let at = row.double("queued_at") else { return nil }
         stepID = id
@@ -20,6 +21,7 @@ public struct QueuedStepRecord: Sendable, Equatable {
         queuedAt = at
         priority = row.int("priority") ?? 3
         concurrency = StepConcurrency(key: row["concurrency_key"], maxRunning: row.int("concurrency_max"))
+        rateLimits = StepRateLimits(stored: row["rate_limits"])
     }
 }
 
@@ -106,7 +108,7 @@ extension TaskEngine {
             try connection.query(
                 """
                 SELECT s.step_id::text AS step_id, s.handler, extract(epoch FROM s.queued_at)::text AS queued_at, t.priority,
-                    s.concurrency_key, s.concurrency_max
+                    s.concurrency_key, s.concurrency_max, s.rate_limits
                 FROM steps s JOIN tasks t ON t.task_id = s.task_id
                 WHERE s.status = \(StepStatus.enqueued.rawValue) AND s.queued_at < to_timestamp($1::float8) ORDER BY s.queued_at LIMIT $2
                 """, [String(cutoff), String(limit)]
@@ -125,7 +127,7 @@ extension TaskEngine {
                 UPDATE steps s SET queued_at = now() FROM tasks t
                 WHERE s.step_id = ANY($1::uuid[]) AND s.status = $2 AND t.task_id = s.task_id
                 RETURNING s.step_id::text AS step_id, s.handler, extract(epoch FROM s.queued_at)::text AS queued_at, t.priority,
-                    s.concurrency_key, s.concurrency_max
+                    s.concurrency_key, s.concurrency_max, s.rate_limits
                 """, [PostgresArrayLiteral.of(stepIDs), String(StepStatus.enqueued.rawValue)]
             ).compactMap(QueuedStepRecord.init)
         }

@@ -14,9 +14,16 @@ public final class TaskEngine: Sendable {
     private let observers = StepChangeObservers()
     /// What GetTask's waiting reasons are read from (ClusterView).
     let cluster = NIOLockedValueBox<ClusterSnapshot?>(nil)
+    /// Where GetTask learns which queued steps wait for a rate limit.
+    let rateWaits = NIOLockedValueBox<(any RateWaitSource)?>(nil)
 
     public init(pool: PostgresPool) {
         self.pool = pool
+    }
+
+    /// Asks `source` from now on why queued steps with rate limits wait.
+    public func explainRateWaits(with source: any RateWaitSource) {
+        rateWaits.withLockedValue { $0 = source }
     }
 
     /// Tells `observer` of every transition from now on, once it has committed.

@@ -40,6 +40,10 @@ public enum InputLimits {
     public static let slotsPerWorker: Int32 = 10_000
     /// The most attempts of one concurrency key a template may let run at once.
     public static let concurrencyMaxRunning: Int32 = 100_000
+    /// Rate limits of one step, and the bounds of each.
+    public static let rateLimitsPerStep = 8
+    public static let rateLimit: Int32 = 1_000_000
+    public static let ratePeriodSeconds: Int32 = 86_400
     /// How far ahead a task's start_at may be.
     public static let startAheadSeconds = 366.0 * 86_400
 }

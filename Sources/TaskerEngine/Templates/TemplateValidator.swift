@@ -24,6 +24,32 @@ public enum TemplateValidator {
     public static let defaultRetryLimit: Int32 = 3
     public static let defaultBackoff = (base: 1.0, max: 300.0, jitter: 0.1)
 
+    /// A step's rate limits: each key parses, and limit, period and units are in range.
+    private static func validateRateLimits(_ limits: [Tasker_V1_RateLimit], _ stepLabel: String) throws(EngineError) {
+        guard limits.count <= InputLimits.rateLimitsPerStep else {
+            throw .invalidArgument("\(stepLabel) has \(limits.count) rate_limits, over the limit of \(InputLimits.rateLimitsPerStep)")
+        }
+        for (index, limit) in limits.enumerated() {
+            let label = "\(stepLabel) rate_limits[\(index)]"
+            try InputCheck.text(limit.key, "\(label) key", limit: InputLimits.labelBytes)
+            do {
+                _ = try RateLimitTemplate(limit)
+            } catch {
+                throw .invalidArgument("\(label) key: \(error.description)")
+            }
+            guard (1...InputLimits.rateLimit).contains(limit.limit) else {
+                throw .invalidArgument("\(label) has limit \(limit.limit); it must be 1 to \(InputLimits.rateLimit)")
+            }
+            guard (1...InputLimits.ratePeriodSeconds).contains(limit.periodSeconds) else {
+                throw .invalidArgument("\(label) has period_seconds \(limit.periodSeconds); it must be 1 to \(InputLimits.ratePeriodSeconds)")
+            }
+            guard (0...limit.limit).contains(limit.units) else {
+                throw .invalidArgument(
+                    "\(label) has units \(limit.units); it must be 0 (meaning 1) to its limit, \(limit.limit): an attempt spending more could never start")
+            }
+        }
+    }
+
     public static func validate(_ template: Tasker_V1_TaskTemplate) throws(EngineError) -> ValidatedTemplate {
         var template = template
         try InputCheck.text(template.name, "template name", limit: InputLimits.nameBytes)
@@ -77,7 +103,7 @@ public enum TemplateValidator {
             if step.hasConcurrency {
                 try InputCheck.text(step.concurrency.key, "\(stepLabel) concurrency key", limit: InputLimits.labelBytes)
                 do {
-                    _ = try ConcurrencyKey(parsing: step.concurrency.key)
+                    _ = try LimitKey(parsing: step.concurrency.key)
                 } catch {
                     throw .invalidArgument("\(stepLabel) concurrency key: \(error.description)")
                 }
@@ -86,6 +112,7 @@ public enum TemplateValidator {
                         "\(stepLabel) concurrency max_running is \(step.concurrency.maxRunning); it must be 1 to \(InputLimits.concurrencyMaxRunning)")
                 }
             }
+            try validateRateLimits(step.rateLimits, stepLabel)
         }
         for step in template.steps {
             for dependency in step.dependsOn where !names.contains(dependency) {

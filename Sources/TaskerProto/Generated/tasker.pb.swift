@@ -383,6 +383,11 @@ public nonisolated struct Tasker_V1_StepTemplate: Sendable {
   /// retryably: "not started within N s". 0 means no limit.
   public var scheduleToStartSeconds: Int32 = 0
 
+  /// Limits on how often attempts start, shared by every step (of any template) that names the
+  /// same key, across every node. An attempt starts only when each has room; the step waits
+  /// ENQUEUED meanwhile and spends no attempt. At most 8.
+  public var rateLimits: [Tasker_V1_RateLimit] = []
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -390,6 +395,31 @@ public nonisolated struct Tasker_V1_StepTemplate: Sendable {
   fileprivate var _retryable: Bool? = nil
   fileprivate var _backoff: Tasker_V1_BackoffPolicy? = nil
   fileprivate var _concurrency: Tasker_V1_ConcurrencyLimit? = nil
+}
+
+/// At most `limit` units spent in any `period_seconds`: each attempt of the step spends `units`
+/// of its key when it starts.
+public nonisolated struct Tasker_V1_RateLimit: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  /// As ConcurrencyLimit's key: {$.path} parts filled in from the task's context. Empty means
+  /// one key for the whole step of the template.
+  public var key: String = String()
+
+  /// 1 to 1,000,000.
+  public var limit: Int32 = 0
+
+  /// 1 to 86,400 (a day).
+  public var periodSeconds: Int32 = 0
+
+  /// What one attempt spends; 0 means 1. No more than limit.
+  public var units: Int32 = 0
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
 }
 
 /// A limit on attempts running at once, shared by every step that names the same key.
@@ -607,7 +637,8 @@ public nonisolated struct Tasker_V1_WorkflowStep: @unchecked Sendable {
   /// Why a step that cannot move now waits, on reads: "no connected worker runs handler 'x'",
   /// "every worker of handler 'x' is busy (4 slots)", "next attempt at 2026-12-02T12:00:03Z",
   /// "the task starts at 2026-12-02T02:00:00Z", "2 of concurrency key 'customer:7' are
-  /// running (its limit)". Empty for a step that is moving or done.
+  /// running (its limit)", "rate limit 'stripe' is spent until 2026-12-02T12:00:01.250Z".
+  /// Empty for a step that is moving or done.
   public var waitingReason: String {
     get {_storage._waitingReason}
     set {_uniqueStorage()._waitingReason = newValue}
@@ -617,6 +648,12 @@ public nonisolated struct Tasker_V1_WorkflowStep: @unchecked Sendable {
   public var concurrencyKey: String {
     get {_storage._concurrencyKey}
     set {_uniqueStorage()._concurrencyKey = newValue}
+  }
+
+  /// The keys of the step's rate limits as this task's context made them.
+  public var rateLimitKeys: [String] {
+    get {_storage._rateLimitKeys}
+    set {_uniqueStorage()._rateLimitKeys = newValue}
   }
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
@@ -1407,7 +1444,7 @@ nonisolated extension Tasker_V1_BackoffPolicy: SwiftProtobuf.Message, SwiftProto
 
 nonisolated extension Tasker_V1_StepTemplate: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".StepTemplate"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}name\0\u{1}handler\0\u{1}description\0\u{3}depends_on\0\u{1}retryable\0\u{3}retry_limit\0\u{1}skippable\0\u{3}timeout_seconds\0\u{1}backoff\0\u{3}dependent_system\0\u{1}concurrency\0\u{3}schedule_to_start_seconds\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}name\0\u{1}handler\0\u{1}description\0\u{3}depends_on\0\u{1}retryable\0\u{3}retry_limit\0\u{1}skippable\0\u{3}timeout_seconds\0\u{1}backoff\0\u{3}dependent_system\0\u{1}concurrency\0\u{3}schedule_to_start_seconds\0\u{3}rate_limits\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -1427,6 +1464,7 @@ nonisolated extension Tasker_V1_StepTemplate: SwiftProtobuf.Message, SwiftProtob
       case 10: try { try decoder.decodeSingularStringField(value: &self.dependentSystem) }()
       case 11: try { try decoder.decodeSingularMessageField(value: &self._concurrency) }()
       case 12: try { try decoder.decodeSingularInt32Field(value: &self.scheduleToStartSeconds) }()
+      case 13: try { try decoder.decodeRepeatedMessageField(value: &self.rateLimits) }()
       default: break
       }
     }
@@ -1473,6 +1511,9 @@ nonisolated extension Tasker_V1_StepTemplate: SwiftProtobuf.Message, SwiftProtob
     if self.scheduleToStartSeconds != 0 {
       try visitor.visitSingularInt32Field(value: self.scheduleToStartSeconds, fieldNumber: 12)
     }
+    if !self.rateLimits.isEmpty {
+      try visitor.visitRepeatedMessageField(value: self.rateLimits, fieldNumber: 13)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -1489,6 +1530,52 @@ nonisolated extension Tasker_V1_StepTemplate: SwiftProtobuf.Message, SwiftProtob
     if lhs.dependentSystem != rhs.dependentSystem {return false}
     if lhs._concurrency != rhs._concurrency {return false}
     if lhs.scheduleToStartSeconds != rhs.scheduleToStartSeconds {return false}
+    if lhs.rateLimits != rhs.rateLimits {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Tasker_V1_RateLimit: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".RateLimit"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}key\0\u{1}limit\0\u{3}period_seconds\0\u{1}units\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.key) }()
+      case 2: try { try decoder.decodeSingularInt32Field(value: &self.limit) }()
+      case 3: try { try decoder.decodeSingularInt32Field(value: &self.periodSeconds) }()
+      case 4: try { try decoder.decodeSingularInt32Field(value: &self.units) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.key.isEmpty {
+      try visitor.visitSingularStringField(value: self.key, fieldNumber: 1)
+    }
+    if self.limit != 0 {
+      try visitor.visitSingularInt32Field(value: self.limit, fieldNumber: 2)
+    }
+    if self.periodSeconds != 0 {
+      try visitor.visitSingularInt32Field(value: self.periodSeconds, fieldNumber: 3)
+    }
+    if self.units != 0 {
+      try visitor.visitSingularInt32Field(value: self.units, fieldNumber: 4)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Tasker_V1_RateLimit, rhs: Tasker_V1_RateLimit) -> Bool {
+    if lhs.key != rhs.key {return false}
+    if lhs.limit != rhs.limit {return false}
+    if lhs.periodSeconds != rhs.periodSeconds {return false}
+    if lhs.units != rhs.units {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -1684,7 +1771,7 @@ nonisolated extension Tasker_V1_Annotation: SwiftProtobuf.Message, SwiftProtobuf
 
 nonisolated extension Tasker_V1_WorkflowStep: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".WorkflowStep"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}step_id\0\u{1}name\0\u{1}handler\0\u{1}status\0\u{3}depends_on\0\u{1}attempts\0\u{3}retry_limit\0\u{1}retryable\0\u{1}skippable\0\u{1}results\0\u{3}last_error\0\u{3}next_attempt_at\0\u{3}last_attempted_at\0\u{3}completed_at\0\u{3}waiting_reason\0\u{3}concurrency_key\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}step_id\0\u{1}name\0\u{1}handler\0\u{1}status\0\u{3}depends_on\0\u{1}attempts\0\u{3}retry_limit\0\u{1}retryable\0\u{1}skippable\0\u{1}results\0\u{3}last_error\0\u{3}next_attempt_at\0\u{3}last_attempted_at\0\u{3}completed_at\0\u{3}waiting_reason\0\u{3}concurrency_key\0\u{3}rate_limit_keys\0")
 
   fileprivate class _StorageClass {
     var _stepID: String = String()
@@ -1703,6 +1790,7 @@ nonisolated extension Tasker_V1_WorkflowStep: SwiftProtobuf.Message, SwiftProtob
     var _completedAt: SwiftProtobuf.Google_Protobuf_Timestamp? = nil
     var _waitingReason: String = String()
     var _concurrencyKey: String = String()
+    var _rateLimitKeys: [String] = []
 
       // This property is used as the initial default value for new instances of the type.
       // The type itself is protecting the reference to its storage via CoW semantics.
@@ -1729,6 +1817,7 @@ nonisolated extension Tasker_V1_WorkflowStep: SwiftProtobuf.Message, SwiftProtob
       _completedAt = source._completedAt
       _waitingReason = source._waitingReason
       _concurrencyKey = source._concurrencyKey
+      _rateLimitKeys = source._rateLimitKeys
     }
   }
 
@@ -1763,6 +1852,7 @@ nonisolated extension Tasker_V1_WorkflowStep: SwiftProtobuf.Message, SwiftProtob
         case 14: try { try decoder.decodeSingularMessageField(value: &_storage._completedAt) }()
         case 15: try { try decoder.decodeSingularStringField(value: &_storage._waitingReason) }()
         case 16: try { try decoder.decodeSingularStringField(value: &_storage._concurrencyKey) }()
+        case 17: try { try decoder.decodeRepeatedStringField(value: &_storage._rateLimitKeys) }()
         default: break
         }
       }
@@ -1823,6 +1913,9 @@ nonisolated extension Tasker_V1_WorkflowStep: SwiftProtobuf.Message, SwiftProtob
       if !_storage._concurrencyKey.isEmpty {
         try visitor.visitSingularStringField(value: _storage._concurrencyKey, fieldNumber: 16)
       }
+      if !_storage._rateLimitKeys.isEmpty {
+        try visitor.visitRepeatedStringField(value: _storage._rateLimitKeys, fieldNumber: 17)
+      }
     }
     try unknownFields.traverse(visitor: &visitor)
   }
@@ -1848,6 +1941,7 @@ nonisolated extension Tasker_V1_WorkflowStep: SwiftProtobuf.Message, SwiftProtob
         if _storage._completedAt != rhs_storage._completedAt {return false}
         if _storage._waitingReason != rhs_storage._waitingReason {return false}
         if _storage._concurrencyKey != rhs_storage._concurrencyKey {return false}
+        if _storage._rateLimitKeys != rhs_storage._rateLimitKeys {return false}
         return true
       }
       if !storagesAreEqual {return false}

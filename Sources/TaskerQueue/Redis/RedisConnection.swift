@@ -147,9 +147,15 @@ public final class RedisConnection: @unchecked Sendable {
     private static func withArguments<R>(
         _ arguments: [String], _ body: (Int32, UnsafeMutablePointer<UnsafePointer<CChar>?>, UnsafePointer<Int>) -> R
     ) -> R {
-        let copies: [UnsafeMutablePointer<CChar>?] = arguments.map { strdup($0) }
-        defer { for copy in copies { free(copy) } }
-        var values = copies.map { UnsafePointer($0) }
+        // Copied whole, with their lengths: an argument may hold a NUL byte.
+        let copies = arguments.map { argument -> UnsafeMutablePointer<CChar> in
+            let bytes = argument.utf8CString
+            let copy = UnsafeMutablePointer<CChar>.allocate(capacity: bytes.count)
+            bytes.withUnsafeBufferPointer { copy.initialize(from: $0.baseAddress!, count: bytes.count) }
+            return copy
+        }
+        defer { for copy in copies { copy.deallocate() } }
+        var values: [UnsafePointer<CChar>?] = copies.map { UnsafePointer($0) }
         let lengths = arguments.map { $0.utf8.count }
         return values.withUnsafeMutableBufferPointer { values in
             lengths.withUnsafeBufferPointer { lengths in

@@ -18,7 +18,7 @@ public struct ConcurrencyLimit: Sendable, Hashable {
 /// Concurrency limits shared by every node, in Redis. A key has a hash of its holders (steps
 /// whose attempt runs, or is about to start), a list of the steps waiting for a place in the
 /// order they came, and every waiting step is in one hash of the parked. A step read from its
-/// stream takes a place (`admit`) or joins its key's line, leaving the stream; an attempt that
+/// stream takes a place (`admit`, in Admission) or joins its key's line, leaving the stream; an attempt that
 /// ends gives its place back (`release`), which hands it to the first in line and puts that
 /// step back in its stream, so that none overtakes another and none spends an attempt waiting.
 /// Redis may lose all of it: `reconcile` rebuilds the holders from Postgres's running steps.
@@ -27,22 +27,6 @@ extension StepQueue {
     static let parkedKey = "tasker:concurrency-parked"
     static func holdersKey(_ key: String) -> String { "tasker:concurrency:\(key)" }
     static func waitingKey(_ key: String) -> String { "tasker:concurrency-waiting:\(key)" }
-
-    /// Takes a place of each entry's key where one is free (or the step holds one already);
-    /// the others join their key's line and leave their streams. Returns the entries that wait.
-    public func admit(_ entries: [QueuedStep]) async throws -> Set<Int> {
-        var arguments = [Self.group]
-        var limited: [Int] = []
-        for (index, entry) in entries.enumerated() {
-            guard let limit = entry.limit else { continue }
-            limited.append(index)
-            arguments += [entry.stepID, limit.key, String(limit.maxRunning), entry.streamKey, entry.entryID,
-                          "\(entry.stepID)|\(entry.priority)|\(limit.maxRunning)|\(entry.handler)"]
-        }
-        guard !limited.isEmpty else { return [] }
-        let reply = try await Self.admission.run(on: commands, keys: [], arguments: arguments)
-        return Set(reply.array.compactMap { $0.integer.map { limited[$0 - 1] } })
-    }
 
     /// Gives back the places of these steps (an attempt ended, or a step left the queue), and
     /// hands each to the first in its key's line while the key has room.
@@ -85,53 +69,34 @@ extension StepQueue {
         _ = try await Self.tidying.run(on: commands, keys: [], arguments: [])
     }
 
-    /// Which of these steps wait in a key's line (the sweeper leaves them there).
-    public func parked(_ stepIDs: [String]) async throws -> Set<String> {
-        guard !stepIDs.isEmpty else { return [] }
-        let reply = try await commands.command(["HMGET", Self.parkedKey] + stepIDs)
-        return Set(zip(stepIDs, reply.array).filter { !$0.1.isNull }.map(\.0))
+    /// A line item: the step, its priority, limit and handler, and its rate limits if it has
+    /// any (after a NUL, which no handler holds).
+    static func lineItem(_ entry: QueuedStep, _ limit: ConcurrencyLimit) -> String {
+        "\(entry.stepID)|\(entry.priority)|\(limit.maxRunning)|\(entry.handler)" + (entry.rates.map { "\0" + $0 } ?? "")
     }
 
-    /// ARGV: the group, then per entry its step, key, limit, stream, entry id and line item.
-    /// Returns the (1-based) entries that wait.
-    private static let admission = RedisScript("""
-        local group, waiting = ARGV[1], {}
-        local n = 0
-        for i = 2, #ARGV, 6 do
-            n = n + 1
-            local step, key, max, stream, entry, item = ARGV[i], ARGV[i + 1], tonumber(ARGV[i + 2]), ARGV[i + 3], ARGV[i + 4], ARGV[i + 5]
-            local holders = 'tasker:concurrency:' .. key
-            redis.call('SADD', 'tasker:concurrency-keys', key)
-            if redis.call('HEXISTS', holders, step) == 0 then
-                if redis.call('HLEN', holders) < max then
-                    redis.call('HSET', holders, step, '1')
-                else
-                    redis.call('RPUSH', 'tasker:concurrency-waiting:' .. key, item)
-                    redis.call('HSET', 'tasker:concurrency-parked', step, key)
-                    redis.call('XACK', stream, group, entry)
-                    redis.call('XDEL', stream, entry)
-                    waiting[#waiting + 1] = n
-                end
-            end
-        end
-        return waiting
-        """)
-
     /// Lets the first in `key`'s line go while it has room under `max`: it holds a place and
-    /// goes back to its stream. Shared by the two scripts below.
-    private static let letNextGo = """
+    /// goes back to its stream. Shared by the scripts that give places back and by admission.
+    static let letNextGo = """
+        local function streamOf(handler, priority)
+            if tonumber(priority) == \(StepQueue.defaultPriority) then return 'tasker:ready:' .. handler end
+            return 'tasker:ready-p' .. priority .. ':' .. handler
+        end
+
         local function letNextGo(key, max)
             local holders, waiting = 'tasker:concurrency:' .. key, 'tasker:concurrency-waiting:' .. key
             while redis.call('HLEN', holders) < max do
                 local item = redis.call('LPOP', waiting)
                 if not item then return end
-                local step, priority, limit, handler = string.match(item, '^([^|]*)|(%d)|(%d+)|(.*)$')
+                local step, priority, limit, handler, rates = string.match(item, '^([^|]*)|(%d)|(%d+)|([^%z]*)%z?(.*)$')
                 if step then
                     redis.call('HSET', holders, step, '1')
                     redis.call('HDEL', 'tasker:concurrency-parked', step)
-                    local stream = 'tasker:ready-p' .. priority .. ':' .. handler
-                    if priority == '\(StepQueue.defaultPriority)' then stream = 'tasker:ready:' .. handler end
-                    redis.call('XADD', stream, '*', 'step', step, 'key', key, 'max', limit)
+                    if rates == '' then
+                        redis.call('XADD', streamOf(handler, priority), '*', 'step', step, 'key', key, 'max', limit)
+                    else
+                        redis.call('XADD', streamOf(handler, priority), '*', 'step', step, 'key', key, 'max', limit, 'rates', rates)
+                    end
                 end
             end
         end

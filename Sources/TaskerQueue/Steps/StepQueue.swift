@@ -9,12 +9,15 @@ public struct ReadyStep: Sendable, Equatable {
     public let priority: Int
     /// The concurrency limit an attempt of it takes a place of.
     public let limit: ConcurrencyLimit?
+    /// The rate limits an attempt of it spends of, as JSON `[[key, limit, period in ms, units], …]`.
+    public let rates: String?
 
-    public init(handler: String, stepID: String, priority: Int = StepQueue.defaultPriority, limit: ConcurrencyLimit? = nil) {
+    public init(handler: String, stepID: String, priority: Int = StepQueue.defaultPriority, limit: ConcurrencyLimit? = nil, rates: String? = nil) {
         self.handler = handler
         self.stepID = stepID
         self.priority = priority
         self.limit = limit
+        self.rates = rates
     }
 }
 
@@ -27,17 +30,25 @@ public struct QueuedStep: Sendable, Equatable {
     /// Which of the handler's streams it came from: its task's priority, 1 (first) … 5 (last).
     public let priority: Int
     public let limit: ConcurrencyLimit?
+    public let rates: String?
 
-    public init(handler: String, stepID: String, entryID: String, priority: Int = StepQueue.defaultPriority, limit: ConcurrencyLimit? = nil) {
+    public init(
+        handler: String, stepID: String, entryID: String, priority: Int = StepQueue.defaultPriority, limit: ConcurrencyLimit? = nil,
+        rates: String? = nil
+    ) {
         self.handler = handler
         self.stepID = stepID
         self.entryID = entryID
         self.priority = priority
         self.limit = limit
+        self.rates = rates
     }
 
     /// The step, to add to its stream again.
-    public var ready: ReadyStep { ReadyStep(handler: handler, stepID: stepID, priority: priority, limit: limit) }
+    public var ready: ReadyStep { ReadyStep(handler: handler, stepID: stepID, priority: priority, limit: limit, rates: rates) }
+
+    /// Whether admission has to check it against a limit before it starts.
+    public var isLimited: Bool { limit != nil || rates != nil }
 
     /// The stream holding the entry.
     var streamKey: String { StepQueue.streamKey(handler, priority: priority) }
@@ -118,6 +129,7 @@ public final class StepQueue: Sendable {
         for step in steps {
             var entry = ["XADD", Self.streamKey(step.handler, priority: step.priority), "*", "step", step.stepID]
             if let limit = step.limit { entry += ["key", limit.key, "max", String(limit.maxRunning)] }
+            if let rates = step.rates { entry += ["rates", rates] }
             batch.append(entry)
         }
         let replies = try await commands.pipeline(batch)
@@ -161,7 +173,7 @@ public final class StepQueue: Sendable {
                 guard let stepID = named["step"] else { continue }
                 steps.append(QueuedStep(
                     handler: handler, stepID: stepID, entryID: id, priority: priority,
-                    limit: ConcurrencyLimit(key: named["key"], maxRunning: named["max"])))
+                    limit: ConcurrencyLimit(key: named["key"], maxRunning: named["max"]), rates: named["rates"]))
             }
         }
         return steps
@@ -174,16 +186,18 @@ public final class StepQueue: Sendable {
         let reply = try await rankedRead.run(on: commands, keys: keys, arguments: arguments)
         let flat = reply.array
         var steps: [QueuedStep] = []
-        steps.reserveCapacity(flat.count / 3)
+        steps.reserveCapacity(flat.count / 6)
         var index = 0
-        while index + 4 < flat.count {
+        while index + 5 < flat.count {
             if let key = flat[index].string, let (handler, priority) = Self.stream(ofKey: key), let id = flat[index + 1].string,
                let stepID = flat[index + 2].string {
+                let rates = flat[index + 5].string
                 steps.append(QueuedStep(
                     handler: handler, stepID: stepID, entryID: id, priority: priority,
-                    limit: ConcurrencyLimit(key: flat[index + 3].string, maxRunning: flat[index + 4].string)))
+                    limit: ConcurrencyLimit(key: flat[index + 3].string, maxRunning: flat[index + 4].string),
+                    rates: rates?.isEmpty == false ? rates : nil))
             }
-            index += 5
+            index += 6
         }
         return steps
     }
@@ -191,7 +205,7 @@ public final class StepQueue: Sendable {
     /// For each handler, its streams' next undelivered entries are ranked (priority less one
     /// per aging interval waited, then age, then priority), the best `count` are read for this
     /// consumer, and returned in rank order as stream key, entry id, step id, concurrency key
-    /// and limit ("" and "0" without one).
+    /// and limit ("" and "0" without one) and rate limits ("" without).
     private let rankedRead = RedisScript("""
         local group, consumer, aging = ARGV[1], ARGV[2], tonumber(ARGV[3])
         local time = redis.call('TIME')
@@ -248,7 +262,7 @@ public final class StepQueue: Sendable {
                             local values, fields = entry[2], {}
                             for i = 1, #values, 2 do fields[values[i]] = values[i + 1] end
                             if fields['step'] then
-                                steps[p .. ' ' .. entry[1]] = {fields['step'], fields['key'] or '', fields['max'] or '0'}
+                                steps[p .. ' ' .. entry[1]] = {fields['step'], fields['key'] or '', fields['max'] or '0', fields['rates'] or ''}
                                 if only then chosen[#chosen + 1] = {0, 0, p, entry[1]} end
                             end
                         end
@@ -264,6 +278,7 @@ public final class StepQueue: Sendable {
                     out[#out + 1] = step[1]
                     out[#out + 1] = step[2]
                     out[#out + 1] = step[3]
+                    out[#out + 1] = step[4]
                 end
             end
         end

@@ -124,7 +124,7 @@ class BackoffPolicy(_message.Message):
     def __init__(self, base_seconds: _Optional[float] = ..., max_seconds: _Optional[float] = ..., jitter: _Optional[float] = ...) -> None: ...
 
 class StepTemplate(_message.Message):
-    __slots__ = ("name", "handler", "description", "depends_on", "retryable", "retry_limit", "skippable", "timeout_seconds", "backoff", "dependent_system", "concurrency", "schedule_to_start_seconds")
+    __slots__ = ("name", "handler", "description", "depends_on", "retryable", "retry_limit", "skippable", "timeout_seconds", "backoff", "dependent_system", "concurrency", "schedule_to_start_seconds", "rate_limits")
     NAME_FIELD_NUMBER: _ClassVar[int]
     HANDLER_FIELD_NUMBER: _ClassVar[int]
     DESCRIPTION_FIELD_NUMBER: _ClassVar[int]
@@ -137,6 +137,7 @@ class StepTemplate(_message.Message):
     DEPENDENT_SYSTEM_FIELD_NUMBER: _ClassVar[int]
     CONCURRENCY_FIELD_NUMBER: _ClassVar[int]
     SCHEDULE_TO_START_SECONDS_FIELD_NUMBER: _ClassVar[int]
+    RATE_LIMITS_FIELD_NUMBER: _ClassVar[int]
     name: str
     handler: str
     description: str
@@ -149,7 +150,20 @@ class StepTemplate(_message.Message):
     dependent_system: str
     concurrency: ConcurrencyLimit
     schedule_to_start_seconds: int
-    def __init__(self, name: _Optional[str] = ..., handler: _Optional[str] = ..., description: _Optional[str] = ..., depends_on: _Optional[_Iterable[str]] = ..., retryable: _Optional[bool] = ..., retry_limit: _Optional[int] = ..., skippable: _Optional[bool] = ..., timeout_seconds: _Optional[int] = ..., backoff: _Optional[_Union[BackoffPolicy, _Mapping]] = ..., dependent_system: _Optional[str] = ..., concurrency: _Optional[_Union[ConcurrencyLimit, _Mapping]] = ..., schedule_to_start_seconds: _Optional[int] = ...) -> None: ...
+    rate_limits: _containers.RepeatedCompositeFieldContainer[RateLimit]
+    def __init__(self, name: _Optional[str] = ..., handler: _Optional[str] = ..., description: _Optional[str] = ..., depends_on: _Optional[_Iterable[str]] = ..., retryable: _Optional[bool] = ..., retry_limit: _Optional[int] = ..., skippable: _Optional[bool] = ..., timeout_seconds: _Optional[int] = ..., backoff: _Optional[_Union[BackoffPolicy, _Mapping]] = ..., dependent_system: _Optional[str] = ..., concurrency: _Optional[_Union[ConcurrencyLimit, _Mapping]] = ..., schedule_to_start_seconds: _Optional[int] = ..., rate_limits: _Optional[_Iterable[_Union[RateLimit, _Mapping]]] = ...) -> None: ...
+
+class RateLimit(_message.Message):
+    __slots__ = ("key", "limit", "period_seconds", "units")
+    KEY_FIELD_NUMBER: _ClassVar[int]
+    LIMIT_FIELD_NUMBER: _ClassVar[int]
+    PERIOD_SECONDS_FIELD_NUMBER: _ClassVar[int]
+    UNITS_FIELD_NUMBER: _ClassVar[int]
+    key: str
+    limit: int
+    period_seconds: int
+    units: int
+    def __init__(self, key: _Optional[str] = ..., limit: _Optional[int] = ..., period_seconds: _Optional[int] = ..., units: _Optional[int] = ...) -> None: ...
 
 class ConcurrencyLimit(_message.Message):
     __slots__ = ("key", "max_running")
@@ -200,7 +214,7 @@ class Annotation(_message.Message):
     def __init__(self, type: _Optional[str] = ..., step_name: _Optional[str] = ..., annotation: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
 
 class WorkflowStep(_message.Message):
-    __slots__ = ("step_id", "name", "handler", "status", "depends_on", "attempts", "retry_limit", "retryable", "skippable", "results", "last_error", "next_attempt_at", "last_attempted_at", "completed_at", "waiting_reason", "concurrency_key")
+    __slots__ = ("step_id", "name", "handler", "status", "depends_on", "attempts", "retry_limit", "retryable", "skippable", "results", "last_error", "next_attempt_at", "last_attempted_at", "completed_at", "waiting_reason", "concurrency_key", "rate_limit_keys")
     STEP_ID_FIELD_NUMBER: _ClassVar[int]
     NAME_FIELD_NUMBER: _ClassVar[int]
     HANDLER_FIELD_NUMBER: _ClassVar[int]
@@ -217,6 +231,7 @@ class WorkflowStep(_message.Message):
     COMPLETED_AT_FIELD_NUMBER: _ClassVar[int]
     WAITING_REASON_FIELD_NUMBER: _ClassVar[int]
     CONCURRENCY_KEY_FIELD_NUMBER: _ClassVar[int]
+    RATE_LIMIT_KEYS_FIELD_NUMBER: _ClassVar[int]
     step_id: str
     name: str
     handler: str
@@ -233,7 +248,8 @@ class WorkflowStep(_message.Message):
     completed_at: _timestamp_pb2.Timestamp
     waiting_reason: str
     concurrency_key: str
-    def __init__(self, step_id: _Optional[str] = ..., name: _Optional[str] = ..., handler: _Optional[str] = ..., status: _Optional[_Union[StepStatus, str]] = ..., depends_on: _Optional[_Iterable[str]] = ..., attempts: _Optional[int] = ..., retry_limit: _Optional[int] = ..., retryable: _Optional[bool] = ..., skippable: _Optional[bool] = ..., results: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., last_error: _Optional[_Union[StepError, _Mapping]] = ..., next_attempt_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., last_attempted_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., completed_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., waiting_reason: _Optional[str] = ..., concurrency_key: _Optional[str] = ...) -> None: ...
+    rate_limit_keys: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, step_id: _Optional[str] = ..., name: _Optional[str] = ..., handler: _Optional[str] = ..., status: _Optional[_Union[StepStatus, str]] = ..., depends_on: _Optional[_Iterable[str]] = ..., attempts: _Optional[int] = ..., retry_limit: _Optional[int] = ..., retryable: _Optional[bool] = ..., skippable: _Optional[bool] = ..., results: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., last_error: _Optional[_Union[StepError, _Mapping]] = ..., next_attempt_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., last_attempted_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., completed_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., waiting_reason: _Optional[str] = ..., concurrency_key: _Optional[str] = ..., rate_limit_keys: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class Task(_message.Message):
     __slots__ = ("task_id", "name", "version", "status", "context", "initiator", "source_system", "reason", "tags", "steps", "annotations", "created_at", "updated_at", "completed_at", "last_sequence", "start_at", "priority", "deadline_at")

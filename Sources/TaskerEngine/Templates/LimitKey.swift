@@ -1,8 +1,8 @@
 import Foundation
 
-/// A concurrency limit's key as a template writes it: text with `{$.path}` parts that a task's
-/// context fills in ("customer:{$.customer_id}").
-struct ConcurrencyKey: Sendable, Equatable {
+/// The key of a concurrency or rate limit as a template writes it: text with `{$.path}` parts
+/// that a task's context fills in ("customer:{$.customer_id}").
+struct LimitKey: Sendable, Equatable {
     enum Part: Sendable, Equatable {
         case text(String)
         /// Names from the context's top, e.g. ["customer", "id"] for `{$.customer.id}`.
@@ -36,8 +36,9 @@ struct ConcurrencyKey: Sendable, Equatable {
     }
 
     /// The key of one task: each path replaced by the context's value there. A path the
-    /// context lacks, or that holds an object, array or null, is an error naming it.
-    func rendered(for context: JSONValue) throws(EngineError) -> String {
+    /// context lacks, or that holds an object, array or null, is an error naming it and the
+    /// `kind` of key ("concurrency key").
+    func rendered(for context: JSONValue, kind: String) throws(EngineError) -> String {
         var key = ""
         for part in parts {
             switch part {
@@ -47,7 +48,7 @@ struct ConcurrencyKey: Sendable, Equatable {
                 var value = context
                 for name in names {
                     guard case .object(let fields) = value, let inner = fields[name] else {
-                        throw .invalidArgument("the context has no $.\(names.joined(separator: ".")), which the concurrency key needs")
+                        throw .invalidArgument("the context has no $.\(names.joined(separator: ".")), which the \(kind) needs")
                     }
                     value = inner
                 }
@@ -58,7 +59,7 @@ struct ConcurrencyKey: Sendable, Equatable {
                     key += number.rounded() == number && abs(number) < 9e15 ? String(Int64(number)) : String(number)
                 default:
                     throw .invalidArgument(
-                        "$.\(names.joined(separator: ".")) of the context is \(value.typeName == "null" ? "null" : "an \(value.typeName)"); a concurrency key takes a string, number or boolean")
+                        "$.\(names.joined(separator: ".")) of the context is \(value.typeName == "null" ? "null" : "an \(value.typeName)"); a \(kind) takes a string, number or boolean")
                 }
             }
         }
