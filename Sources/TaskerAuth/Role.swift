@@ -30,11 +30,15 @@ public enum Role: String, Sendable, CaseIterable {
         "/tasker.v1.Tasker/StreamStepUpdates": .viewer,
         "/tasker.v1.Tasker/ListWorkers": .viewer,
         "/tasker.v1.Tasker/ListQueues": .viewer,
+        "/tasker.v1.Tasker/ListSchedules": .viewer,
         "/tasker.v1.Tasker/SubmitTask": .submitter,
         "/tasker.v1.Tasker/CancelTask": .submitter,
         "/tasker.v1.Tasker/RetryStep": .submitter,
         "/tasker.v1.Tasker/ResolveStep": .submitter,
         "/tasker.v1.Tasker/RegisterTaskTemplate": .submitter,
+        "/tasker.v1.Tasker/CreateSchedule": .submitter,
+        "/tasker.v1.Tasker/DeleteSchedule": .submitter,
+        "/tasker.v1.Tasker/SetSchedulePaused": .submitter,
         "/tasker.v1.Workers/Connect": .worker,
     ]
 }

@@ -17,6 +17,8 @@ public enum TaskerMetric {
     public static let stepRun = MetricFamily.timer("tasker_step_run_seconds", labels: ["handler"])
     /// From submission to the task's end.
     public static let taskDuration = MetricFamily.timer("tasker_task_duration_seconds", labels: ["template"])
+    /// outcome: made (a task), skipped (overlap SKIP), failed (the template refused the task).
+    public static let scheduleFirings = MetricFamily.counter("tasker_schedule_firings_total", labels: ["schedule", "outcome"])
     public static let tasksPruned = MetricFamily.counter("tasker_tasks_pruned_total")
     /// kind: what the sweeper put right (lost_node_attempts, timed_out_attempts, orphaned_attempts,
     /// due_retries, lost_queue_entries).

@@ -46,6 +46,8 @@ public final class TaskerNode: Service, Sendable {
         public var retention: Double?
         /// How often retention looks for tasks to delete.
         public var retentionInterval: Duration = .seconds(60)
+        /// Whether a schedule's cron may have a sixth field of seconds in front (for tests).
+        public var cronWithSeconds = false
 
         public init(databaseURL: String, redisURL: String? = nil) {
             self.databaseURL = databaseURL
@@ -108,7 +110,7 @@ public final class TaskerNode: Service, Sendable {
         do {
             let applied = try await Migrator().migrate(pool)
             if !applied.isEmpty { logger.info("applied schema migrations", metadata: ["versions": "\(applied)"]) }
-            let engine = TaskEngine(pool: pool)
+            let engine = TaskEngine(pool: pool, cronWithSeconds: settings.cronWithSeconds)
             let hub = UpdateHub(bufferLimit: settings.watcherBuffer)
             engine.observe(hub)
             let tokens = TokenStore(pool: pool)
@@ -158,6 +160,7 @@ public final class TaskerNode: Service, Sendable {
             // The dispatcher stops before the servers: it ends the workers' streams, whose
             // running attempts fail as lost, to run elsewhere.
             if let dispatcher { parts.append(dispatcher) }
+            parts.append(ScheduleFiring(engine: engine, logger: logger))
             if let criteria { parts.append(RetentionSweep(engine: engine, criteria: criteria, interval: settings.retentionInterval, logger: logger)) }
             logger.info("node started", metadata: [
                 "name": .string(settings.name), "version": .string(TaskerVersion.current),

@@ -91,6 +91,31 @@ public struct TaskerService: RPCService {
                 return .with { $0.queues = queues }
             }
         }
+        router.registerUnary(prefix + "CreateSchedule") {
+            (request: Tasker_V1_CreateScheduleRequest, _) -> Tasker_V1_CreateScheduleResponse in
+            try await Self.mapped {
+                let (schedule, created) = try await engine.createSchedule(request.schedule)
+                return .with {
+                    $0.schedule = schedule
+                    $0.created = created
+                }
+            }
+        }
+        router.registerUnary(prefix + "ListSchedules") { (_: Tasker_V1_ListSchedulesRequest, _) -> Tasker_V1_ListSchedulesResponse in
+            try await Self.mapped {
+                let schedules = try await engine.listSchedules()
+                return .with { $0.schedules = schedules }
+            }
+        }
+        router.registerUnary(prefix + "DeleteSchedule") { (request: Tasker_V1_DeleteScheduleRequest, _) -> Tasker_V1_DeleteScheduleResponse in
+            try await Self.mapped {
+                try await engine.deleteSchedule(request.name)
+                return Tasker_V1_DeleteScheduleResponse()
+            }
+        }
+        router.registerUnary(prefix + "SetSchedulePaused") { (request: Tasker_V1_SetSchedulePausedRequest, _) -> Tasker_V1_Schedule in
+            try await Self.mapped { try await engine.setSchedulePaused(request.name, paused: request.paused) }
+        }
     }
 
     /// Runs an engine call, turning its refusals into the statuses of DESIGN §2.

@@ -49,6 +49,9 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "Delete finished tasks this long after they finished, e.g. 30d (env TASKER_RETENTION; default: keep every one).")
     var retention: Lifetime? = TaskerEnvironment.value("TASKER_RETENTION", Lifetime.init(argument:))
 
+    @Flag(name: .customLong("cron-seconds"), help: .hidden)
+    var cronSeconds = false
+
     @OptionGroup var log: LogOptions
 
     var databaseURL: String? { databaseURLOption ?? ProcessInfoLite.environment("TASKER_DATABASE_URL") }
@@ -109,6 +112,7 @@ struct Serve: AsyncParsableCommand {
         settings.tls = tls
         settings.auth = auth
         settings.retention = retention?.seconds
+        settings.cronWithSeconds = cronSeconds
         let httpTLS = try tls?.offering(["http/1.1"])
         if httpPort != 0 { settings.http = .init(port: httpPort, security: httpTLS, metrics: metrics.exposition) }
         let node = try await TaskerNode.assemble(settings, logger: logger)

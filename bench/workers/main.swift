@@ -3,7 +3,7 @@
 //
 //   swift build -c release --product tasker && swift build -c release --product tasker-bench-workers
 //   .build/release/tasker-bench-workers [--tasks 10000] [--latency-tasks 200] [--watchers 0]
-//       [--port P] [--http-port P] [--start-when FILE] [--limited-keys 0] [--max-running 8]
+//       [--port P] [--http-port P] [--start-when FILE] [--limited-keys 0] [--max-running 8] [--rate-limit 0]
 //
 // (a) a linear task of 4 steps, one at a time: submit → COMPLETE seen by GetTask (polled
 //     every millisecond), p50 and p99;
@@ -12,7 +12,8 @@
 //     --watchers N, N StreamStepUpdates calls follow every task meanwhile, each on its own
 //     connection, and the updates each received are counted.
 // --limited-keys N: (b) again in the same run, each step of the diamonds with a concurrency
-//     limit whose key is one of N (from the task's context), --max-running at once each.
+//     limit whose key is one of N (from the task's context), --max-running at once each;
+//     with --rate-limit R, each step also spends one of a rate limit of R a second shared by all.
 // --start-when FILE: once the server serves, wait until FILE exists before (a), so that a
 // driver (bench/dashboard.py) can open dashboard pages on the server's HTTP port first.
 #if canImport(Glibc)
@@ -32,7 +33,7 @@ func option(_ name: String, _ fallback: Int) -> Int {
     return value
 }
 
-func template(_ name: String, _ dependencies: [(String, [String])], limit: Tasker_V1_ConcurrencyLimit? = nil) -> Tasker_V1_TaskTemplate {
+func template(_ name: String, _ dependencies: [(String, [String])], limit: Tasker_V1_ConcurrencyLimit? = nil, rate: Tasker_V1_RateLimit? = nil) -> Tasker_V1_TaskTemplate {
     var template = Tasker_V1_TaskTemplate()
     template.name = name
     template.version = "1"
@@ -42,6 +43,7 @@ func template(_ name: String, _ dependencies: [(String, [String])], limit: Taske
         step.handler = "noop"
         step.dependsOn = dependsOn
         if let limit { step.concurrency = limit }
+        if let rate { step.rateLimits = [rate] }
         return step
     }
     return template
@@ -58,6 +60,7 @@ let latencyTasks = option("--latency-tasks", 200)
 let watcherCount = option("--watchers", 0)
 let limitedKeys = option("--limited-keys", 0)
 let maxRunning = option("--max-running", 8)
+let rateLimit = option("--rate-limit", 0)
 let executable = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("tasker").path
 
 let postgres = try PrivatePostgres()
@@ -88,7 +91,8 @@ for index in 0..<4 {
         name: "bench-\(index)", slots: 32,
         templates: index == 0 ? [template("linear", [("a", []), ("b", ["a"]), ("c", ["b"]), ("d", ["c"])]),
                                  template("diamond", diamond),
-                                 template("diamond-limited", diamond, limit: .with { $0.key = "k:{$.k}"; $0.maxRunning = Int32(maxRunning) })] : []))
+                                 template("diamond-limited", diamond, limit: .with { $0.key = "k:{$.k}"; $0.maxRunning = Int32(maxRunning) },
+                                          rate: rateLimit > 0 ? .with { $0.key = "api"; $0.limit = Int32(rateLimit); $0.periodSeconds = 1 } : nil)] : []))
     worker.handle("noop") { step in
         if step.stepName == "d" { completed.withLockedValue { $0 += 1 } }
         return StepOutput()
@@ -190,7 +194,9 @@ print(String(format: "| (b) %d diamond tasks: all submitted after | %.1f s |", t
 print(String(format: "| (b) all COMPLETE after | %.1f s |", elapsed))
 print(String(format: "| (b) steps/s | %.0f |", Double(taskCount * 4) / elapsed))
 if let limited {
-    print(String(format: "| (c) the same, each step limited to %d at once per key of %d: all COMPLETE after | %.1f s |", maxRunning, limitedKeys, limited.elapsed))
+    let rated = rateLimit > 0 ? String(format: " and to %d a second in all", rateLimit) : ""
+    print("| (c) the same, each step limited to \(maxRunning) at once per key of \(limitedKeys)\(rated): all COMPLETE after | "
+        + String(format: "%.1f s |", limited.elapsed))
     print(String(format: "| (c) steps/s | %.0f |", Double(taskCount * 4) / limited.elapsed))
     print(String(format: "| (c) steps/s against (b) | %.3f |", elapsed / limited.elapsed))
 }

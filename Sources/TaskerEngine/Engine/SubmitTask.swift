@@ -98,7 +98,7 @@ extension TaskEngine {
     /// Checks the context against the template's schema and the bypassed steps against its steps.
     /// A schema with patterns is checked on the shared concurrency threads, never on the
     /// event loop that called: a pattern may take its whole step budget on a long string.
-    private func validate(_ request: Tasker_V1_SubmitTaskRequest, against validated: ValidatedTemplate) async throws(EngineError) {
+    func validate(_ request: Tasker_V1_SubmitTaskRequest, against validated: ValidatedTemplate) async throws(EngineError) {
         guard validated.schema?.hasPatterns == true else { return try Self.check(request, against: validated) }
         let checked = await Task.detached { () -> Result<Void, EngineError> in
             Result { () throws(EngineError) in try Self.check(request, against: validated) }

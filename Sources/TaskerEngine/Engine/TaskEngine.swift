@@ -17,8 +17,13 @@ public final class TaskEngine: Sendable {
     /// Where GetTask learns which queued steps wait for a rate limit.
     let rateWaits = NIOLockedValueBox<(any RateWaitSource)?>(nil)
 
-    public init(pool: PostgresPool) {
+    /// Whether a schedule's cron may have a sixth field of seconds in front: for tests, which
+    /// drive schedules in seconds rather than minutes.
+    public let cronWithSeconds: Bool
+
+    public init(pool: PostgresPool, cronWithSeconds: Bool = false) {
         self.pool = pool
+        self.cronWithSeconds = cronWithSeconds
     }
 
     /// Asks `source` from now on why queued steps with rate limits wait.

@@ -44,6 +44,9 @@ public enum InputLimits {
     public static let rateLimitsPerStep = 8
     public static let rateLimit: Int32 = 1_000_000
     public static let ratePeriodSeconds: Int32 = 86_400
+    /// A schedule's name, and how many schedules ListSchedules returns.
+    public static let scheduleNameBytes = 128
+    public static let schedules = 10_000
     /// How far ahead a task's start_at may be.
     public static let startAheadSeconds = 366.0 * 86_400
 }

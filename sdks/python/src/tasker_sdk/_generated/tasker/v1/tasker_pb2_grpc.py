@@ -90,6 +90,26 @@ class TaskerStub:
                 request_serializer=tasker_dot_v1_dot_tasker__pb2.ListQueuesRequest.SerializeToString,
                 response_deserializer=tasker_dot_v1_dot_tasker__pb2.ListQueuesResponse.FromString,
                 _registered_method=True)
+        self.CreateSchedule = channel.unary_unary(
+                '/tasker.v1.Tasker/CreateSchedule',
+                request_serializer=tasker_dot_v1_dot_tasker__pb2.CreateScheduleRequest.SerializeToString,
+                response_deserializer=tasker_dot_v1_dot_tasker__pb2.CreateScheduleResponse.FromString,
+                _registered_method=True)
+        self.ListSchedules = channel.unary_unary(
+                '/tasker.v1.Tasker/ListSchedules',
+                request_serializer=tasker_dot_v1_dot_tasker__pb2.ListSchedulesRequest.SerializeToString,
+                response_deserializer=tasker_dot_v1_dot_tasker__pb2.ListSchedulesResponse.FromString,
+                _registered_method=True)
+        self.DeleteSchedule = channel.unary_unary(
+                '/tasker.v1.Tasker/DeleteSchedule',
+                request_serializer=tasker_dot_v1_dot_tasker__pb2.DeleteScheduleRequest.SerializeToString,
+                response_deserializer=tasker_dot_v1_dot_tasker__pb2.DeleteScheduleResponse.FromString,
+                _registered_method=True)
+        self.SetSchedulePaused = channel.unary_unary(
+                '/tasker.v1.Tasker/SetSchedulePaused',
+                request_serializer=tasker_dot_v1_dot_tasker__pb2.SetSchedulePausedRequest.SerializeToString,
+                response_deserializer=tasker_dot_v1_dot_tasker__pb2.Schedule.FromString,
+                _registered_method=True)
 
 
 class TaskerServicer:
@@ -182,6 +202,38 @@ class TaskerServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def CreateSchedule(self, request, context):
+        """Creates a schedule: a task of its template every time its cron fires. INVALID_ARGUMENT
+        names the field (a bad cron, an unknown time zone, a context the template refuses);
+        NOT_FOUND: no such template; ALREADY_EXISTS: the name holds another schedule (the same
+        one again answers created = false).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListSchedules(self, request, context):
+        """Every schedule, by name.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def DeleteSchedule(self, request, context):
+        """Deletes a schedule; the tasks it made stay. NOT_FOUND: no such schedule.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def SetSchedulePaused(self, request, context):
+        """Pauses a schedule (no firing while paused) or resumes it (from its next firing after
+        now: what it missed while paused does not run). NOT_FOUND: no such schedule.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_TaskerServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -239,6 +291,26 @@ def add_TaskerServicer_to_server(servicer, server):
                     servicer.ListQueues,
                     request_deserializer=tasker_dot_v1_dot_tasker__pb2.ListQueuesRequest.FromString,
                     response_serializer=tasker_dot_v1_dot_tasker__pb2.ListQueuesResponse.SerializeToString,
+            ),
+            'CreateSchedule': grpc.unary_unary_rpc_method_handler(
+                    servicer.CreateSchedule,
+                    request_deserializer=tasker_dot_v1_dot_tasker__pb2.CreateScheduleRequest.FromString,
+                    response_serializer=tasker_dot_v1_dot_tasker__pb2.CreateScheduleResponse.SerializeToString,
+            ),
+            'ListSchedules': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListSchedules,
+                    request_deserializer=tasker_dot_v1_dot_tasker__pb2.ListSchedulesRequest.FromString,
+                    response_serializer=tasker_dot_v1_dot_tasker__pb2.ListSchedulesResponse.SerializeToString,
+            ),
+            'DeleteSchedule': grpc.unary_unary_rpc_method_handler(
+                    servicer.DeleteSchedule,
+                    request_deserializer=tasker_dot_v1_dot_tasker__pb2.DeleteScheduleRequest.FromString,
+                    response_serializer=tasker_dot_v1_dot_tasker__pb2.DeleteScheduleResponse.SerializeToString,
+            ),
+            'SetSchedulePaused': grpc.unary_unary_rpc_method_handler(
+                    servicer.SetSchedulePaused,
+                    request_deserializer=tasker_dot_v1_dot_tasker__pb2.SetSchedulePausedRequest.FromString,
+                    response_serializer=tasker_dot_v1_dot_tasker__pb2.Schedule.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -539,6 +611,114 @@ class Tasker:
             '/tasker.v1.Tasker/ListQueues',
             tasker_dot_v1_dot_tasker__pb2.ListQueuesRequest.SerializeToString,
             tasker_dot_v1_dot_tasker__pb2.ListQueuesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CreateSchedule(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/tasker.v1.Tasker/CreateSchedule',
+            tasker_dot_v1_dot_tasker__pb2.CreateScheduleRequest.SerializeToString,
+            tasker_dot_v1_dot_tasker__pb2.CreateScheduleResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListSchedules(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/tasker.v1.Tasker/ListSchedules',
+            tasker_dot_v1_dot_tasker__pb2.ListSchedulesRequest.SerializeToString,
+            tasker_dot_v1_dot_tasker__pb2.ListSchedulesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DeleteSchedule(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/tasker.v1.Tasker/DeleteSchedule',
+            tasker_dot_v1_dot_tasker__pb2.DeleteScheduleRequest.SerializeToString,
+            tasker_dot_v1_dot_tasker__pb2.DeleteScheduleResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SetSchedulePaused(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/tasker.v1.Tasker/SetSchedulePaused',
+            tasker_dot_v1_dot_tasker__pb2.SetSchedulePausedRequest.SerializeToString,
+            tasker_dot_v1_dot_tasker__pb2.Schedule.FromString,
             options,
             channel_credentials,
             insecure,
