@@ -113,6 +113,31 @@ public final class TaskerClient: Sendable {
         return response.queues
     }
 
+    // MARK: Schedules
+
+    /// Creates a schedule; the same one again answers created = false.
+    public func createSchedule(_ schedule: Tasker_V1_Schedule) async throws -> Tasker_V1_CreateScheduleResponse {
+        try await call("CreateSchedule", Tasker_V1_CreateScheduleRequest.with { $0.schedule = schedule })
+    }
+
+    /// Every schedule, by name.
+    public func schedules() async throws -> [Tasker_V1_Schedule] {
+        let response: Tasker_V1_ListSchedulesResponse = try await call("ListSchedules", Tasker_V1_ListSchedulesRequest())
+        return response.schedules
+    }
+
+    public func deleteSchedule(name: String) async throws {
+        let _: Tasker_V1_DeleteScheduleResponse = try await call("DeleteSchedule", Tasker_V1_DeleteScheduleRequest.with { $0.name = name })
+    }
+
+    /// Pauses a schedule, or resumes it from its next firing after now.
+    public func setSchedulePaused(name: String, paused: Bool) async throws -> Tasker_V1_Schedule {
+        try await call("SetSchedulePaused", Tasker_V1_SetSchedulePausedRequest.with {
+            $0.name = name
+            $0.paused = paused
+        })
+    }
+
     // MARK: API tokens (tasker.v1.Admin, with an admin token)
 
     private static let admin = "/tasker.v1.Admin/"

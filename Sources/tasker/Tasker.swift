@@ -18,7 +18,7 @@ struct Tasker: AsyncParsableCommand {
         version: TaskerVersion.current,
         subcommands: [
             Serve.self, Dev.self, Submit.self, Get.self, List.self, Watch.self, Cancel.self, Retry.self, Resolve.self,
-            Templates.self, Workers.self, Queues.self, Tokens.self, Prune.self, Health.self,
+            Templates.self, Schedules.self, Workers.self, Queues.self, Tokens.self, Prune.self, Health.self,
         ])
 
     /// Output goes out a line at a time even into a pipe or a file (`tasker watch ID | tee log`):

@@ -130,12 +130,12 @@ def rss_kib(pid):
     raise RuntimeError("no VmRSS for %d" % pid)
 
 
-def tasker_serve(postgres, redis=None):
+def tasker_serve(postgres, redis=None, extra=()):
     """`tasker serve` on the test's own Postgres (and Redis, for workers and updates)."""
     args = [binary("tasker"), "serve", "--port", "{port}", "--database-url", postgres.url]
     if redis is not None:
         args += ["--redis-url", redis.url]
-    return Service(args)
+    return Service(args + list(extra))
 
 
 @pytest.fixture(scope="module")

@@ -185,6 +185,30 @@ def test_submit_get_and_list(server, shop, tmp_path):
     assert task_id not in cli(server, "list", "--tag", "cli", "--status", "error").stdout
 
 
+def test_schedules_create_list_pause_resume_and_delete(server, shop):
+    out = cli(server, "schedules", "create", "cli-nightly", "--template", "order_checkout", "--cron", "30 2 * * *",
+              "--timezone", "Europe/Berlin", "--context", order(0), "--skip-overlap")
+    assert out.returncode == 0, out.stderr
+    assert re.fullmatch(r"created schedule cli-nightly: next at \d{4}-\d\d-\d\dT0[01]:30:00Z\n", out.stdout), out.stdout
+    again = cli(server, "schedules", "create", "cli-nightly", "--template", "order_checkout", "--cron", "30 2 * * *",
+                "--timezone", "Europe/Berlin", "--context", order(0), "--skip-overlap")
+    assert again.returncode == 0 and again.stdout.startswith("unchanged schedule cli-nightly"), again.stdout
+    listed = cli(server, "schedules", "list").stdout.splitlines()
+    assert listed[0].split() == ["NAME", "TEMPLATE", "CRON", "ZONE", "OVERLAP", "NEXT", "LAST", "LAST", "TASK"], listed
+    row = [line for line in listed if line.startswith("cli-nightly ")][0]
+    assert "order_checkout" in row and "30 2 * * *" in row and "Europe/Berlin" in row and " skip " in row, row
+    assert cli(server, "schedules", "pause", "cli-nightly").stdout == "paused schedule cli-nightly: paused\n"
+    shown = json.loads(cli(server, "schedules", "list", "--json").stdout)
+    mine = [s for s in shown["schedules"] if s["name"] == "cli-nightly"][0]
+    assert mine["paused"] is True and "nextRunAt" not in mine and mine["overlap"] == "SCHEDULE_OVERLAP_SKIP", mine
+    assert cli(server, "schedules", "resume", "cli-nightly").stdout.startswith("resumed schedule cli-nightly: next at ")
+    bad = cli(server, "schedules", "create", "cli-bad", "--template", "order_checkout", "--cron", "0 25 * * *", "--context", order(0))
+    assert bad.returncode == 4 and "cron hour field '25': '25' is not a value from 0 to 23" in bad.stderr, bad.stderr
+    assert cli(server, "schedules", "delete", "cli-nightly").stdout == "deleted schedule cli-nightly\n"
+    gone = cli(server, "schedules", "delete", "cli-nightly")
+    assert gone.returncode == 3 and gone.stderr == "tasker: no schedule 'cli-nightly'\n", gone.stderr
+
+
 def test_list_pages_with_a_header_and_says_where_to_go_on(server, shop):
     tag = "paging-%s" % uuid.uuid4().hex[:8]
     made = [json.loads(cli(server, "submit", "order_checkout", "--context", order(0), "--tag", tag, "--json").stdout)["task"]["task_id"]
