@@ -116,6 +116,16 @@ func template(_ steps: [Tasker_V1_StepTemplate], schema: String = "") -> Tasker_
         #expect(refusal(limited([("api:{$.account}", 100, 60, 2), ("", 1, 1, 1)])) == nil)
     }
 
+    @Test func refusesABadTaskConcurrencyLimitNamingTheField() {
+        var limited = template([step("a")])
+        limited.concurrency = .with { $0.key = "customer:{$.id"; $0.maxRunning = 2 }
+        #expect(refusal(limited) == "template 'order' concurrency key: a '{' with no '}' after it; write a path as {$.name}")
+        limited.concurrency = .with { $0.key = "customer:{$.id}"; $0.maxRunning = 0 }
+        #expect(refusal(limited) == "template 'order' concurrency max_running is 0; it must be 1 to 100000")
+        limited.concurrency = .with { $0.key = ""; $0.maxRunning = 3 }
+        #expect(refusal(limited) == nil, "an empty key is one key for the template")
+    }
+
     @Test func refusesAnInvalidSchemaAndCompilesAValidOne() throws {
         #expect(refusal(template([step("a")], schema: #"{"type": 5}"#))?.contains("context_schema_json") == true)
         let validated = try TemplateValidator.validate(template([step("a")], schema: #"{"type": "object"}"#))

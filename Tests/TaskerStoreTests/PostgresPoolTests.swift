@@ -135,13 +135,13 @@ import Testing
     @Test func appliesTheSchemaOnceAndRecordsIt() async throws {
         let pool = PostgresPool(url: try PrivatePostgres.shared().createDatabase(), size: 1)
         let migrator = Migrator()
-        #expect(migrator.migrations.map(\.version) == [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13])
-        #expect(try await migrator.migrate(pool) == [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13])
+        #expect(migrator.migrations.map(\.version) == [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14])
+        #expect(try await migrator.migrate(pool) == [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14])
         #expect(try await migrator.migrate(pool) == [])
         let tables = try await pool.withConnection { connection in
             try connection.query("SELECT table_name FROM information_schema.tables WHERE table_schema = 'public' ORDER BY 1")
         }.compactMap { $0["table_name"] }
-        #expect(tables == ["annotations", "api_tokens", "step_edges", "step_transitions", "steps", "task_templates", "tasker_nodes", "tasker_schema_migrations", "tasks"])
+        #expect(tables == ["annotations", "api_tokens", "schedules", "step_edges", "step_transitions", "steps", "task_templates", "tasker_nodes", "tasker_schema_migrations", "tasks"])
         await pool.shutdown()
     }
 
@@ -157,7 +157,7 @@ import Testing
             }
             return try await group.reduce(into: [Int]()) { $0 += $1 }
         }
-        #expect(applied.sorted() == [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13])
+        #expect(applied.sorted() == [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14])
     }
 
     @Test func templatesRegisteredBeforeTheRegistrationOrderKeepTheirOrder() async throws {
@@ -170,7 +170,7 @@ import Testing
                     ('t', 'b', '', '', '2026-01-02'), ('t', 'a', '', '', '2026-01-03'), ('t', 'c', '', '', '2026-01-01');
                 """)
         }
-        #expect(try await all.migrate(pool) == [3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13])
+        #expect(try await all.migrate(pool) == [3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14])
         let order = try await pool.withConnection { connection in
             try connection.execute(script: "INSERT INTO task_templates (name, version, definition, fingerprint) VALUES ('t', 'd', '', '')")
             return try connection.query("SELECT version, registration FROM task_templates ORDER BY registration")

@@ -15,7 +15,7 @@ from selenium.webdriver.support.ui import Select, WebDriverWait
 
 from browser import chromium, screenshot
 from conftest import Service, binary, free_port, wait_for_port
-from http_api import get, post
+from http_api import call, get, post
 from tasker_sdk import Permanent, Worker
 
 FLOW = {"name": "dash_flow", "version": "1", "steps": [
@@ -232,6 +232,34 @@ def test_resolve_with_results_completes_the_task_and_cancel_ends_one(node, brows
     refusal = browser.execute_script(
         "return Api.post('tasks/%s/steps/approve:resolve', {results: {}}).then(() => 'accepted', (e) => e.code + ': ' + e.message)" % task_id)
     assert refusal.startswith("FAILED_PRECONDITION: ") and "already finished" in refusal, refusal
+
+
+def test_the_schedules_page_lists_pauses_resumes_and_deletes_them(node, browser):
+    name = "dash-nightly-" + uuid.uuid4().hex[:6]
+    status, made = post(node.http_port, "/api/v1/schedules", {"schedule": {
+        "name": name, "template": "dash_manual", "cron": "30 2 * * *", "timezone": "Europe/Berlin", "overlap": "SCHEDULE_OVERLAP_SKIP"}})
+    assert status == 200 and made["created"] is True and made["schedule"]["next_run_at"], made
+    status, refused = post(node.http_port, "/api/v1/schedules", {"schedule": {"name": "dash-bad", "template": "dash_manual", "cron": "0 0 * *"}})
+    assert status == 400 and refused["code"] == "INVALID_ARGUMENT" and "has 4 fields" in refused["message"], refused
+    open_page(browser, node, "schedules")
+    row = 'tr[data-schedule="%s"]' % name
+    wait(browser, "the schedule's row", lambda d: d.find_element(By.CSS_SELECTOR, row))
+    cells = [cell.text for cell in browser.find_elements(By.CSS_SELECTOR, row + " td")]
+    assert cells[1:5] == ["dash_manual", "30 2 * * *", "Europe/Berlin", "skip"], cells
+    assert cells[5] != "\u2014", "the next firing is shown: %s" % cells
+    browser.find_element(By.CSS_SELECTOR, row + ' button[data-action="pause"]').click()
+    confirm(browser)
+    wait(browser, "the row says PAUSED", lambda d: "PAUSED" in d.find_element(By.CSS_SELECTOR, row + " td").text)
+    assert [s["paused"] for s in get(node.http_port, "/api/v1/schedules")[1]["schedules"] if s["name"] == name] == [True]
+    browser.find_element(By.CSS_SELECTOR, row + ' button[data-action="resume"]').click()
+    confirm(browser)
+    wait(browser, "the row is running again", lambda d: d.find_element(By.CSS_SELECTOR, row + ' button[data-action="pause"]'))
+    screenshot(browser, "schedules")
+    browser.find_element(By.CSS_SELECTOR, row + ' button[data-action="delete"]').click()
+    confirm(browser)
+    wait(browser, "the row is gone", lambda d: not d.find_elements(By.CSS_SELECTOR, row))
+    status, gone = call(node.http_port, "DELETE", "/api/v1/schedules/" + name)
+    assert status == 404 and gone["code"] == "NOT_FOUND", gone
 
 
 def test_an_unknown_task_says_so_on_the_page(node, browser):

@@ -138,3 +138,66 @@ def test_a_rate_limit_holds_across_three_nodes_and_keeps_close_to_its_rate(postg
             worker.stop(drain_timeout=1)
         for node in nodes:
             node.stop()
+
+
+def test_a_task_concurrency_key_runs_at_most_its_limit_of_tasks_in_order_across_two_nodes(postgres, redis):
+    nodes = [tasker_serve(postgres, redis) for _ in range(2)]
+    workers = []
+    try:
+        name = "task-limited-%s" % uuid.uuid4().hex[:8]
+        with grpc.insecure_channel("127.0.0.1:%d" % nodes[0].port) as channel:
+            stub = tasker_pb2_grpc.TaskerStub(channel)
+            stub.RegisterTaskTemplate(tasker_pb2.RegisterTaskTemplateRequest(template=tasker_pb2.TaskTemplate(
+                name=name, version="1", concurrency=tasker_pb2.ConcurrencyLimit(key="customer:{$.customer}", max_running=2),
+                steps=[tasker_pb2.StepTemplate(name="first", handler=name + ".first"),
+                       tasker_pb2.StepTemplate(name="second", handler=name + ".second", depends_on=["first"])])), timeout=10)
+            spans, lock = {}, threading.Lock()
+            for node in nodes:
+                worker = Worker("127.0.0.1:%d" % node.port, name="w-%d" % node.port, slots=8, log=lambda line: None)
+
+                @worker.handle(name + ".first")
+                def first(step):
+                    with lock:
+                        spans[step.task_id] = [step.context.get("customer"), time.monotonic(), None]
+                    time.sleep(0.15)
+                    return {}
+
+                @worker.handle(name + ".second")
+                def second(step):
+                    time.sleep(0.15)
+                    with lock:
+                        spans[step.task_id][2] = time.monotonic()
+                    return {}
+
+                thread = threading.Thread(target=worker.run, daemon=True)
+                thread.start()
+                workers.append((worker, thread))
+            task_ids = [stub.SubmitTask(tasker_pb2.SubmitTaskRequest(name=name, context=context(customer="c%d" % (n % 2))), timeout=10).task
+                        for n in range(20)]
+            assert [task.admitted for task in task_ids[:4]] == [True, True, True, True], "two places for each of two keys"
+            waiting = stub.GetTask(tasker_pb2.GetTaskRequest(task_id=task_ids[-1].task_id), timeout=10)
+            assert not waiting.admitted and waiting.concurrency_key == "customer:c1" and waiting.status == tasker_pb2.TASK_STATUS_PENDING
+            assert waiting.steps[0].waiting_reason == "the task waits for a place of its concurrency key 'customer:c1'", waiting.steps[0]
+            for task in task_ids:
+                done = completed(stub, task.task_id, within=60)
+                assert done.admitted and all(step.attempts == 1 for step in done.steps), done
+            most = {}
+            for customer in ("c0", "c1"):
+                mine = [(start, end) for key, start, end in spans.values() if key == customer]
+                events = sorted([(start, 1) for start, _ in mine] + [(end, -1) for _, end in mine])
+                running = 0
+                for _, change in events:
+                    running += change
+                    most[customer] = max(most.get(customer, 0), running)
+            print("most tasks at once per key:", most)
+            assert most == {"c0": 2, "c1": 2}, most
+            for customer in ("c0", "c1"):
+                submitted = [task.task_id for task in task_ids if task.context["customer"] == customer]
+                started = sorted(submitted, key=lambda task_id: spans[task_id][1])
+                # Two places: each task starts no later than the one submitted two after it.
+                assert all(submitted.index(task_id) <= position + 1 for position, task_id in enumerate(started)), (submitted, started)
+    finally:
+        for worker, _ in workers:
+            worker.stop(drain_timeout=1)
+        for node in nodes:
+            node.stop()

@@ -91,6 +91,13 @@ CLIENT = """
             list(tasker.list(limit=0))
         except ValueError as error:
             seen["bad_limit"] = str(error)
+        schedule, created = tasker.create_schedule("sdk-daily", "python-example", "0 6 * * *", {"amount": 1}, timezone="Asia/Tokyo",
+                                                   skip_overlap=True)
+        paused = tasker.pause_schedule("sdk-daily")
+        seen["schedule"] = [created, schedule.next_run_at.ToDatetime().hour, tasker_pb2.ScheduleOverlap.Name(schedule.overlap), paused.paused,
+                            [s.name for s in tasker.schedules()]]
+        tasker.delete_schedule("sdk-daily")
+        seen["schedules_left"] = len(tasker.schedules())
     print(json.dumps(seen))
 """
 
@@ -116,6 +123,8 @@ def test_the_example_worker_and_a_client_run_from_a_venv_outside_the_repository(
         assert seen["listed"] is True
         assert seen["bad_id"] == ["INVALID_ARGUMENT", "task_id 'order-17' is not a UUID"]
         assert seen["bad_limit"].startswith("limit counts tasks")
+        # 06:00 in Tokyo (no daylight saving) is 21:00 UTC.
+        assert seen["schedule"] == [True, 21, "SCHEDULE_OVERLAP_SKIP", True, ["sdk-daily"]] and seen["schedules_left"] == 0, seen["schedule"]
     finally:
         worker.send_signal(signal.SIGTERM)
         worker.wait(timeout=30)

@@ -547,6 +547,7 @@ public actor Dispatcher: StepChangeObserver, RateWaitSource, Service {
             repaired("orphaned_attempts", try await failOrphanedAttempts())
             repaired("lost_queue_entries", try await requeueLostSteps())
             repaired("concurrency_places", try await reconcileLimits())
+            repaired("task_places", try await engine.admitWaitingTasks())
             await reportQueues()
         } catch is CancellationError {
             // The node is stopping.

@@ -146,7 +146,9 @@ extension TaskEngine {
                 task.steps[index].waitingReason = "next attempt at \(ISO8601DateFormatter().string(from: step.nextAttemptAt.date))"
             case .pending where task.status == .pending || task.status == .inProgress:
                 let waitingFor = step.dependsOn.filter { !done.contains($0) }
-                if !waitingFor.isEmpty {
+                if !task.admitted, waitingFor.isEmpty {
+                    task.steps[index].waitingReason = "the task waits for a place of its concurrency key \(InputCheck.quoted(task.concurrencyKey))"
+                } else if !waitingFor.isEmpty {
                     task.steps[index].waitingReason = "waits for \(waitingFor.joined(separator: ", "))"
                 } else if step.hasNextAttemptAt, step.nextAttemptAt.date > Date() {
                     task.steps[index].waitingReason = "the task starts at \(ISO8601DateFormatter().string(from: step.nextAttemptAt.date))"

@@ -61,6 +61,10 @@ struct LockedTask {
     private(set) var measurements: [EngineMeasurement] = []
     /// Seconds since the task was submitted.
     let age: Double
+    /// Its template's concurrency key as its context made it; nil without a limit.
+    let concurrencyKey: String?
+    /// Whether this transaction finished a task that held (or waited for) a place of its key.
+    var freesPlace: Bool { concurrencyKey != nil && taskStatusChanged && TaskStatusRule.isFinished(status) }
     /// The node a started attempt belongs to.
     var node: String?
 
@@ -91,7 +95,7 @@ struct LockedTask {
     }
 
     private static let taskColumns = """
-        task_id::text AS task_id, name, status, last_sequence, context::text AS context, priority,
+        task_id::text AS task_id, name, status, last_sequence, context::text AS context, priority, concurrency_key,
         extract(epoch FROM now() - created_at)::float8 AS age
         """
 
@@ -134,13 +138,15 @@ struct LockedTask {
             return LockedTask(
                 taskID: taskID, taskName: task["name"] ?? "", contextJSON: task["context"], priority: task.int("priority") ?? 3,
                 status: TaskStatus(rawValue: task.int("status") ?? 0) ?? .unspecified, steps: stepsByTask[taskID] ?? [],
-                lastSequence: task.int("last_sequence") ?? 0, age: task.double("age") ?? 0)
+                lastSequence: task.int("last_sequence") ?? 0, age: task.double("age") ?? 0, concurrencyKey: task["concurrency_key"])
         }
     }
 
     private init(
-        taskID: String, taskName: String, contextJSON: String?, priority: Int, status: TaskStatus, steps: [Step], lastSequence: Int, age: Double
+        taskID: String, taskName: String, contextJSON: String?, priority: Int, status: TaskStatus, steps: [Step], lastSequence: Int, age: Double,
+        concurrencyKey: String?
     ) {
+        self.concurrencyKey = concurrencyKey
         self.age = age
         self.priority = priority
         self.taskID = taskID

@@ -83,7 +83,8 @@ enum Rows {
         task_id::text AS task_id, name, version, status, context::text AS context, initiator, source_system,
         reason, array_to_json(tags)::text AS tags, extract(epoch FROM created_at)::text AS created_at,
         extract(epoch FROM updated_at)::text AS updated_at, extract(epoch FROM completed_at)::text AS completed_at,
-        extract(epoch FROM start_at)::text AS start_at, priority, extract(epoch FROM deadline_at)::text AS deadline_at
+        extract(epoch FROM start_at)::text AS start_at, priority, extract(epoch FROM deadline_at)::text AS deadline_at,
+        concurrency_key, concurrency_key IS NULL OR admitted_at IS NOT NULL AS admitted
         """
 
     static let stepColumns = """
@@ -112,6 +113,8 @@ enum Rows {
         if let at = timestamp(row["start_at"]) { task.startAt = at }
         task.priority = Int32(row.int("priority") ?? 3)
         if let at = timestamp(row["deadline_at"]) { task.deadlineAt = at }
+        task.concurrencyKey = row["concurrency_key"] ?? ""
+        task.admitted = row.bool("admitted") ?? true
         return task
     }
 

@@ -71,14 +71,20 @@ extension StepChangeObserver {
 final class ChangeSet: @unchecked Sendable {
     private(set) var changes: [StepChange] = []
     private(set) var measurements: [EngineMeasurement] = []
+    /// First steps of limited tasks given a place when a task of their key finished.
+    private(set) var delayed: [DelayedStep] = []
 
     /// Writes what the transaction did to `task`, keeping its transitions and measurements
-    /// for after the commit; returns the transitions.
+    /// for after the commit; a finished task's place goes to the next waiting for it. Returns
+    /// the transitions.
     @discardableResult
     func write(_ task: LockedTask, _ connection: PostgresConnection) throws -> [StepChange] {
         let written = try task.write(connection)
         changes += written
         measurements += task.measurements
+        if task.freesPlace, let key = task.concurrencyKey {
+            delayed += try TaskEngine.admitWaitingTasks(key: key, connection).steps
+        }
         return written
     }
 }

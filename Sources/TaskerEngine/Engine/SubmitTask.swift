@@ -23,11 +23,12 @@ extension TaskEngine {
                 request.idempotencyKey.isEmpty ? nil : request.idempotencyKey, String(submission.history.count),
             ] + submission.stepColumns(stored.columns) + submission.edgeColumns + submission.historyColumns + [newestGuard]
                 + [submission.task.hasStartAt ? Rows.postgresTime(submission.task.startAt) : nil, String(submission.task.priority),
-                   submission.startAt == nil ? nil : Rows.postgresTime(submission.task.startAt),
+                   submission.startAt == nil || submission.taskConcurrencyKey != nil ? nil : Rows.postgresTime(submission.task.startAt),
                    PostgresArrayLiteral.of(submission.concurrencyKeys), stored.columns.concurrencyMaxes,
                    String(stored.validated.template.timeoutSeconds), stored.columns.scheduleToStarts,
                    PostgresArrayLiteral.of(submission.rateLimits.map { $0?.encoded })]
-            let outcome = try await read { connection -> SubmitOutcome in
+            let taskLimit = stored.validated.template.concurrency.maxRunning
+            let write: @Sendable (PostgresConnection) throws -> SubmitOutcome = { connection in
                 let written = try connection.query(Self.insertTaskStatement, parameters)
                 guard written.first?.bool("newest") == true else { return .staleTemplate }
                 if let createdAt = written.first?["created_at"] {
@@ -38,7 +39,13 @@ extension TaskEngine {
                         task.updatedAt = at
                     }
                     if let at = Rows.timestamp(written.first?["deadline_at"]) { task.deadlineAt = at }
-                    return .written(task, created: true)
+                    guard let key = submission.taskConcurrencyKey else { return .written(task, created: true) }
+                    // Written waiting: it starts when the key has a place for it, maybe at once.
+                    try connection.query(
+                        "UPDATE tasks SET concurrency_key = $2, concurrency_max = $3 WHERE task_id = $1", [task.taskID, key, String(taskLimit)])
+                    let (steps, tasks) = try Self.admitWaitingTasks(key: key, connection)
+                    task.admitted = tasks.contains(task.taskID)
+                    return .written(task, created: true, admitted: steps)
                 }
                 // A repeat names the task it made; the same key with another context is a
                 // mistake to say, not a task to return as if it were the one asked for. (jsonb
@@ -60,11 +67,14 @@ extension TaskEngine {
                 guard let task = try Self.loadTask(existingID, connection) else { throw vanished }
                 return .written(task, created: false)
             }
+            // A limited task's place is given in the transaction that writes it.
+            let outcome = submission.taskConcurrencyKey == nil
+                ? try await read(write) : try await transaction { connection, _ in try write(connection) }
             switch outcome {
-            case .written(let task, let created):
+            case .written(let task, let created, let admitted):
                 if created {
                     TaskerMetric.tasksSubmitted(task.name).increment()
-                    await committed(submission.changes, delayed: submission.delayed)
+                    await committed(submission.changes, delayed: submission.delayed + admitted)
                 }
                 return (task, created)
             case .staleTemplate:
@@ -124,7 +134,8 @@ extension TaskEngine {
     }
 
     private enum SubmitOutcome: Sendable {
-        case written(Tasker_V1_Task, created: Bool)
+        /// `admitted`: first steps of limited tasks given a place, this one's or older ones'.
+        case written(Tasker_V1_Task, created: Bool, admitted: [DelayedStep] = [])
         /// Another node registered a newer version after this one read which is the newest.
         case staleTemplate
     }
@@ -198,6 +209,9 @@ struct NewTask {
 
     /// Each step's concurrency key as this task's context makes it; nil for a step without a limit.
     private(set) var concurrencyKeys: [String?] = []
+    /// The task's concurrency key as its context makes it; nil without a limit. Such a task is
+    /// written waiting for a place: its first steps PENDING with no time to start.
+    private(set) var taskConcurrencyKey: String?
     /// Each step's rate limits as this task's context makes them; nil for a step without.
     private(set) var rateLimits: [StepRateLimits?] = []
     private var rates: [String: StepRateLimits] = [:]
@@ -223,7 +237,18 @@ struct NewTask {
         history.append((nil, "", 0, 0, nil))
         var idByName: [String: String] = [:]
         var enqueued: [(stepID: String?, stepName: String, status: Int, previousStatus: Int, handler: String?)] = []
-        let context = keys.contains { $0 != nil } || columns.rendersRateKeys ? JSONValue(request.context) : .null
+        let context = keys.contains { $0 != nil } || columns.rendersRateKeys || columns.taskConcurrencyKey != nil ? JSONValue(request.context) : .null
+        if template.hasConcurrency {
+            var key = template.name
+            if let parts = columns.taskConcurrencyKey {
+                key = try parts.rendered(for: context, kind: "task concurrency key")
+            }
+            try InputCheck.text(key, "the task's concurrency key", limit: InputLimits.labelBytes)
+            taskConcurrencyKey = key
+            task.concurrencyKey = key
+        }
+        let waits = taskConcurrencyKey != nil
+        task.admitted = !waits
         for (index, step) in template.steps.enumerated() {
             if let key = keys[index] {
                 let rendered: String
@@ -245,8 +270,8 @@ struct NewTask {
             if let rates = rateLimits[index] { self.rates[stepID] = rates }
             idByName[step.name] = stepID
             let unmet = step.dependsOn.reduce(0) { $0 + (bypassed.contains($1) ? 0 : 1) }
-            let status: StepStatus = bypassed.contains(step.name) ? .skipped : unmet == 0 && startAt == nil ? .enqueued : .pending
-            if status == .pending, unmet == 0, let startAt { delayed.append(DelayedStep(stepID: stepID, at: startAt)) }
+            let status: StepStatus = bypassed.contains(step.name) ? .skipped : unmet == 0 && startAt == nil && !waits ? .enqueued : .pending
+            if status == .pending, unmet == 0, !waits, let startAt { delayed.append(DelayedStep(stepID: stepID, at: startAt)) }
             stepIDs.append(stepID)
             statuses.append(status.rawValue)
             self.unmet.append(unmet)
@@ -315,6 +340,8 @@ struct TemplateStepColumns: Sendable {
     let rateLimits: [[RateLimitTemplate]]
     /// Whether some rate limit's key is made from the context.
     let rendersRateKeys: Bool
+    /// The template's task concurrency key, parsed once; nil without a limit or with an empty key.
+    let taskConcurrencyKey: LimitKey?
 
     init(_ template: Tasker_V1_TaskTemplate) {
         let steps = template.steps
@@ -336,5 +363,6 @@ struct TemplateStepColumns: Sendable {
         concurrencyKeys = steps.map { $0.hasConcurrency ? try? LimitKey(parsing: $0.concurrency.key) : nil }
         rateLimits = steps.map { $0.rateLimits.compactMap { try? RateLimitTemplate($0) } }
         rendersRateKeys = rateLimits.joined().contains { $0.key != nil }
+        taskConcurrencyKey = template.hasConcurrency && !template.concurrency.key.isEmpty ? try? LimitKey(parsing: template.concurrency.key) : nil
     }
 }

@@ -51,7 +51,7 @@ public final class TaskEngine: Sendable {
             throw EngineError(error)
         }
         for measurement in changes.measurements { measurement.report() }
-        await observers.tell(changes.changes)
+        await observers.tell(changes.changes, delayed: changes.delayed)
         return result
     }
 

@@ -71,6 +71,18 @@ public enum TemplateValidator {
         guard (0...Int32(InputLimits.seconds)).contains(template.timeoutSeconds) else {
             throw .invalidArgument("\(label) has timeout_seconds \(template.timeoutSeconds); it must be between 0 (no limit) and \(InputLimits.seconds)")
         }
+        if template.hasConcurrency {
+            try InputCheck.text(template.concurrency.key, "\(label) concurrency key", limit: InputLimits.labelBytes)
+            do {
+                _ = try LimitKey(parsing: template.concurrency.key)
+            } catch {
+                throw .invalidArgument("\(label) concurrency key: \(error.description)")
+            }
+            guard (1...InputLimits.concurrencyMaxRunning).contains(template.concurrency.maxRunning) else {
+                throw .invalidArgument(
+                    "\(label) concurrency max_running is \(template.concurrency.maxRunning); it must be 1 to \(InputLimits.concurrencyMaxRunning)")
+            }
+        }
         var names = Set<String>()
         for index in template.steps.indices {
             let step = template.steps[index]

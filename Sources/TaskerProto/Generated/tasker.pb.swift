@@ -700,9 +700,23 @@ public nonisolated struct Tasker_V1_TaskTemplate: Sendable {
   /// running attempts are called off and their late results dropped. 0 means no limit.
   public var timeoutSeconds: Int32 = 0
 
+  /// At most max_running tasks of one key at once (a task holds its place from when it may
+  /// start until it finishes), across every node; the rest wait PENDING, their first steps not
+  /// yet ready, and start in the order they were submitted. Unset: no limit.
+  public var concurrency: Tasker_V1_ConcurrencyLimit {
+    get {_concurrency ?? Tasker_V1_ConcurrencyLimit()}
+    set {_concurrency = newValue}
+  }
+  /// Returns true if `concurrency` has been explicitly set.
+  public var hasConcurrency: Bool {self._concurrency != nil}
+  /// Clears the value of `concurrency`. Subsequent reads from it will return its default value.
+  public mutating func clearConcurrency() {self._concurrency = nil}
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
+
+  fileprivate var _concurrency: Tasker_V1_ConcurrencyLimit? = nil
 }
 
 /// Why a step's attempt failed.
@@ -1029,6 +1043,19 @@ public nonisolated struct Tasker_V1_Task: @unchecked Sendable {
   public var hasDeadlineAt: Bool {_storage._deadlineAt != nil}
   /// Clears the value of `deadlineAt`. Subsequent reads from it will return its default value.
   public mutating func clearDeadlineAt() {_uniqueStorage()._deadlineAt = nil}
+
+  /// The task's concurrency key as its context made it (TaskTemplate.concurrency); empty
+  /// without a limit.
+  public var concurrencyKey: String {
+    get {_storage._concurrencyKey}
+    set {_uniqueStorage()._concurrencyKey = newValue}
+  }
+
+  /// False while the task waits for a place of its concurrency key.
+  public var admitted: Bool {
+    get {_storage._admitted}
+    set {_uniqueStorage()._admitted = newValue}
+  }
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
@@ -2197,7 +2224,7 @@ nonisolated extension Tasker_V1_ConcurrencyLimit: SwiftProtobuf.Message, SwiftPr
 
 nonisolated extension Tasker_V1_TaskTemplate: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".TaskTemplate"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}name\0\u{1}version\0\u{1}description\0\u{3}context_schema_json\0\u{1}steps\0\u{3}timeout_seconds\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}name\0\u{1}version\0\u{1}description\0\u{3}context_schema_json\0\u{1}steps\0\u{3}timeout_seconds\0\u{1}concurrency\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -2211,12 +2238,17 @@ nonisolated extension Tasker_V1_TaskTemplate: SwiftProtobuf.Message, SwiftProtob
       case 4: try { try decoder.decodeSingularStringField(value: &self.contextSchemaJson) }()
       case 5: try { try decoder.decodeRepeatedMessageField(value: &self.steps) }()
       case 6: try { try decoder.decodeSingularInt32Field(value: &self.timeoutSeconds) }()
+      case 7: try { try decoder.decodeSingularMessageField(value: &self._concurrency) }()
       default: break
       }
     }
   }
 
   public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    // The use of inline closures is to circumvent an issue where the compiler
+    // allocates stack space for every if/case branch local when no optimizations
+    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+    // https://github.com/apple/swift-protobuf/issues/1182
     if !self.name.isEmpty {
       try visitor.visitSingularStringField(value: self.name, fieldNumber: 1)
     }
@@ -2235,6 +2267,9 @@ nonisolated extension Tasker_V1_TaskTemplate: SwiftProtobuf.Message, SwiftProtob
     if self.timeoutSeconds != 0 {
       try visitor.visitSingularInt32Field(value: self.timeoutSeconds, fieldNumber: 6)
     }
+    try { if let v = self._concurrency {
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 7)
+    } }()
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -2245,6 +2280,7 @@ nonisolated extension Tasker_V1_TaskTemplate: SwiftProtobuf.Message, SwiftProtob
     if lhs.contextSchemaJson != rhs.contextSchemaJson {return false}
     if lhs.steps != rhs.steps {return false}
     if lhs.timeoutSeconds != rhs.timeoutSeconds {return false}
+    if lhs._concurrency != rhs._concurrency {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -2532,7 +2568,7 @@ nonisolated extension Tasker_V1_WorkflowStep: SwiftProtobuf.Message, SwiftProtob
 
 nonisolated extension Tasker_V1_Task: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".Task"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}task_id\0\u{1}name\0\u{1}version\0\u{1}status\0\u{1}context\0\u{1}initiator\0\u{3}source_system\0\u{1}reason\0\u{1}tags\0\u{1}steps\0\u{1}annotations\0\u{3}created_at\0\u{3}updated_at\0\u{3}completed_at\0\u{3}last_sequence\0\u{3}start_at\0\u{1}priority\0\u{3}deadline_at\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}task_id\0\u{1}name\0\u{1}version\0\u{1}status\0\u{1}context\0\u{1}initiator\0\u{3}source_system\0\u{1}reason\0\u{1}tags\0\u{1}steps\0\u{1}annotations\0\u{3}created_at\0\u{3}updated_at\0\u{3}completed_at\0\u{3}last_sequence\0\u{3}start_at\0\u{1}priority\0\u{3}deadline_at\0\u{3}concurrency_key\0\u{1}admitted\0")
 
   fileprivate class _StorageClass {
     var _taskID: String = String()
@@ -2553,6 +2589,8 @@ nonisolated extension Tasker_V1_Task: SwiftProtobuf.Message, SwiftProtobuf._Mess
     var _startAt: SwiftProtobuf.Google_Protobuf_Timestamp? = nil
     var _priority: Int32 = 0
     var _deadlineAt: SwiftProtobuf.Google_Protobuf_Timestamp? = nil
+    var _concurrencyKey: String = String()
+    var _admitted: Bool = false
 
       // This property is used as the initial default value for new instances of the type.
       // The type itself is protecting the reference to its storage via CoW semantics.
@@ -2581,6 +2619,8 @@ nonisolated extension Tasker_V1_Task: SwiftProtobuf.Message, SwiftProtobuf._Mess
       _startAt = source._startAt
       _priority = source._priority
       _deadlineAt = source._deadlineAt
+      _concurrencyKey = source._concurrencyKey
+      _admitted = source._admitted
     }
   }
 
@@ -2617,6 +2657,8 @@ nonisolated extension Tasker_V1_Task: SwiftProtobuf.Message, SwiftProtobuf._Mess
         case 16: try { try decoder.decodeSingularMessageField(value: &_storage._startAt) }()
         case 17: try { try decoder.decodeSingularInt32Field(value: &_storage._priority) }()
         case 18: try { try decoder.decodeSingularMessageField(value: &_storage._deadlineAt) }()
+        case 19: try { try decoder.decodeSingularStringField(value: &_storage._concurrencyKey) }()
+        case 20: try { try decoder.decodeSingularBoolField(value: &_storage._admitted) }()
         default: break
         }
       }
@@ -2683,6 +2725,12 @@ nonisolated extension Tasker_V1_Task: SwiftProtobuf.Message, SwiftProtobuf._Mess
       try { if let v = _storage._deadlineAt {
         try visitor.visitSingularMessageField(value: v, fieldNumber: 18)
       } }()
+      if !_storage._concurrencyKey.isEmpty {
+        try visitor.visitSingularStringField(value: _storage._concurrencyKey, fieldNumber: 19)
+      }
+      if _storage._admitted != false {
+        try visitor.visitSingularBoolField(value: _storage._admitted, fieldNumber: 20)
+      }
     }
     try unknownFields.traverse(visitor: &visitor)
   }
@@ -2710,6 +2758,8 @@ nonisolated extension Tasker_V1_Task: SwiftProtobuf.Message, SwiftProtobuf._Mess
         if _storage._startAt != rhs_storage._startAt {return false}
         if _storage._priority != rhs_storage._priority {return false}
         if _storage._deadlineAt != rhs_storage._deadlineAt {return false}
+        if _storage._concurrencyKey != rhs_storage._concurrencyKey {return false}
+        if _storage._admitted != rhs_storage._admitted {return false}
         return true
       }
       if !storagesAreEqual {return false}

@@ -29,7 +29,7 @@ public struct APIRoutes: HTTPRoutes {
     /// The methods the API reaches, as `/api/v1/session` reports which a caller may use.
     static let methods = [
         "GetTask", "ListTasks", "SubmitTask", "CancelTask", "RetryStep", "ResolveStep", "ListTaskTemplates", "RegisterTaskTemplate",
-        "StreamStepUpdates", "ListWorkers", "ListQueues",
+        "StreamStepUpdates", "ListWorkers", "ListQueues", "ListSchedules", "CreateSchedule", "DeleteSchedule", "SetSchedulePaused",
     ]
 
     static let taskStatus = APIExchange.QueryField.oneOf(
@@ -63,6 +63,19 @@ public struct APIRoutes: HTTPRoutes {
               Tasker_V1_RegisterTaskTemplateResponse.self, body: true)
         route(api, .get, "workers", "ListWorkers", Tasker_V1_ListWorkersRequest.self, Tasker_V1_ListWorkersResponse.self, query: ["handler": .text])
         route(api, .get, "queues", "ListQueues", Tasker_V1_ListQueuesRequest.self, Tasker_V1_ListQueuesResponse.self)
+        route(api, .get, "schedules", "ListSchedules", Tasker_V1_ListSchedulesRequest.self, Tasker_V1_ListSchedulesResponse.self)
+        route(api, .post, "schedules", "CreateSchedule", Tasker_V1_CreateScheduleRequest.self, Tasker_V1_CreateScheduleResponse.self, body: true)
+        route(api, .delete, "schedules/{name}", "DeleteSchedule", Tasker_V1_DeleteScheduleRequest.self, Tasker_V1_DeleteScheduleResponse.self) {
+            request, context throws(RPCError) in
+            request.name = APIExchange.parameter("name", context)
+        }
+        for (action, paused) in [("pause", true), ("resume", false)] {
+            route(api, .post, RouterPath("schedules/{name}:\(action)"), "SetSchedulePaused", Tasker_V1_SetSchedulePausedRequest.self,
+                  Tasker_V1_Schedule.self, body: true) { request, context throws(RPCError) in
+                request.name = try Self.pathField("name", request.name, APIExchange.parameter("name", context))
+                request.paused = paused
+            }
+        }
 
         api.get("tasks/{id}/updates") { request, context in
             await updates(request, taskID: APIExchange.parameter("id", context))

@@ -125,5 +125,6 @@ const Api = (() => {
     token, setToken, Refusal, query, follow,
     get: (path) => call("GET", path),
     post: (path, body) => call("POST", path, body === undefined ? {} : body),
+    delete: (path) => call("DELETE", path),
   };
 })();

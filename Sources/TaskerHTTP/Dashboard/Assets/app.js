@@ -111,7 +111,7 @@ const App = (() => {
       if (link.dataset.page === (where.page === "task" ? "tasks" : where.page)) link.setAttribute("aria-current", "page");
       else link.removeAttribute("aria-current");
     }
-    const view = { tasks: tasksView, task: taskView, templates: templatesView, workers: workersView, queues: queuesView }[where.page];
+    const view = { tasks: tasksView, task: taskView, templates: templatesView, workers: workersView, queues: queuesView, schedules: schedulesView }[where.page];
     if (!view) { main.replaceChildren(h("h1", { text: "Not here" }), h("p", {}, h("a", { href: "#/tasks", text: "The tasks" }))); return; }
     try {
       await view(where);
@@ -542,6 +542,46 @@ const App = (() => {
     const stream = Api.follow("updates", { resume: false, onUpdate: (u) => { if (status(u.status) === "COMPLETE") { roll(); buckets[buckets.length - 1]++; } } });
     const timer = setInterval(() => { drawQueues().catch(refused); drawSpark(); }, 2000);
     leaving.push(() => { clearInterval(timer); stream.stop(); });
+  }
+
+  // Schedules: each with its cron, zone, next and last firing, and the task that firing made.
+  async function schedulesView() {
+    async function act(question, ok, request) {
+      if (!(await confirmed(question, ok))) return;
+      try {
+        await request();
+        say("Done.", true);
+        await draw();
+      } catch (error) { refused(error); }
+    }
+    function actions(s) {
+      const name = encodeURIComponent(s.name);
+      return h("td", { class: "actions" },
+        may("SetSchedulePaused") ? h("button", { type: "button", class: "quiet", "data-action": s.paused ? "resume" : "pause", text: s.paused ? "Resume" : "Pause",
+          onclick: () => act(s.paused ? `Resume schedule ${s.name} from its next firing?` : `Pause schedule ${s.name}? It fires no task until resumed.`,
+            s.paused ? "Resume" : "Pause", () => Api.post(`schedules/${name}:${s.paused ? "resume" : "pause"}`)) }) : "",
+        may("DeleteSchedule") ? h("button", { type: "button", class: "danger", "data-action": "delete", text: "Delete",
+          onclick: () => act(`Delete schedule ${s.name}? The tasks it made stay.`, "Delete", () => Api.delete(`schedules/${name}`)) }) : "");
+    }
+    async function draw() {
+      const list = await Api.get("schedules");
+      const schedules = list.schedules || [];
+      const body = schedules.length ? h("div", { class: "scroll" }, h("table", { id: "schedules" }, h("thead", {}, h("tr", {},
+        ["Schedule", "Template", "Cron", "Zone", "Overlap", "Next", "Last firing", ""].map((x) => h("th", { text: x })))),
+        h("tbody", {}, schedules.map((s) => h("tr", { "data-schedule": s.name },
+          h("td", {}, h("strong", { text: s.name }), s.paused ? h("span", { class: "badge s-PENDING", text: "PAUSED" }) : ""),
+          h("td", { text: s.template + (s.version ? " " + s.version : "") }), h("td", { class: "mono", text: s.cron }),
+          h("td", { text: s.timezone || "UTC" }), h("td", { text: s.overlap === "SCHEDULE_OVERLAP_SKIP" ? "skip" : "allow" }),
+          h("td", { class: "next", text: s.paused ? "—" : when(s.next_run_at) }),
+          h("td", { class: "last" }, s.last_task_id ? h("a", { href: `#/task/${s.last_task_id}`, text: when(s.last_run_at) }) : "—",
+            s.last_error ? h("div", { class: "error", text: s.last_error }) : ""),
+          actions(s))))))
+        : h("p", { class: "muted", text: "No schedules. Create one with tasker schedules create, POST /api/v1/schedules or the CreateSchedule RPC." });
+      main.replaceChildren(h("h1", { text: "Schedules" }), body);
+    }
+    await draw();
+    const timer = setInterval(() => draw().catch(refused), 5000);
+    leaving.push(() => clearInterval(timer));
   }
 
   async function start() {

@@ -155,3 +155,29 @@ class Client:
         return self._stub.ResolveStep(tasker_pb2.ResolveStepRequest(
             task_id=task_id, step_name=step, results=to_struct(results), reason=reason),
             timeout=self.timeout, metadata=self._metadata)
+
+    def create_schedule(self, name: str, template: str, cron: str, context: Optional[Mapping[str, Any]] = None, *,
+                        version: str = "", timezone: str = "", skip_overlap: bool = False,
+                        paused: bool = False) -> Tuple[tasker_pb2.Schedule, bool]:
+        """A task of `template` every time `cron` fires (five fields, or @daily and the like),
+        read in `timezone` (IANA; empty is UTC). `skip_overlap`: no firing while the last one's
+        task is unfinished. Returns the schedule and whether it was new."""
+        schedule = tasker_pb2.Schedule(
+            name=name, template=template, version=version, cron=cron, timezone=timezone, context=to_struct(context), paused=paused,
+            overlap=tasker_pb2.SCHEDULE_OVERLAP_SKIP if skip_overlap else tasker_pb2.SCHEDULE_OVERLAP_ALLOW)
+        response = self._stub.CreateSchedule(tasker_pb2.CreateScheduleRequest(schedule=schedule),
+                                             timeout=self.timeout, metadata=self._metadata)
+        return response.schedule, response.created
+
+    def schedules(self) -> Sequence[tasker_pb2.Schedule]:
+        """Every schedule, by name."""
+        return self._stub.ListSchedules(tasker_pb2.ListSchedulesRequest(), timeout=self.timeout, metadata=self._metadata).schedules
+
+    def pause_schedule(self, name: str, paused: bool = True) -> tasker_pb2.Schedule:
+        """Pauses a schedule, or with paused=False resumes it from its next firing after now."""
+        return self._stub.SetSchedulePaused(tasker_pb2.SetSchedulePausedRequest(name=name, paused=paused),
+                                            timeout=self.timeout, metadata=self._metadata)
+
+    def delete_schedule(self, name: str) -> None:
+        """Deletes a schedule; the tasks it made stay."""
+        self._stub.DeleteSchedule(tasker_pb2.DeleteScheduleRequest(name=name), timeout=self.timeout, metadata=self._metadata)

@@ -255,20 +255,22 @@ class ConcurrencyLimit(_message.Message):
     def __init__(self, key: _Optional[str] = ..., max_running: _Optional[int] = ...) -> None: ...
 
 class TaskTemplate(_message.Message):
-    __slots__ = ("name", "version", "description", "context_schema_json", "steps", "timeout_seconds")
+    __slots__ = ("name", "version", "description", "context_schema_json", "steps", "timeout_seconds", "concurrency")
     NAME_FIELD_NUMBER: _ClassVar[int]
     VERSION_FIELD_NUMBER: _ClassVar[int]
     DESCRIPTION_FIELD_NUMBER: _ClassVar[int]
     CONTEXT_SCHEMA_JSON_FIELD_NUMBER: _ClassVar[int]
     STEPS_FIELD_NUMBER: _ClassVar[int]
     TIMEOUT_SECONDS_FIELD_NUMBER: _ClassVar[int]
+    CONCURRENCY_FIELD_NUMBER: _ClassVar[int]
     name: str
     version: str
     description: str
     context_schema_json: str
     steps: _containers.RepeatedCompositeFieldContainer[StepTemplate]
     timeout_seconds: int
-    def __init__(self, name: _Optional[str] = ..., version: _Optional[str] = ..., description: _Optional[str] = ..., context_schema_json: _Optional[str] = ..., steps: _Optional[_Iterable[_Union[StepTemplate, _Mapping]]] = ..., timeout_seconds: _Optional[int] = ...) -> None: ...
+    concurrency: ConcurrencyLimit
+    def __init__(self, name: _Optional[str] = ..., version: _Optional[str] = ..., description: _Optional[str] = ..., context_schema_json: _Optional[str] = ..., steps: _Optional[_Iterable[_Union[StepTemplate, _Mapping]]] = ..., timeout_seconds: _Optional[int] = ..., concurrency: _Optional[_Union[ConcurrencyLimit, _Mapping]] = ...) -> None: ...
 
 class StepError(_message.Message):
     __slots__ = ("message", "retryable", "attempt", "at")
@@ -333,7 +335,7 @@ class WorkflowStep(_message.Message):
     def __init__(self, step_id: _Optional[str] = ..., name: _Optional[str] = ..., handler: _Optional[str] = ..., status: _Optional[_Union[StepStatus, str]] = ..., depends_on: _Optional[_Iterable[str]] = ..., attempts: _Optional[int] = ..., retry_limit: _Optional[int] = ..., retryable: _Optional[bool] = ..., skippable: _Optional[bool] = ..., results: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., last_error: _Optional[_Union[StepError, _Mapping]] = ..., next_attempt_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., last_attempted_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., completed_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., waiting_reason: _Optional[str] = ..., concurrency_key: _Optional[str] = ..., rate_limit_keys: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class Task(_message.Message):
-    __slots__ = ("task_id", "name", "version", "status", "context", "initiator", "source_system", "reason", "tags", "steps", "annotations", "created_at", "updated_at", "completed_at", "last_sequence", "start_at", "priority", "deadline_at")
+    __slots__ = ("task_id", "name", "version", "status", "context", "initiator", "source_system", "reason", "tags", "steps", "annotations", "created_at", "updated_at", "completed_at", "last_sequence", "start_at", "priority", "deadline_at", "concurrency_key", "admitted")
     TASK_ID_FIELD_NUMBER: _ClassVar[int]
     NAME_FIELD_NUMBER: _ClassVar[int]
     VERSION_FIELD_NUMBER: _ClassVar[int]
@@ -352,6 +354,8 @@ class Task(_message.Message):
     START_AT_FIELD_NUMBER: _ClassVar[int]
     PRIORITY_FIELD_NUMBER: _ClassVar[int]
     DEADLINE_AT_FIELD_NUMBER: _ClassVar[int]
+    CONCURRENCY_KEY_FIELD_NUMBER: _ClassVar[int]
+    ADMITTED_FIELD_NUMBER: _ClassVar[int]
     task_id: str
     name: str
     version: str
@@ -370,7 +374,9 @@ class Task(_message.Message):
     start_at: _timestamp_pb2.Timestamp
     priority: int
     deadline_at: _timestamp_pb2.Timestamp
-    def __init__(self, task_id: _Optional[str] = ..., name: _Optional[str] = ..., version: _Optional[str] = ..., status: _Optional[_Union[TaskStatus, str]] = ..., context: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., initiator: _Optional[str] = ..., source_system: _Optional[str] = ..., reason: _Optional[str] = ..., tags: _Optional[_Iterable[str]] = ..., steps: _Optional[_Iterable[_Union[WorkflowStep, _Mapping]]] = ..., annotations: _Optional[_Iterable[_Union[Annotation, _Mapping]]] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., updated_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., completed_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., last_sequence: _Optional[int] = ..., start_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., priority: _Optional[int] = ..., deadline_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+    concurrency_key: str
+    admitted: bool
+    def __init__(self, task_id: _Optional[str] = ..., name: _Optional[str] = ..., version: _Optional[str] = ..., status: _Optional[_Union[TaskStatus, str]] = ..., context: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., initiator: _Optional[str] = ..., source_system: _Optional[str] = ..., reason: _Optional[str] = ..., tags: _Optional[_Iterable[str]] = ..., steps: _Optional[_Iterable[_Union[WorkflowStep, _Mapping]]] = ..., annotations: _Optional[_Iterable[_Union[Annotation, _Mapping]]] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., updated_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., completed_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., last_sequence: _Optional[int] = ..., start_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., priority: _Optional[int] = ..., deadline_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., concurrency_key: _Optional[str] = ..., admitted: _Optional[bool] = ...) -> None: ...
 
 class StepUpdate(_message.Message):
     __slots__ = ("sequence", "task_id", "step_id", "step_name", "status", "previous_status", "attempt", "results", "error", "task_status", "occurred_at")
