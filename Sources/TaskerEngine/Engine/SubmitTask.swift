@@ -25,11 +25,12 @@ extension TaskEngine {
                 + [submission.task.hasStartAt ? Rows.postgresTime(submission.task.startAt) : nil, String(submission.task.priority),
                    submission.startAt == nil || submission.taskConcurrencyKey != nil ? nil : Rows.postgresTime(submission.task.startAt),
                    PostgresArrayLiteral.of(submission.concurrencyKeys), stored.columns.concurrencyMaxes,
-                   String(stored.validated.template.timeoutSeconds), stored.columns.scheduleToStarts,
-                   PostgresArrayLiteral.of(submission.rateLimits.map { $0?.encoded })]
+                   String(stored.validated.template.timeoutSeconds), stored.columns.scheduleToStarts]
+                + (stored.columns.hasRateLimits ? [PostgresArrayLiteral.of(submission.rateLimits.map { $0?.encoded })] : [])
+            let statement = stored.columns.hasRateLimits ? Self.insertRateLimitedTaskStatement : Self.insertTaskStatement
             let taskLimit = stored.validated.template.concurrency.maxRunning
             let write: @Sendable (PostgresConnection) throws -> SubmitOutcome = { connection in
-                let written = try connection.query(Self.insertTaskStatement, parameters)
+                let written = try connection.query(statement, parameters)
                 guard written.first?.bool("newest") == true else { return .staleTemplate }
                 if let createdAt = written.first?["created_at"] {
                     var task = submission.task
@@ -143,10 +144,19 @@ extension TaskEngine {
     /// A task, its steps, edges and first transitions in one statement ($33: the start asked
     /// for, or null; $34: the priority; $35: the start when it is later than now, or null;
     /// $36, $37: each step's concurrency key and limit, or nulls; $38: the template's timeout;
-    /// $39: each step's schedule-to-start limit; $40: each step's rate limits, or nulls). No row comes back with `newest` false when $32 names a registration that is no longer its name's newest
-    /// (a higher version came since), and no created_at when the idempotency key is taken;
-    /// either way nothing is written.
-    static let insertTaskStatement = """
+    /// $39: each step's schedule-to-start limit). No row comes back with `newest` false when
+    /// $32 names a registration that is no longer its name's newest (a higher version came
+    /// since), and no created_at when the idempotency key is taken; either way nothing is written.
+    static let insertTaskStatement = insertStatement(rateLimits: false)
+
+    /// The same with $40, each step's rate limits (or nulls): a statement of its own, so that
+    /// the tasks of templates without rate limits are written by the statement, and the plan,
+    /// they always were.
+    static let insertRateLimitedTaskStatement = insertStatement(rateLimits: true)
+
+    private static func insertStatement(rateLimits: Bool) -> String {
+        let (column, value, array) = rateLimits ? (", rate_limits", ", x.rate_limits", ", $40::text[]") : ("", "", "")
+        return """
         WITH current AS (
             SELECT $32::bigint IS NULL OR NOT EXISTS (
                 SELECT 1 FROM task_templates t JOIN task_templates mine ON mine.name = t.name AND mine.registration = $32::bigint
@@ -162,19 +172,19 @@ extension TaskEngine {
         new_steps AS (
             INSERT INTO steps (step_id, task_id, name, handler, position, status, retry_limit, retryable, skippable,
                 timeout_seconds, backoff_base_seconds, backoff_max_seconds, backoff_jitter, unmet_dependencies, depends_on,
-                queued_at, next_attempt_at, concurrency_key, concurrency_max, schedule_to_start_seconds, rate_limits)
+                queued_at, next_attempt_at, concurrency_key, concurrency_max, schedule_to_start_seconds\(column))
             SELECT x.step_id, task.task_id, x.name, x.handler, x.position, x.status, x.retry_limit, x.retryable, x.skippable,
                 x.timeout_seconds, x.backoff_base_seconds, x.backoff_max_seconds, x.backoff_jitter, x.unmet_dependencies,
                 x.depends_on::text[], CASE WHEN x.status = 2 THEN task.created_at END,  -- 2: ENQUEUED
                 -- A delayed task's first steps wait PENDING (1) until its start.
                 CASE WHEN x.status = 1 AND x.unmet_dependencies = 0 THEN $35::timestamptz END, x.concurrency_key, x.concurrency_max,
-                x.schedule_to_start_seconds, x.rate_limits
+                x.schedule_to_start_seconds\(value)
             FROM task, unnest($12::uuid[], $13::text[], $14::text[], $15::smallint[], $16::smallint[], $17::integer[],
                 $18::boolean[], $19::boolean[], $20::integer[], $21::float8[], $22::float8[], $23::float8[], $24::integer[],
-                $25::text[], $36::text[], $37::integer[], $39::integer[], $40::text[])
+                $25::text[], $36::text[], $37::integer[], $39::integer[]\(array))
                 AS x(step_id, name, handler, position, status, retry_limit, retryable, skippable, timeout_seconds,
                     backoff_base_seconds, backoff_max_seconds, backoff_jitter, unmet_dependencies, depends_on,
-                    concurrency_key, concurrency_max, schedule_to_start_seconds, rate_limits)),
+                    concurrency_key, concurrency_max, schedule_to_start_seconds\(column))),
         new_edges AS (
             INSERT INTO step_edges (task_id, from_step, to_step)
             SELECT task.task_id, x.from_step, x.to_step FROM task, unnest($26::uuid[], $27::uuid[]) AS x(from_step, to_step)),
@@ -186,6 +196,7 @@ extension TaskEngine {
         SELECT current.newest, extract(epoch FROM task.created_at)::text AS created_at,
             extract(epoch FROM task.deadline_at)::text AS deadline_at FROM current LEFT JOIN task ON true
         """
+    }
 }
 
 /// A new task as SubmitTask writes it: the steps' first statuses (bypassed ones SKIPPED, those
@@ -340,6 +351,8 @@ struct TemplateStepColumns: Sendable {
     let rateLimits: [[RateLimitTemplate]]
     /// Whether some rate limit's key is made from the context.
     let rendersRateKeys: Bool
+    /// Whether some step has a rate limit.
+    var hasRateLimits: Bool { rateLimits.contains { !$0.isEmpty } }
     /// The template's task concurrency key, parsed once; nil without a limit or with an empty key.
     let taskConcurrencyKey: LimitKey?
 
