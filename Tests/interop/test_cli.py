@@ -112,7 +112,7 @@ steps:
     assert unknown.returncode == 65
     assert unknown.stderr.splitlines() == [
         "tasker: %s has 4 problems:" % (tmp_path / "unknown.yaml"),
-        "  unknown field 'colour' (the fields are name, version, description, context_schema_json, steps, timeout_seconds)",
+        "  unknown field 'colour' (the fields are name, version, description, context_schema_json, steps, timeout_seconds, concurrency)",
         "  step 'a' (steps[0]): unknown field 'retry_limt' (did you mean 'retry_limit'?)",
         "  step 'b' (steps[1]), backoff: unknown field 'base' (the fields are base_seconds, max_seconds, jitter)",
         "  step 'b' (steps[1]): unknown field 'dependson' (did you mean 'depends_on'?)"], unknown.stderr
