@@ -99,6 +99,35 @@ public final class ChildProcess: @unchecked Sendable {
         if isRunning { kill(pid, signal) }
     }
 
+    /// Returns once the child has exited (or the task is cancelled). The kernel wakes it, through
+    /// a pidfd that turns readable when the child exits; where there are no pidfds (Linux before
+    /// 5.3) it looks every 100 ms.
+    public func exited() async {
+        typealias PidfdOpen = @convention(c) (pid_t, UInt32) -> Int32
+        guard isRunning else { return }
+        guard let symbol = dlsym(nil, "pidfd_open") else { return await pollUntilExited() }
+        let descriptor = unsafeBitCast(symbol, to: PidfdOpen.self)(pid, 0)
+        guard descriptor >= 0 else { return await pollUntilExited() }
+        // A dispatch source may be cancelled from any thread: here by the cancellation handler.
+        nonisolated(unsafe) let source = DispatchSource.makeReadSource(fileDescriptor: descriptor, queue: .global())
+        await withTaskCancellationHandler {
+            await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+                source.setEventHandler { source.cancel() }
+                source.setCancelHandler {
+                    close(descriptor)
+                    continuation.resume()
+                }
+                source.resume()
+            }
+        } onCancel: {
+            source.cancel()
+        }
+    }
+
+    private func pollUntilExited() async {
+        while isRunning, !Task.isCancelled { try? await Task.sleep(for: .milliseconds(100)) }
+    }
+
     /// Waits up to `seconds` for the child to exit; whether it did.
     public func waitForExit(seconds: Double) -> Bool {
         let deadline = Date().addingTimeInterval(seconds)

@@ -126,14 +126,10 @@ struct Dev: AsyncParsableCommand {
         let logger: Logger
 
         func run() async throws {
-            while process.isRunning {
-                guard (try? await cancelWhenGracefulShutdown({ try await Task.sleep(for: .milliseconds(100)) })) != nil else {
-                    logger.info("stopping the server")
-                    process.stop(signal: SIGTERM, grace: 20)
-                    return
-                }
-            }
-            throw Exited(status: process.exitCode ?? -1)
+            await cancelWhenGracefulShutdown { [process] in await process.exited() }
+            guard process.isRunning else { throw Exited(status: process.exitCode ?? -1) }
+            logger.info("stopping the server")
+            process.stop(signal: SIGTERM, grace: 20)
         }
     }
 
