@@ -95,11 +95,13 @@ final class Readiness: Service, Sendable {
         _ limit: Duration, _ body: @escaping @Sendable () async throws -> Value
     ) async -> Result<Value, ProbeFailure> {
         let answer = NIOLockedValueBox<CheckedContinuation<Result<Value, ProbeFailure>, Never>?>(nil)
+        // Resumed outside the lock: a resume takes the runtime's lock of the waiting task.
         @Sendable func settle(_ result: Result<Value, ProbeFailure>) {
-            answer.withLockedValue { continuation in
-                continuation?.resume(returning: result)
-                continuation = nil
+            let waiting = answer.withLockedValue { continuation in
+                defer { continuation = nil }
+                return continuation
             }
+            waiting?.resume(returning: result)
         }
         return await withCheckedContinuation { continuation in
             answer.withLockedValue { $0 = continuation }

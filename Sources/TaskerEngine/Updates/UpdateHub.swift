@@ -91,22 +91,25 @@ public final class UpdateHub: StepChangeObserver, Sendable {
     }
 
     /// Gives each update to the watchers of its task and of every task.
+    ///
+    /// The watchers are read under the hub's lock and given their updates outside it. A yield
+    /// resumes the watcher's task under the concurrency runtime's lock of that task, and a
+    /// watcher being cancelled holds that runtime lock while its termination handler takes the
+    /// hub's lock to remove it: yielding under the hub's lock took the two in opposite orders,
+    /// which deadlocked both threads of a two-core machine and so every task of the server.
     public func deliver(_ updates: [Tasker_V1_StepUpdate]) {
-        var overflowed: [UpdateSubscription] = []
-        watchers.withLockedValue { watchers in
-            guard !watchers.isEmpty else { return }
-            for update in updates {
-                for subscription in watchers.everyTask.values where !subscription.offer(update) {
-                    overflowed.append(subscription)
-                }
-                guard let forTask = watchers.byTask[update.taskID] else { continue }
-                for subscription in forTask.values where !subscription.offer(update) {
-                    overflowed.append(subscription)
-                }
+        let targets = watchers.withLockedValue { watchers -> [(update: Tasker_V1_StepUpdate, to: [UpdateSubscription])] in
+            guard !watchers.isEmpty else { return [] }
+            let everyTask = Array(watchers.everyTask.values)
+            return updates.map { update in (update, everyTask + (watchers.byTask[update.taskID].map { Array($0.values) } ?? [])) }
+        }
+        var overflowed: [ObjectIdentifier: UpdateSubscription] = [:]
+        for (update, subscriptions) in targets {
+            for subscription in subscriptions where overflowed[ObjectIdentifier(subscription)] == nil && !subscription.offer(update) {
+                overflowed[ObjectIdentifier(subscription)] = subscription
             }
         }
-        // Finishing runs the stream's termination handler, which takes the lock.
-        for subscription in overflowed { subscription.end(.fellBehind) }
+        for subscription in overflowed.values { subscription.end(.fellBehind) }
     }
 }
 
