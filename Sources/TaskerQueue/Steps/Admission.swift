@@ -43,10 +43,9 @@ extension StepQueue {
         guard !stepIDs.isEmpty else { return [] }
         let replies = try await commands.pipeline([["HMGET", Self.parkedKey] + stepIDs, ["HMGET", Self.rateWaitingKey] + stepIDs, ["TIME"]])
         let lines = try replies[0].get().array
-        let rates = try replies[1].get().array
+        let waits = Self.rateWaits(stepIDs, try replies[1].get())
         let clock = try replies[2].get().array.compactMap { $0.string.flatMap(Double.init) }
         let now = clock.count == 2 ? clock[0] + clock[1] / 1e6 : 0
-        let waits = try await rateWaits(zip(stepIDs, rates).filter { !$0.1.isNull }.map(\.0))
         return Set(zip(stepIDs, lines).filter { !$0.1.isNull }.map(\.0))
             .union(waits.filter { $0.value.at > now - 60 }.keys)
     }

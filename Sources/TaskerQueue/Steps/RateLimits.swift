@@ -103,7 +103,12 @@ extension StepQueue {
     /// (Unix seconds).
     public func rateWaits(_ stepIDs: [String]) async throws -> [String: (key: String, at: Double)] {
         guard !stepIDs.isEmpty else { return [:] }
-        let reply = try await commands.command(["HMGET", Self.rateWaitingKey] + stepIDs)
+        return Self.rateWaits(stepIDs, try await commands.command(["HMGET", Self.rateWaitingKey] + stepIDs))
+    }
+
+    /// The waits of `stepIDs` from their HMGET of the rate-waiting hash: each value is
+    /// `[key, time in ms]`; a step without one does not wait.
+    static func rateWaits(_ stepIDs: [String], _ reply: RedisReply) -> [String: (key: String, at: Double)] {
         var waits: [String: (key: String, at: Double)] = [:]
         for (stepID, value) in zip(stepIDs, reply.array) {
             guard let text = value.string,
