@@ -6,6 +6,7 @@ import TaskerDev
 import TaskerDispatch
 import TaskerEngine
 import TaskerProto
+import TaskerQueue
 import TaskerRPC
 import TaskerServer
 import TaskerStore
@@ -120,6 +121,20 @@ final class DispatchHarness: Sendable {
         let task = try await task(id)
         Issue.record("task \(id) still \(task.status) after \(seconds) s: \(task.steps.map { "\($0.name)=\($0.status)" })")
         return task
+    }
+
+    /// How many entries each handler's stream was ever given: which steps went through the queue.
+    func entriesAdded(_ handlers: [String]) async throws -> [String: Int] {
+        let lane = RedisLane(url: try RedisURL(parsing: redis.url))
+        var added: [String: Int] = [:]
+        for handler in handlers {
+            let info = try? await lane.command(["XINFO", "STREAM", StepQueue.streamKey(handler)])
+            let fields = info?.array ?? []
+            added[handler] = stride(from: 0, to: fields.count - 1, by: 2).first { fields[$0].string == "entries-added" }
+                .flatMap { fields[$0 + 1].integer } ?? 0
+        }
+        await lane.shutdown()
+        return added
     }
 
     /// The stored history of a task: (step name, status, attempt, occurred at).

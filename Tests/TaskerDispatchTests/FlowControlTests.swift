@@ -219,6 +219,33 @@ import Testing
         await harness.stop()
     }
 
+    @Test func aLimitedStepMadeReadyByAResultStartsAtOnceWhenItsLimitsHaveRoom() async throws {
+        let harness = try await DispatchHarness()
+        let limited = { (name: String, after: [String]) -> Tasker_V1_StepTemplate in
+            var limited = step(name, dependsOn: after)
+            limited.concurrency = .with { $0.key = "k:{$.k}"; $0.maxRunning = 2 }
+            limited.rateLimits = [.with { $0.key = "api"; $0.limit = 100; $0.periodSeconds = 60 }]
+            return limited
+        }
+        try await harness.register(template("chain", [limited("first", []), limited("second", ["first"]), limited("third", ["second"])]))
+        try await harness.worker(slots: 2) { worker in
+            for handler in ["first", "second", "third"] {
+                worker.handle(handler) { _ in StepOutput() }
+            }
+        }
+        let task = try await harness.finished(try await harness.submit("chain", context: #"{"k": 1}"#).taskID)
+        #expect(task.status == .complete && task.steps.allSatisfy { $0.attempts == 1 })
+        let added = try await harness.entriesAdded(["first", "second", "third"])
+        #expect(added == ["first": 1, "second": 0, "third": 0], "only the first went through the queue: \(added)")
+        let lane = RedisLane(url: try RedisURL(parsing: harness.redis.url))
+        #expect(try await lane.command(["ZCARD", "tasker:rate:api"]).integer == 3, "each start spent the rate")
+        try await eventually("every place is given back") {
+            try await lane.command(["HLEN", "tasker:concurrency:k:1"]).integer == 0
+        }
+        await lane.shutdown()
+        await harness.stop()
+    }
+
     @Test func aWaitingStepSaysWhyAndABadKeyIsRefusedNamingThePath() async throws {
         let harness = try await DispatchHarness()
         var limited = step("call")

@@ -179,6 +179,37 @@ func ready(
         _ = try? await blocking { redis.stop() }
     }
 
+    @Test func aStepStartsAtOnceOnlyWhenItOvertakesNoOneAndItsFreshPlaceIsNotJudged() async throws {
+        let redis = try await blocking { try PrivateRedis() }
+        let url = try RedisURL(parsing: redis.url)
+        let queue = StepQueue(url: url, consumer: "a", readBlockMilliseconds: 100)
+        let lane = RedisLane(url: url)
+        let limit = ConcurrencyLimit(key: "k", maxRunning: 2)
+        let rates = #"[["api",3,60000,1]]"#
+        let admitted = try await queue.admitAtOnce([("a1", limit, nil), ("a2", limit, rates), ("a3", limit, nil), ("r1", nil, rates)])
+        #expect(admitted == ["a1", "a2", "r1"], "two places: a3 finds the key full and is left for the queue")
+        #expect(try await queue.limitedKeys(settling: 30).map(\.holders) == [[]], "places a moment old are not judged: their starts may not have committed")
+        #expect(Set(try await queue.limitedKeys().first?.holders ?? []) == ["a1", "a2"])
+        #expect(try await lane.command(["HEXISTS", "tasker:concurrency:k", "a3"]).integer == 0, "one left out takes nothing")
+        #expect(try await queue.admitAtOnce([("r2", nil, rates), ("r3", nil, rates)]) == ["r2"], "three a minute: a2, r1 and r2 spent them")
+
+        // A step waiting in the key's line, or parked for a rate, is not overtaken.
+        try await queue.release([("a1", limit)])
+        try await queue.enqueue([ready("pay", "q1", limit: ConcurrencyLimit(key: "full", maxRunning: 1)),
+                                 ready("pay", "q2", limit: ConcurrencyLimit(key: "full", maxRunning: 1))])
+        #expect(try await queue.admit(try await queue.read(["pay": 2])).waiting == [1])
+        _ = try await lane.command(["HDEL", "tasker:concurrency:full", "q1"])
+        #expect(try await queue.admitAtOnce([("b1", ConcurrencyLimit(key: "full", maxRunning: 1), nil), ("b2", limit, nil)]) == ["b2"],
+                "the full key's line is first; the other key has room")
+        try await queue.enqueue([ready("pay", "p1", rates: #"[["api",3,60000,1]]"#)])
+        #expect(try await queue.admit(try await queue.read(["pay": 1])).waiting == [0], "the rate is spent: p1 is parked")
+        #expect(try await queue.admitAtOnce([("r4", nil, #"[["other",100,1000,1]]"#)]).isEmpty, "a step is parked for a rate: none overtakes it")
+        #expect(try await queue.admitAtOnce([("c1", ConcurrencyLimit(key: "c", maxRunning: 1), nil)]) == ["c1"], "a step without rates is not held up")
+        await lane.shutdown()
+        await queue.shutdown()
+        _ = try? await blocking { redis.stop() }
+    }
+
     @Test func aRateParkedStepWhoseWakeRedisLostIsNotCountedAsParked() async throws {
         let redis = try await blocking { try PrivateRedis() }
         let url = try RedisURL(parsing: redis.url)

@@ -79,6 +79,47 @@ import Testing
         await pool.shutdown()
     }
 
+    @Test func aTransactionWaitingInItsMiddleKeepsItsLocksAndCommitsOrRollsBackWhole() async throws {
+        let pool = PostgresPool(url: try PrivatePostgres.shared().createDatabase(), size: 2)
+        try await pool.withConnection { try $0.query("CREATE TABLE t (k int PRIMARY KEY, v text)"); try $0.query("INSERT INTO t VALUES (1, 'a')") }
+        struct Refused: Error {}
+        let value: @Sendable () async throws -> String? = { try await pool.withConnection { try $0.query("SELECT v FROM t WHERE k = 1") }.first?["v"] }
+        let written = try await pool.transaction(turning: { connection in
+            try connection.query("UPDATE t SET v = 'b' WHERE k = 1")
+            return .await {
+                // The row stays locked while the transaction waits: another writer gives up at once.
+                let other: Void? = try? await pool.transaction {
+                    try $0.execute(script: "SET LOCAL lock_timeout TO 1; UPDATE t SET v = 'x' WHERE k = 1")
+                }
+                #expect(other == nil, "the row is locked during the wait")
+                let seen = try await value()
+                #expect(seen == "a", "not visible before the commit")
+                return { connection in
+                    try connection.query("UPDATE t SET v = v || 'c' WHERE k = 1")
+                    return "done"
+                }
+            }
+        })
+        let committed = try await value()
+        #expect(written == "done" && committed == "bc", "both halves committed as one")
+        await #expect(throws: Refused.self) {
+            try await pool.transaction(turning: { connection -> PostgresPool.TransactionTurn<Void> in
+                try connection.query("UPDATE t SET v = 'lost' WHERE k = 1")
+                return .await { throw Refused() }
+            })
+        }
+        await #expect(throws: PostgresError.self) {
+            try await pool.transaction(turning: { connection -> PostgresPool.TransactionTurn<Void> in
+                try connection.query("UPDATE t SET v = 'lost' WHERE k = 1")
+                return .await { { try $0.query("INSERT INTO t VALUES (1, 'duplicate')") } }
+            })
+        }
+        let kept = try await value()
+        #expect(kept == "bc", "a failure in the wait or after it rolls the first half back")
+        #expect(try await pool.transaction(turning: { _ in .commit(7) }) == 7, "and the connections serve on")
+        await pool.shutdown()
+    }
+
     @Test func moreCallersThanConnectionsAllGetServed() async throws {
         let pool = PostgresPool(url: try PrivatePostgres.shared().createDatabase(), size: 3)
         let concurrent = NIOLockedValueBox((now: 0, most: 0))

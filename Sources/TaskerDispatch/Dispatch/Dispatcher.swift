@@ -11,7 +11,7 @@ import TaskerQueue
 /// keep the queue in step with Postgres (due retries, lost entries, lost nodes). It knows
 /// nothing of sockets: the Workers service feeds it a stream's messages and sends what it
 /// puts in each worker's outbox.
-public actor Dispatcher: StepChangeObserver, RateWaitSource, Service {
+public actor Dispatcher: StepChangeObserver, RateWaitSource, LimitedStartGate, Service {
     public nonisolated let nodeID: String
     public nonisolated let nodeName: String
     let engine: TaskEngine
@@ -58,6 +58,7 @@ public actor Dispatcher: StepChangeObserver, RateWaitSource, Service {
     public func start() async {
         engine.observe(self)
         engine.explainRateWaits(with: self)
+        engine.startLimitedSteps(through: self)
         try? await engine.heartbeat(node: nodeID, name: nodeName)
         signals = queue.subscribeToSignals { [weak self] signal in
             guard let self else { return }
@@ -509,6 +510,26 @@ public actor Dispatcher: StepChangeObserver, RateWaitSource, Service {
         (try? await queue.rateWaits(stepIDs)) ?? [:]
     }
 
+    public nonisolated func admitAtOnce(_ steps: [LimitedStart]) async -> Set<String> {
+        do {
+            return try await queue.admitAtOnce(steps.map { ($0.stepID, $0.concurrency.map(Self.limit), $0.rateLimits?.encoded) })
+        } catch {
+            logger.warning("concurrency and rate limits not checked", metadata: ["error": .string("\(error)")])
+            return []
+        }
+    }
+
+    /// Rates spent stay spent: only a start the limit never saw would be worse.
+    public nonisolated func giveBack(_ steps: [LimitedStart]) async {
+        let places = steps.compactMap { step in step.concurrency.map { (stepID: step.stepID, limit: Self.limit($0)) } }
+        do {
+            try await queue.release(places)
+        } catch {
+            // The sweeper gives back a place whose step neither runs nor waits in the queue.
+            logger.warning("concurrency places not given back", metadata: ["error": .string("\(error)")])
+        }
+    }
+
     private func takeDueRetries() async {
         do {
             let due = try await queue.takeDueRetries(now: now())
@@ -609,7 +630,7 @@ public actor Dispatcher: StepChangeObserver, RateWaitSource, Service {
     /// Places of concurrency keys held by steps that neither run nor are about to (their
     /// release was lost) are given back; running steps whose places Redis lost hold them again.
     private func reconcileLimits() async throws -> Int {
-        let keys = try await queue.limitedKeys()
+        let keys = try await queue.limitedKeys(settling: max(configuration.queueGrace, 2))
         var stale: [(stepID: String, limit: ConcurrencyLimit)] = []
         var held = Set<String>()
         for (key, holders, _) in keys where !holders.isEmpty {

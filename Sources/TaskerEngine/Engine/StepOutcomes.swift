@@ -1,4 +1,5 @@
 import Foundation
+import NIOConcurrencyHelpers
 import SwiftProtobuf
 import TaskerProto
 import TaskerStore
@@ -74,7 +75,7 @@ extension TaskEngine {
         }
     }
 
-    private static func assignment(of index: Int, in task: LockedTask) throws(EngineError) -> StartedStep {
+    static func assignment(of index: Int, in task: LockedTask) throws(EngineError) -> StartedStep {
         let step = task.steps[index]
         var dependencyResults: [String: Google_Protobuf_Struct] = [:]
         for name in step.dependsOn {
@@ -132,52 +133,65 @@ extension TaskEngine {
         }
         let ready = prepared
         guard !ready.isEmpty else { return (answers, []) }
+        let gate = limitedStarts.withLockedValue { $0 }
+        // Places taken for steps with limits, given back should the transaction not commit.
+        let taken = NIOLockedValueBox<[LimitedStart]>([])
         let recordedAndStarted: ([Int], [(step: StartedStep, slot: Int)])
         do {
-            recordedAndStarted = try await transaction { connection, changes -> ([Int], [(step: StartedStep, slot: Int)]) in
+            recordedAndStarted = try await transaction(turning: { connection, changes -> PostgresPool.TransactionTurn<([Int], [(step: StartedStep, slot: Int)])> in
                 var recorded: [Int] = []
-                var started: [(step: StartedStep, slot: Int)] = []
-                var free = slots
-                for var task in try LockedTask.lock(tasksOf: ready.map(\.stepID), connection) {
-                    task.node = node
+                var starts = ChainedStarts(into: slots, admitsLimited: gate != nil)
+                var tasks = try LockedTask.lock(tasksOf: ready.map(\.stepID), connection)
+                for taskIndex in tasks.indices {
+                    tasks[taskIndex].node = node
                     for item in ready {
-                        guard let index = task.index(of: item.stepID), task.steps[index].machine.status == .inProgress,
-                              task.steps[index].machine.attempts == item.attempt
+                        guard let index = tasks[taskIndex].index(of: item.stepID), tasks[taskIndex].steps[index].machine.status == .inProgress,
+                              tasks[taskIndex].steps[index].machine.attempts == item.attempt
                         else { continue }
                         var outcome = item.outcome
                         var notes = item.notes
-                        if let results = item.results, let refusal = try Self.overBudget(results, notes: notes.count, of: index, in: task, connection) {
+                        if let results = item.results,
+                           let refusal = try Self.overBudget(results, notes: notes.count, of: index, in: tasks[taskIndex], connection) {
                             // Results that would make the task too large to read back fail the
                             // attempt for good: the same results would fail again.
                             outcome = .failure(message: "the worker's result was refused: \(refusal)", retryable: false, backoffRequestSeconds: 0)
                             notes = []
                         }
-                        try Self.record(outcome, attempt: item.attempt, results: item.results, of: index, in: &task)
+                        try Self.record(outcome, attempt: item.attempt, results: item.results, of: index, in: &tasks[taskIndex])
                         for note in notes {
-                            task.annotate(stepName: note.stepName.isEmpty ? task.steps[index].name : note.stepName, type: note.type, json: note.json)
+                            let stepName = note.stepName.isEmpty ? tasks[taskIndex].steps[index].name : note.stepName
+                            tasks[taskIndex].annotate(stepName: stepName, type: note.type, json: note.json)
                         }
-                        task.enqueueReady()
-                        // A step with a concurrency or rate limit goes through the queue, which keeps the limits.
-                        for index in task.steps.indices
-                        where task.steps[index].machine.status == .enqueued && task.steps[index].queued && task.steps[index].concurrency == nil
-                            && task.steps[index].rateLimits == nil {
-                            let handler = task.steps[index].handler
-                            guard let slot = free.firstIndex(where: { $0.count > 0 && $0.handlers.contains(handler) }),
-                                  (try? task.apply(.start, to: index)) != nil
-                            else { continue }
-                            free[slot].count -= 1
-                            started.append((try Self.assignment(of: index, in: task), slot))
-                        }
-                        task.settle()
+                        tasks[taskIndex].enqueueReady()
+                        try starts.startReady(in: &tasks[taskIndex], at: taskIndex)
+                        tasks[taskIndex].settle()
                         recorded.append(item.index)
                     }
-                    try changes.write(task, connection)
                 }
-                return (recorded, started)
-            }
-        } catch .unavailable(let message) {
-            throw .unavailable(message)
+                guard let gate, !starts.limited.isEmpty else {
+                    for task in tasks { try changes.write(task, connection) }
+                    return .commit((recorded, starts.started))
+                }
+                // The steps with limits wait, the tasks locked, for the queue to admit them.
+                let (read, setAside, asked, recordedHere) = (tasks, starts, starts.limited.map(\.start), recorded)
+                return .await {
+                    let admitted = await gate.admitAtOnce(asked)
+                    taken.withLockedValue { $0 = asked.filter { admitted.contains($0.stepID) } }
+                    return { connection in
+                        var (tasks, starts) = (read, setAside)
+                        try starts.startAdmitted(admitted, in: &tasks)
+                        for index in tasks.indices {
+                            tasks[index].settle()
+                            try changes.write(tasks[index], connection)
+                        }
+                        return (recordedHere, starts.started)
+                    }
+                }
+            })
         } catch {
+            let unused = taken.withLockedValue { $0 }
+            if let gate, !unused.isEmpty { await gate.giveBack(unused) }
+            if case .unavailable(let message) = error { throw .unavailable(message) }
             // One outcome the store refused fails the whole transaction: each is recorded
             // alone then, so that the others are not lost with it. One that fails alone too is
             // answered with why, and its attempt is failed by the caller.

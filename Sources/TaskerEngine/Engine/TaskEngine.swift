@@ -16,6 +16,9 @@ public final class TaskEngine: Sendable {
     let cluster = NIOLockedValueBox<ClusterSnapshot?>(nil)
     /// Where GetTask learns which queued steps wait for a rate limit.
     let rateWaits = NIOLockedValueBox<(any RateWaitSource)?>(nil)
+    /// What admits a step with limits that a result made ready, so that it starts in that
+    /// result's transaction; without one, such steps go through the queue.
+    let limitedStarts = NIOLockedValueBox<(any LimitedStartGate)?>(nil)
 
     /// Whether a schedule's cron may have a sixth field of seconds in front: for tests, which
     /// drive schedules in seconds rather than minutes.
@@ -31,6 +34,12 @@ public final class TaskEngine: Sendable {
         rateWaits.withLockedValue { $0 = source }
     }
 
+    /// Asks `gate` from now on whether a step with limits that a result made ready may start in
+    /// that result's transaction.
+    public func startLimitedSteps(through gate: any LimitedStartGate) {
+        limitedStarts.withLockedValue { $0 = gate }
+    }
+
     /// Tells `observer` of every transition from now on, once it has committed.
     public func observe(_ observer: any StepChangeObserver) {
         observers.add(observer)
@@ -42,10 +51,18 @@ public final class TaskEngine: Sendable {
         flushCommit: Bool = true,
         _ body: @escaping @Sendable (PostgresConnection, ChangeSet) throws -> Result
     ) async throws(EngineError) -> Result {
+        try await transaction(flushCommit: flushCommit, turning: { connection, changes in .commit(try body(connection, changes)) })
+    }
+
+    /// As `transaction`, for a body that may wait in its middle for something other than the
+    /// database (`PostgresPool.TransactionTurn`).
+    func transaction<Result: Sendable>(
+        flushCommit: Bool = true,
+        turning body: @escaping @Sendable (PostgresConnection, ChangeSet) throws -> PostgresPool.TransactionTurn<Result>
+    ) async throws(EngineError) -> Result {
         let changes = ChangeSet()
         let result: Result
         do {
-            // Every statement of a transition is bound to an index by its task or step id.
             result = try await pool.transaction(flushCommit: flushCommit, genericPlans: true) { connection in try body(connection, changes) }
         } catch {
             throw EngineError(error)

@@ -36,6 +36,19 @@ extension StepQueue {
         return admission
     }
 
+    /// Of these steps, about to start without going through their streams (a result made them
+    /// ready, and a worker here has a slot), those that may: their concurrency keys have a free
+    /// place and no line, and their rate limits room with no step parked for one, so that none
+    /// overtakes a step already waiting. Those returned hold their places, taken at Redis's time
+    /// now (`limitedKeys` judges such a place only once its start has had time to commit), and
+    /// have spent their rates; the others are left as they were.
+    public func admitAtOnce(_ steps: [(stepID: String, limit: ConcurrencyLimit?, rates: String?)]) async throws -> Set<String> {
+        let arguments = steps.flatMap { [$0.stepID, $0.limit?.key ?? "", String($0.limit?.maxRunning ?? 0), $0.rates ?? ""] }
+        guard !arguments.isEmpty else { return [] }
+        let reply = try await Self.admissionAtOnce.run(on: commands, keys: [], arguments: arguments).array
+        return Set(reply.compactMap { $0.integer.map { steps[$0 - 1].stepID } })
+    }
+
     /// Which of these steps wait out of their streams on purpose, in a concurrency key's line
     /// or parked for a rate limit (the sweeper leaves them there). A rate-parked step whose
     /// time passed a minute ago is not counted: its wake was lost with Redis's data.
@@ -95,6 +108,34 @@ extension StepQueue {
                     spend(limits)
                     redis.call('HDEL', 'tasker:rate-waiting', step)
                 end
+            end
+        end
+        return out
+        """)
+
+    /// ARGV: per step its id, concurrency key and limit ("" and "0" without) and rate limits
+    /// ("" without). Returns the (1-based) places of the steps admitted.
+    private static let admissionAtOnce = RedisScript(rateFunctions + """
+        local out, n, rateParked = {}, 0, nil
+        for i = 1, #ARGV, 4 do
+            n = n + 1
+            local step, key, max, rates = ARGV[i], ARGV[i + 1], tonumber(ARGV[i + 2]), ARGV[i + 3]
+            local holders = key ~= '' and ('tasker:concurrency:' .. key) or nil
+            local fits = not holders
+                or (redis.call('LLEN', 'tasker:concurrency-waiting:' .. key) == 0 and redis.call('HLEN', holders) < max)
+            local limits = nil
+            if fits and rates ~= '' then
+                rateParked = rateParked or redis.call('ZCARD', 'tasker:rate-parked')
+                limits = cjson.decode(rates)
+                fits = rateParked == 0 and roomAt(limits, {}) == 0
+            end
+            if fits then
+                if holders then
+                    redis.call('SADD', 'tasker:concurrency-keys', key)
+                    redis.call('HSET', holders, step, now)
+                end
+                if limits then spend(limits) end
+                out[#out + 1] = n
             end
         end
         return out

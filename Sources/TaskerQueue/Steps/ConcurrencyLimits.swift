@@ -36,14 +36,23 @@ extension StepQueue {
         _ = try await Self.handOff.run(on: commands, keys: [], arguments: arguments)
     }
 
-    /// Every key with holders or a line: its holders and how many wait.
-    public func limitedKeys() async throws -> [(key: String, holders: [String], waiting: Int)] {
+    /// Every key with holders or a line: its holders and how many wait. A place `admitAtOnce`
+    /// took less than `settling` seconds ago (by Redis's clock) is left out: the transaction
+    /// starting its step may not have committed yet.
+    public func limitedKeys(settling: Double = 0) async throws -> [(key: String, holders: [String], waiting: Int)] {
         let keys = try await commands.command(["SMEMBERS", Self.limitKeysKey]).array.compactMap(\.string)
         guard !keys.isEmpty else { return [] }
-        let replies = try await commands.pipeline(keys.flatMap { [["HKEYS", Self.holdersKey($0)], ["LLEN", Self.waitingKey($0)]] })
+        let replies = try await commands.pipeline(
+            [["TIME"]] + keys.flatMap { [["HGETALL", Self.holdersKey($0)], ["LLEN", Self.waitingKey($0)]] })
+        let clock = try replies[0].get().array.compactMap { $0.string.flatMap(Double.init) }
+        let settled = (clock.count == 2 ? clock[0] * 1000 + clock[1] / 1000 : 0) - settling * 1000
         return keys.enumerated().map { index, key in
-            let holders = (try? replies[index * 2].get())?.array.compactMap(\.string) ?? []
-            let waiting = (try? replies[index * 2 + 1].get())?.integer ?? 0
+            let fields = (try? replies[1 + index * 2].get())?.array.compactMap(\.string) ?? []
+            // Each holder's value is when it took its place, in ms; "1" for places taken
+            // while the step was in the queue, which need no such wait.
+            let holders = stride(from: 0, to: fields.count - 1, by: 2)
+                .filter { (Double(fields[$0 + 1]) ?? 0) <= settled }.map { fields[$0] }
+            let waiting = (try? replies[2 + index * 2].get())?.integer ?? 0
             return (key, holders, waiting)
         }
     }

@@ -32,6 +32,16 @@ public final class PostgresPool: Sendable {
     public func withConnection<Result: Sendable>(
         _ body: @escaping @Sendable (PostgresConnection) throws -> Result
     ) async throws -> Result {
+        try await holding { connection in
+            try await self.threads.runIfActive {
+                try connection.reconnectIfBroken()
+                return try body(connection)
+            }
+        }
+    }
+
+    /// Runs `body` with a connection taken from the pool for as long as it runs, and given back after.
+    private func holding<Result: Sendable>(_ body: (PostgresConnection) async throws -> Result) async throws -> Result {
         let asked = ContinuousClock.now
         let connection: PostgresConnection
         do {
@@ -42,10 +52,7 @@ public final class PostgresPool: Sendable {
         }
         waits.record(ContinuousClock.now - asked)
         do {
-            let result = try await threads.runIfActive {
-                try connection.reconnectIfBroken()
-                return try body(connection)
-            }
+            let result = try await body(connection)
             release(connection)
             return result
         } catch {
@@ -73,22 +80,75 @@ public final class PostgresPool: Sendable {
         genericPlans: Bool = false,
         _ body: @escaping @Sendable (PostgresConnection) throws -> Result
     ) async throws -> Result {
-        try await withConnection { connection in
-            if flushCommit && !genericPlans {
-                try connection.query("BEGIN")
-            } else {
-                try connection.execute(script: "BEGIN"
-                    + (flushCommit ? "" : "; SET LOCAL synchronous_commit TO OFF")
-                    + (genericPlans ? "; SET LOCAL plan_cache_mode TO force_generic_plan; SET LOCAL enable_seqscan TO off" : ""))
+        try await transaction(flushCommit: flushCommit, genericPlans: genericPlans, turning: { connection in .commit(try body(connection)) })
+    }
+
+    /// What a transaction's body asks for: its commit with a result, or to wait for something
+    /// other than the database before it goes on.
+    public enum TransactionTurn<Result: Sendable>: Sendable {
+        case commit(Result)
+        /// The transaction stays open, its locks held, while `work` runs off the connection's
+        /// thread; the body `work` returns then runs in the same transaction, and it commits.
+        case await(_ work: @Sendable () async throws -> @Sendable (PostgresConnection) throws -> Result)
+    }
+
+    /// As `transaction`, for a body that may have to wait in its middle for something other
+    /// than the database (Redis): it answers `.await` with that work, and the transaction goes
+    /// on with what the work returns. A body that answers `.commit` costs what `transaction` does.
+    public func transaction<Result: Sendable>(
+        flushCommit: Bool = true,
+        genericPlans: Bool = false,
+        turning body: @escaping @Sendable (PostgresConnection) throws -> TransactionTurn<Result>
+    ) async throws -> Result {
+        try await holding { connection in
+            let turn = try await threads.runIfActive {
+                try connection.reconnectIfBroken()
+                try Self.begin(connection, flushCommit: flushCommit, genericPlans: genericPlans)
+                return try Self.rollingBack(connection) {
+                    let turn = try body(connection)
+                    if case .commit = turn { try connection.query("COMMIT") }
+                    return turn
+                }
             }
-            do {
-                let result = try body(connection)
-                try connection.query("COMMIT")
+            switch turn {
+            case .commit(let result):
                 return result
-            } catch {
-                if !connection.isBroken { _ = try? connection.query("ROLLBACK") }
-                throw error
+            case .await(let work):
+                let then: @Sendable (PostgresConnection) throws -> Result
+                do {
+                    then = try await work()
+                } catch {
+                    _ = try? await threads.runIfActive { try Self.rollingBack(connection) { throw error } }
+                    throw error
+                }
+                return try await threads.runIfActive {
+                    try Self.rollingBack(connection) {
+                        let result = try then(connection)
+                        try connection.query("COMMIT")
+                        return result
+                    }
+                }
             }
+        }
+    }
+
+    private static func begin(_ connection: PostgresConnection, flushCommit: Bool, genericPlans: Bool) throws {
+        if flushCommit && !genericPlans {
+            try connection.query("BEGIN")
+        } else {
+            try connection.execute(script: "BEGIN"
+                + (flushCommit ? "" : "; SET LOCAL synchronous_commit TO OFF")
+                + (genericPlans ? "; SET LOCAL plan_cache_mode TO force_generic_plan; SET LOCAL enable_seqscan TO off" : ""))
+        }
+    }
+
+    /// `body`'s result; an error it throws rolls the open transaction back first.
+    private static func rollingBack<Result>(_ connection: PostgresConnection, _ body: () throws -> Result) throws -> Result {
+        do {
+            return try body()
+        } catch {
+            if !connection.isBroken { _ = try? connection.query("ROLLBACK") }
+            throw error
         }
     }
 
