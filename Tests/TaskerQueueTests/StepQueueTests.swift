@@ -210,6 +210,35 @@ func ready(
         _ = try? await blocking { redis.stop() }
     }
 
+    @Test func committedTransitionsReachTheQueueTogetherEvenWhenRedisForgotItsScripts() async throws {
+        let redis = try await blocking { try PrivateRedis() }
+        let url = try RedisURL(parsing: redis.url)
+        let queue = StepQueue(url: url, consumer: "a", readBlockMilliseconds: 100)
+        let lane = RedisLane(url: url)
+        let limit = ConcurrencyLimit(key: "k", maxRunning: 1)
+        try await queue.update(ready: [ready("pay", "s1", limit: limit), ready("pay", "s2", limit: limit)], released: [], retries: [])
+        let read = try await queue.read(["pay": 2])
+        #expect(try await queue.admit(read).waiting == [1])
+        try await queue.acknowledge(read)
+        try await queue.release([("none", limit)])  // the script is known to this Redis now
+        for round in 0..<2 {
+            // The first round runs the script by its digest; the second after Redis forgot it.
+            let (done, next) = round == 0 ? ("s1", "s2") : ("s2", "s3")
+            if round == 1 {
+                try await queue.enqueue([ready("pay", "s3", limit: limit)])
+                #expect(try await queue.admit(try await queue.read(["pay": 1])).waiting == [0])
+                _ = try await lane.command(["SCRIPT", "FLUSH"])
+            }
+            try await queue.update(ready: [ready("ship", "x\(round)")], released: [(done, limit)], retries: [("r\(round)", 4_000_000_000)])
+            #expect(try await queue.read(["pay": 2]).map(\.stepID) == [next], "the place went to the first in line")
+            #expect(try await queue.read(["ship": 2]).map(\.stepID) == ["x\(round)"])
+            #expect(try await lane.command(["ZSCORE", StepQueue.retriesKey, "r\(round)"]).string == "4000000000000")
+        }
+        await lane.shutdown()
+        await queue.shutdown()
+        _ = try? await blocking { redis.stop() }
+    }
+
     @Test func aRateParkedStepWhoseWakeRedisLostIsNotCountedAsParked() async throws {
         let redis = try await blocking { try PrivateRedis() }
         let url = try RedisURL(parsing: redis.url)

@@ -443,9 +443,7 @@ public actor Dispatcher: StepChangeObserver, RateWaitSource, LimitedStartGate, S
         }
         let calledOff = changes.filter { $0.status == .cancelled && $0.previous == .inProgress && $0.stepID != nil }
         do {
-            try await queue.enqueue(ready)
-            try await queue.release(released)
-            try await queue.scheduleRetries(retries)
+            try await queue.update(ready: ready, released: released, retries: retries)
             for change in calledOff {
                 // A step cancelled with a reason (its task timed out) tells the worker that reason.
                 var reason = NodeSignal.cancelledTask

@@ -10,6 +10,12 @@ final class RedisScript: Sendable {
         self.source = source
     }
 
+    /// The EVALSHA command that runs it, to send among others in a pipeline; nil while its
+    /// digest is not known (it has not run yet): `run` it then.
+    func command(keys: [String], arguments: [String]) -> [String]? {
+        digest.withLockedValue { $0 }.map { ["EVALSHA", $0, String(keys.count)] + keys + arguments }
+    }
+
     func run(on lane: RedisLane, keys: [String], arguments: [String]) async throws -> RedisReply {
         if let known = digest.withLockedValue({ $0 }) {
             do {

@@ -32,8 +32,11 @@ extension StepQueue {
     /// hands each to the first in its key's line while the key has room.
     public func release(_ steps: [(stepID: String, limit: ConcurrencyLimit)]) async throws {
         guard !steps.isEmpty else { return }
-        let arguments = steps.flatMap { [$0.stepID, $0.limit.key, String($0.limit.maxRunning)] }
-        _ = try await Self.handOff.run(on: commands, keys: [], arguments: arguments)
+        _ = try await Self.handOff.run(on: commands, keys: [], arguments: Self.releaseArguments(steps))
+    }
+
+    static func releaseArguments(_ steps: [(stepID: String, limit: ConcurrencyLimit)]) -> [String] {
+        steps.flatMap { [$0.stepID, $0.limit.key, String($0.limit.maxRunning)] }
     }
 
     /// Every key with holders or a line: its holders and how many wait. A place `admitAtOnce`
@@ -113,7 +116,7 @@ extension StepQueue {
         """
 
     /// ARGV: per release a step, its key and limit.
-    private static let handOff = RedisScript(letNextGo + """
+    static let handOff = RedisScript(letNextGo + """
         for i = 1, #ARGV, 3 do
             redis.call('HDEL', 'tasker:concurrency:' .. ARGV[i + 1], ARGV[i])
             letNextGo(ARGV[i + 1], tonumber(ARGV[i + 2]))

@@ -125,6 +125,34 @@ public final class StepQueue: Sendable {
     /// Adds steps to their handlers' streams (of their priorities) in one round trip.
     public func enqueue(_ steps: [ReadyStep]) async throws {
         guard !steps.isEmpty else { return }
+        try Self.check(try await commands.pipeline(enqueueing(steps)), tolerating: "BUSYGROUP")
+    }
+
+    /// What committed transitions ask of the queue, in one round trip: `ready` steps join their
+    /// streams (as `enqueue`), the places of `released` steps are given back (as `release`)
+    /// and `retries` are scheduled (as `scheduleRetries`).
+    public func update(
+        ready: [ReadyStep], released: [(stepID: String, limit: ConcurrencyLimit)], retries: [(stepID: String, at: Double)]
+    ) async throws {
+        var batch = ready.isEmpty ? [] : enqueueing(ready)
+        if !retries.isEmpty { batch.append(Self.scheduling(retries)) }
+        let release = released.isEmpty ? nil : Self.handOff.command(keys: [], arguments: Self.releaseArguments(released))
+        if let release { batch.append(release) }
+        var releaseLeft = !released.isEmpty && release == nil
+        if !batch.isEmpty {
+            var replies = try await commands.pipeline(batch)
+            if release != nil, case .failure(.reply(let message)) = replies.removeLast() {
+                // Redis forgot the script (a restart): run, it is loaded again.
+                guard message.hasPrefix("NOSCRIPT") else { throw RedisError.reply(message) }
+                releaseLeft = true
+            }
+            try Self.check(replies, tolerating: "BUSYGROUP")
+        }
+        if releaseLeft { try await self.release(released) }
+    }
+
+    /// The commands that put `steps` in their streams, creating the groups of streams not seen yet.
+    private func enqueueing(_ steps: [ReadyStep]) -> [[String]] {
         var batch = groupsToCreate(Set(steps.map { Self.streamKey($0.handler, priority: $0.priority) }))
         for step in steps {
             var entry = ["XADD", Self.streamKey(step.handler, priority: step.priority), "*", "step", step.stepID]
@@ -132,8 +160,7 @@ public final class StepQueue: Sendable {
             if let rates = step.rates { entry += ["rates", rates] }
             batch.append(entry)
         }
-        let replies = try await commands.pipeline(batch)
-        try Self.check(replies, tolerating: "BUSYGROUP")
+        return batch
     }
 
     /// Steps of the handlers named, up to how many of each are wanted, best ranked first;
@@ -356,9 +383,13 @@ public final class StepQueue: Sendable {
     /// Schedules retries, and delayed first steps, at their due times (Unix seconds).
     public func scheduleRetries(_ retries: [(stepID: String, at: Double)]) async throws {
         guard !retries.isEmpty else { return }
-        var command = ["ZADD", Self.retriesKey]
+        try await commands.command(Self.scheduling(retries))
+    }
+
+    private static func scheduling(_ retries: [(stepID: String, at: Double)]) -> [String] {
+        var command = ["ZADD", retriesKey]
         for retry in retries { command += [String(Int64(retry.at * 1000)), retry.stepID] }
-        try await commands.command(command)
+        return command
     }
 
     /// Takes up to `limit` retries due by `now` (Unix seconds) off the set: each is taken by one
