@@ -193,7 +193,7 @@ let package = Package(
         .executableTarget(
             name: "tasker-bench-workers",
             dependencies: [
-                "TaskerDev", "TaskerProto", "TaskerRPC", "TaskerWorker",
+                "TaskerDev", "TaskerProto", "TaskerQueue", "TaskerRPC", "TaskerWorker",
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
                 .product(name: "SwiftProtobuf", package: "swift-protobuf"),
             ],

@@ -24,6 +24,7 @@ import NIOConcurrencyHelpers
 import SwiftProtobuf
 import TaskerDev
 import TaskerProto
+import TaskerQueue
 import TaskerRPC
 import TaskerWorker
 
@@ -171,10 +172,22 @@ func runDiamonds(_ name: String, context: @escaping @Sendable (Int) -> Google_Pr
     return (submitted, Double(DispatchTime.now().uptimeNanoseconds - started) / 1e9)
 }
 
+/// How many steps the handler's stream has been given so far: those that went through the
+/// queue rather than starting in their dependency's result transaction.
+let lane = RedisLane(url: try RedisURL(parsing: redis.url))
+func queuedSoFar() async throws -> Int {
+    let fields = try await lane.command(["XINFO", "STREAM", StepQueue.streamKey("noop")]).array
+    return stride(from: 0, to: fields.count - 1, by: 2).first { fields[$0].string == "entries-added" }.flatMap { fields[$0 + 1].integer } ?? 0
+}
+
+let queuedBefore = try await queuedSoFar()
 let (submitted, elapsed) = try await runDiamonds("diamond") { _ in Google_Protobuf_Struct() }
+let queuedUnlimited = try await queuedSoFar() - queuedBefore
 let limited = limitedKeys > 0
     ? try await runDiamonds("diamond-limited") { index in Google_Protobuf_Struct(fields: ["k": Google_Protobuf_Value(numberValue: Double(index % limitedKeys))]) }
     : nil
+let queuedLimited = try await queuedSoFar() - queuedBefore - queuedUnlimited
+await lane.shutdown()
 
 if watcherCount > 0 {
     try await Task.sleep(for: .seconds(1))
@@ -193,12 +206,14 @@ print(String(format: "| (a) p99 | %.2f ms |", percentile(latencies, 0.99)))
 print(String(format: "| (b) %d diamond tasks: all submitted after | %.1f s |", taskCount, submitted))
 print(String(format: "| (b) all COMPLETE after | %.1f s |", elapsed))
 print(String(format: "| (b) steps/s | %.0f |", Double(taskCount * 4) / elapsed))
+print("| (b) steps that went through the queue | \(queuedUnlimited) |")
 if let limited {
     let rated = rateLimit > 0 ? String(format: " and to %d a second in all", rateLimit) : ""
     print("| (c) the same, each step limited to \(maxRunning) at once per key of \(limitedKeys)\(rated): all COMPLETE after | "
         + String(format: "%.1f s |", limited.elapsed))
     print(String(format: "| (c) steps/s | %.0f |", Double(taskCount * 4) / limited.elapsed))
     print(String(format: "| (c) steps/s against (b) | %.3f |", elapsed / limited.elapsed))
+    print("| (c) steps that went through the queue | \(queuedLimited) |")
 }
 if watcherCount > 0 {
     let counts = received.withLockedValue { $0 }
