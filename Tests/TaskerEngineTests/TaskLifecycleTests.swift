@@ -85,6 +85,37 @@ func fastRetries(_ step: Tasker_V1_StepTemplate, limit: Int32 = 3) -> Tasker_V1_
         await harness.stop()
     }
 
+    @Test func aReadOfATaskIsOneMomentOfItWhileItMoves() async throws {
+        let harness = try await TaskerHarness.start()
+        _ = try await harness.register(template([step("only")]))
+        let current = NIOLockedValueBox<String?>(nil)
+        let done = NIOLockedValueBox(false)
+        let driving = Task {
+            defer { done.withLockedValue { $0 = true } }
+            for _ in 0..<200 {
+                let task = try await harness.submit { _ in }.task
+                current.withLockedValue { $0 = task.taskID }
+                try await harness.run(task.steps[0].stepID)
+            }
+        }
+        var reads = 0
+        while !done.withLockedValue({ $0 }) {
+            guard let id = current.withLockedValue({ $0 }) else { await Task.yield(); continue }
+            let task = try await harness.task(id)
+            reads += 1
+            // A transition committed between the read of the task and of its steps would show
+            // the task's status older than its steps' (and a watch would never be sent it).
+            let expected = TaskStatusRule.status(of: task.steps.map(\.status), cancelled: false)
+            if task.status != expected {
+                Issue.record("read \(reads): the task \(task.status) with its step \(task.steps[0].status)")
+                break
+            }
+        }
+        try await driving.value
+        #expect(reads > 100, "the reads raced the transitions: \(reads)")
+        await harness.stop()
+    }
+
     @Test func aFailingStepRetriesWithGrowingDelaysThenErrorsWhileItsBranchFinishes() async throws {
         let harness = try await TaskerHarness.start()
         _ = try await harness.register(template([step("a"), fastRetries(step("b", dependsOn: ["a"])), step("c", dependsOn: ["a"]),

@@ -227,19 +227,28 @@ public final class TaskEngine: Sendable {
 
     /// A task with its steps and annotations, read on `connection`.
     static func loadTask(_ taskID: String, _ connection: PostgresConnection) throws -> Tasker_V1_Task? {
-        guard let row = try connection.query("SELECT \(Rows.taskColumns) FROM tasks WHERE task_id = $1", [taskID]).first else {
-            return nil
+        var task: Tasker_V1_Task
+        var steps: PostgresRows
+        var reads = 0
+        while true {
+            guard let row = try connection.query("SELECT \(Rows.taskColumns), last_sequence FROM tasks WHERE task_id = $1", [taskID]).first else {
+                return nil
+            }
+            task = try Rows.task(row)
+            // The steps and the task's last sequence in one statement, so one snapshot: a watch
+            // that draws this read and streams after that sequence sees every later transition, once.
+            steps = try connection.query(
+                """
+                SELECT \(Rows.stepColumns), t.last_sequence FROM steps s JOIN tasks t ON t.task_id = s.task_id
+                WHERE s.task_id = $1 ORDER BY s.position
+                """, [taskID])
+            task.lastSequence = UInt64(steps.first?.int("last_sequence") ?? 0)
+            reads += 1
+            // A transition committed between the two reads leaves the task's own status older
+            // than its steps and its sequence, and a watch would never be sent it: read again.
+            if row.int("last_sequence") == steps.first?.int("last_sequence") || reads == 10 { break }
         }
-        var task = try Rows.task(row)
-        // The steps and the task's last sequence in one statement, so one snapshot: a watch that
-        // draws this read and streams after that sequence sees every later transition, once.
-        let steps = try connection.query(
-            """
-            SELECT \(Rows.stepColumns), t.last_sequence FROM steps s JOIN tasks t ON t.task_id = s.task_id
-            WHERE s.task_id = $1 ORDER BY s.position
-            """, [taskID])
         task.steps = try steps.map { row throws(EngineError) in try Rows.step(row) }
-        task.lastSequence = UInt64(steps.first?.int("last_sequence") ?? 0)
         task.annotations = try connection.query(
             """
             SELECT type, step_name, annotation::text AS annotation, extract(epoch FROM created_at)::text AS created_at
