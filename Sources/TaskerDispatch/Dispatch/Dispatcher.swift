@@ -309,15 +309,14 @@ public actor Dispatcher: StepChangeObserver, RateWaitSource, LimitedStartGate, S
         }
     }
 
+    /// Waits until slots may have come free: every change of state that frees one wakes it (a
+    /// result received or recorded, a worker connected, an attempt called off, a start done).
+    /// A wake while the loop is busy elsewhere is not needed: it reads the state afresh first.
     private func waitForCapacity() async {
         await withCheckedContinuation { continuation in
             if state.stopping { continuation.resume(); return }
             capacityWaiter?.resume()
             capacityWaiter = continuation
-            Task {
-                try? await clock.sleep(for: .milliseconds(500))
-                self.wakeFetcher()
-            }
         }
     }
 
@@ -329,6 +328,9 @@ public actor Dispatcher: StepChangeObserver, RateWaitSource, LimitedStartGate, S
     /// Starts every buffered step a worker here has a slot for, concurrently, and sends each
     /// to its worker; entries whose steps were taken or gone are acknowledged too.
     private func dispatchBuffered() async {
+        // Slots held for entries that did not start (taken already, waiting in a line, or
+        // Postgres or Redis unavailable) are free again when it returns, whoever called it.
+        defer { wakeFetcher() }
         let (planned, unwanted) = state.planStarts()
         if !unwanted.isEmpty { await handBack(unwanted) }
         guard let planned, let plan = await admit(planned) else { return }
