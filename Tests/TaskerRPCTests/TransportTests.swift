@@ -34,6 +34,7 @@ struct ProbeService: RPCService {
 
     func register(into router: inout RPCRouter) {
         router.registerUnary("/tasker.test.Probe/Sleep") { (request: Grpc_Testing_SimpleRequest, _) in
+            events.yield("sleeping")
             do {
                 try await Task.sleep(nanoseconds: UInt64(request.responseSize) * 1_000_000)
                 events.yield("finished")
@@ -322,7 +323,8 @@ func expectRPCError(_ code: StatusCode, _ body: () async throws -> Void, sourceL
         var slow = Grpc_Testing_SimpleRequest()
         slow.responseSize = 2000
         async let inFlight = client.unary("/tasker.test.Probe/Sleep", slow, as: Grpc_Testing_SimpleResponse.self)
-        try await Task.sleep(for: .milliseconds(100))
+        // In flight means the server runs it: a call still on its way when the GOAWAY goes is refused.
+        #expect(await harness.events.first { $0 == "sleeping" } != nil)
         let shutdown = Task { await harness.server.shutdownGracefully() }
         // Once the GOAWAY has reached the client (how soon depends on the machine's load),
         // new calls are refused while the one in flight carries on.
