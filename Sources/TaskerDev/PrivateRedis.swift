@@ -41,8 +41,7 @@ public final class PrivateRedis: @unchecked Sendable {
     }
 
     deinit {
-        stop()
-        try? FileManager.default.removeItem(at: root)
+        close()
     }
 
     public var pid: Int32? { process.flatMap { $0.isRunning ? $0.pid : nil } }
@@ -73,5 +72,12 @@ public final class PrivateRedis: @unchecked Sendable {
     public func stop() {
         process?.stop()
         process = nil
+    }
+
+    /// Stops the server for good and removes its folder: for an owner that is never released,
+    /// such as a program's global, whose deinit never runs.
+    public func close() {
+        stop()
+        try? FileManager.default.removeItem(at: root)
     }
 }

@@ -73,7 +73,7 @@ let server = try ChildProcess(executable: executable, arguments: [
 ])
 defer {
     server.stop(signal: SIGTERM, grace: 20)
-    redis.stop()
+    redis.close()
     postgres.stop()
 }
 while !LocalPort.accepts(port) { usleep(20_000) }
