@@ -10,10 +10,26 @@ final class RedisScript: Sendable {
         self.source = source
     }
 
-    /// The EVALSHA command that runs it, to send among others in a pipeline; nil while its
-    /// digest is not known (it has not run yet): `run` it then.
-    func command(keys: [String], arguments: [String]) -> [String]? {
-        digest.withLockedValue { $0 }.map { ["EVALSHA", $0, String(keys.count)] + keys + arguments }
+    /// Runs it after `commands`, in one round trip once its digest is known (else, or when
+    /// Redis forgot it, it runs apart as `run` does). Returns the replies of `commands`.
+    func run(
+        on lane: RedisLane, after commands: [[String]], keys: [String], arguments: [String]
+    ) async throws -> [Result<RedisReply, RedisError>] {
+        guard let known = digest.withLockedValue({ $0 }) else {
+            let replies = commands.isEmpty ? [] : try await lane.pipeline(commands)
+            _ = try await run(on: lane, keys: keys, arguments: arguments)
+            return replies
+        }
+        var replies = try await lane.pipeline(commands + [["EVALSHA", known, String(keys.count)] + keys + arguments])
+        switch replies.removeLast() {
+        case .success:
+            break
+        case .failure(.reply(let message)) where message.hasPrefix("NOSCRIPT"):
+            _ = try await run(on: lane, keys: keys, arguments: arguments)
+        case .failure(let error):
+            throw error
+        }
+        return replies
     }
 
     func run(on lane: RedisLane, keys: [String], arguments: [String]) async throws -> RedisReply {

@@ -136,19 +136,12 @@ public final class StepQueue: Sendable {
     ) async throws {
         var batch = ready.isEmpty ? [] : enqueueing(ready)
         if !retries.isEmpty { batch.append(Self.scheduling(retries)) }
-        let release = released.isEmpty ? nil : Self.handOff.command(keys: [], arguments: Self.releaseArguments(released))
-        if let release { batch.append(release) }
-        var releaseLeft = !released.isEmpty && release == nil
-        if !batch.isEmpty {
-            var replies = try await commands.pipeline(batch)
-            if release != nil, case .failure(.reply(let message)) = replies.removeLast() {
-                // Redis forgot the script (a restart): run, it is loaded again.
-                guard message.hasPrefix("NOSCRIPT") else { throw RedisError.reply(message) }
-                releaseLeft = true
-            }
-            try Self.check(replies, tolerating: "BUSYGROUP")
+        if !released.isEmpty {
+            try Self.check(try await Self.handOff.run(on: commands, after: batch, keys: [], arguments: Self.releaseArguments(released)),
+                           tolerating: "BUSYGROUP")
+        } else if !batch.isEmpty {
+            try Self.check(try await commands.pipeline(batch), tolerating: "BUSYGROUP")
         }
-        if releaseLeft { try await self.release(released) }
     }
 
     /// The commands that put `steps` in their streams, creating the groups of streams not seen yet.
